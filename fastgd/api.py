@@ -1,0 +1,140 @@
+"""minimize() and sweep_lr(): validate, choose target and mode, call one driver, build Result."""
+import numba
+import numpy as np
+
+from . import _codes, _device, validate
+from .problems import Problem
+from .result import build_result
+
+# one large problem is parallelised over rows from this many elements of X on
+LARGE_PROBLEM_ELEMENTS = 1 << 16
+MAX_GRAM_D = 2048
+
+
+def choose_mode(problem, mode, max_iter):
+    """'direct' or 'gram'.  'auto' picks gram for a quadratic loss when its cost,
+    n d^2/2 once plus d^2 per iteration, is below direct's 2 n d per iteration."""
+    validate.choice("mode", mode, ("auto", "direct", "gram"))
+    if mode == "gram" and not problem.quadratic:
+        raise ValueError(f"mode='gram' needs a quadratic loss (LeastSquares), "
+                         f"not {type(problem).__name__}")
+    if mode != "auto":
+        return mode
+    n, d = problem.n, problem.d
+    if not problem.quadratic or d > MAX_GRAM_D:
+        return "direct"
+    gram_cost = n * d * (d + 1) / 2 + max_iter * d * d
+    return "gram" if gram_cost < 2.0 * max_iter * n * d else "direct"
+
+
+def _hyper_parameters(problem, momentum, betas, eps):
+    hp = np.zeros(_codes.HP_SIZE, problem.dtype)
+    hp[_codes.HP_MOMENTUM] = momentum
+    hp[_codes.HP_KEEP] = 1.0
+    hp[_codes.HP_BETA1], hp[_codes.HP_BETA2] = betas
+    hp[_codes.HP_EPS] = eps
+    hp[_codes.HP_L2] = problem.l2
+    hp[_codes.HP_NINV] = 1.0 / problem.n
+    hp[_codes.HP_ONE] = 1.0
+    hp[_codes.HP_LPARAM] = problem.loss_param
+    hp[_codes.HP_CURV] = problem.curvature
+    # relative rounding of a computed loss: Armijo accepts a step within it
+    hp[_codes.HP_LOSS_ROUNDING] = 16 * np.finfo(problem.dtype).eps
+    return hp
+
+
+def _betas(betas):
+    try:
+        b1, b2 = betas
+    except (TypeError, ValueError):
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
+    return validate.unit_interval("betas[0]", b1), validate.unit_interval("betas[1]", b2)
+
+
+def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e-6, xtol=0.0,
+             ftol=0.0, line_search=None, momentum=0.9, betas=(0.9, 0.999), eps=1e-8,
+             device=None, history=0, callback=None, mode="auto", progress=False, inplace=False):
+    """Minimise a problem's loss by gradient descent, per problem for a batch.
+
+    Parameters follow ``fastgd`` API.md: ``method`` in gd/momentum/nesterov/adam;
+    ``lr`` a float, a (B,) array or "auto" (1/L by power iteration); stopping by
+    ``gtol``/``xtol``/``ftol`` (0 switches a test off) or ``max_iter``, per problem;
+    ``history=k`` records the loss every k iterations; ``inplace=True`` writes the
+    solution into ``x0``.  ``callback(result)`` is called after every chunk of
+    iterations (the solve then runs in chunks of max(1, max_iter // 20)).
+
+    Returns a :class:`fastgd.Result`.
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a fastgd problem (e.g. fastgd.LeastSquares), "
+                        f"got {type(problem).__name__}")
+    method_code = validate.method("method", method)
+    max_iter = validate.count("max_iter", max_iter)
+    gtol = validate.nonneg_real("gtol", gtol)
+    xtol = validate.nonneg_real("xtol", xtol)
+    ftol = validate.nonneg_real("ftol", ftol)
+    validate.choice("line_search", line_search, (None, "armijo"))
+    momentum = validate.nonneg_real("momentum", momentum)
+    betas = _betas(betas)
+    eps = validate.nonneg_real("eps", eps)
+    history = validate.count("history", history)
+    if callback is not None and not callable(callback):
+        raise TypeError("callback must be callable or None")
+    B = problem.batch_size
+    lrs = validate.learning_rate(lr, B, problem.dtype)
+    x0 = validate.initial_point(x0, problem.solution_shape, problem.dtype, inplace)
+    device = _device.resolve(device, problem.X, problem.y, x0)
+    mode = choose_mode(problem, mode, max_iter)
+
+    d = problem.d
+    W = np.zeros((B, d), problem.dtype) if x0 is None else x0.reshape(B, d).copy()
+    S1 = np.zeros((B, d), problem.dtype)
+    S2 = np.zeros((B, d), problem.dtype)
+    state = np.zeros((B, 6), np.float64)
+    state[:, 0] = -1.0 if lrs is None else lrs
+    state[:, 2] = _codes.RUNNING
+    hist = np.full((max_iter // history + 1 if history else 0, B), np.nan)
+    hp = _hyper_parameters(problem, momentum, betas, eps)
+    tol = np.array([gtol, xtol, ftol], np.float64)
+    large = not problem.batched and problem.X.size >= LARGE_PROBLEM_ELEMENTS
+    if large:
+        mode_code = _codes.GRAM if mode == "gram" else _codes.ROWS
+    else:
+        mode_code = _codes.MODES[mode]
+    ip = np.array([method_code, problem.loss_code, mode_code, max_iter, max_iter,
+                   line_search == "armijo", history], np.int64)
+
+    kernels = problem.kernels()
+    X3 = problem.X if problem.batched else problem.X[None]
+    y2 = problem.y if problem.batched else problem.y[None]
+    threads = numba.get_num_threads()
+    chunk_iters = max(1, max_iter // 20) if callback is not None else max_iter
+    stop_at = 0
+    while True:
+        stop_at = min(max_iter, stop_at + chunk_iters)
+        ip[_codes.IP_STOP_AT] = stop_at
+        if large:
+            nblocks = max(1, min(problem.n // 256, 4 * threads))
+            kernels.solve_single(problem.X, problem.y, W[0], S1[0], S2[0], ip, hp, tol,
+                                 state[0], hist, nblocks)
+        else:
+            chunk = max(1, min(64, B // (8 * threads)))
+            kernels.solve_batch(X3, y2, W, S1, S2, ip, hp, tol, state, hist, chunk)
+        done = stop_at >= max_iter or not (state[:, 2] == _codes.RUNNING).any()
+        if callback is not None:
+            callback(_result(problem, W, state, hist, history, gtol, xtol, ftol, max_iter, None))
+        if done:
+            break
+    x = W if problem.batched else W[0]
+    if inplace:
+        x0[...] = x
+        x = x0
+    return _result(problem, x, state, hist, history, gtol, xtol, ftol, max_iter, x)
+
+
+def _result(problem, W, state, hist, history, gtol, xtol, ftol, max_iter, x):
+    if x is None:
+        x = (W if problem.batched else W[0]).copy()
+    h = hist.astype(problem.dtype) if history else None
+    return build_result(x, state, h, batched=problem.batched, gtol=gtol, xtol=xtol, ftol=ftol,
+                        max_iter=max_iter)

@@ -1,0 +1,1 @@
+"""Numba CPU drivers.  Importing this package compiles nothing (compilation is lazy)."""

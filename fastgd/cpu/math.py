@@ -1,0 +1,6 @@
+"""The shared math (fastgd/losses.py, fastgd/rules.py) compiled for the CPU, once."""
+from .. import losses as _losses, rules as _rules
+from .._jit import compile_math, cpu_function
+
+losses = compile_math(_losses, cpu_function)
+rules = compile_math(_rules, cpu_function)

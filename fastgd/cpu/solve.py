@@ -1,0 +1,506 @@
+"""CPU drivers: the whole iteration loop of `minimize` in compiled code.
+
+Data flow: ``solve_batch`` (prange over chunks of problems) or ``solve_single``
+(one large problem, prange over row blocks inside each gradient evaluation) ->
+``solve_problem`` (one problem's iterations, stopping tests, divergence) ->
+``evaluate`` (loss and gradient at w, by mode) -> ``row_terms`` (per-row loss).
+
+Every function that (indirectly) calls ``row_terms`` lives in this module, so a
+user-defined loss gets its own drivers by rebinding that one name
+(see ``fastgd._jit.rebind_module``) -- no second copy of any kernel.
+
+State is resumable: a call advances every running problem up to iteration
+``ip[IP_STOP_AT]`` and leaves status RUNNING on the ones not done, so the API
+can run long solves in chunks (progress bars, callbacks).
+"""
+import math
+
+import numpy as np
+from numba import prange
+
+from .._codes import (
+    ADAM, ARMIJO_C1, ARMIJO_MAX_HALVINGS, DIRECT, DIVERGE_FACTOR, DIVERGED, FTOL, GD, GRAM,
+    GTOL, HP_BETA1, HP_BETA2, HP_CURV, HP_EPS, HP_KEEP, HP_L2, HP_LOSS_ROUNDING, HP_LPARAM, HP_MOMENTUM, HP_NINV,
+    HP_ONE, IP_ARMIJO, IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_STOP_AT,
+    LINE_SEARCH_FAILED, MAX_ITER, NESTEROV, POWER_ITERATIONS, ROWS, RUNNING, TOL_F, TOL_G, TOL_X,
+    XTOL,
+)
+from .math import losses, rules
+from .._jit import cpu_kernel
+
+row_terms = losses.row_terms
+momentum_buffer = rules.momentum_buffer
+sgd_direction = rules.sgd_direction
+adam_moments = rules.adam_moments
+adam_direction = rules.adam_direction
+is_bad = rules.is_bad
+
+
+# ----------------------------------------------------------------- evaluation
+@cpu_kernel
+def eval_transposed(code, Xt, y, w, z, g, hp):
+    """Loss and gradient of one problem from its transposed data Xt (d, n).
+
+    SIMD runs over n.  z (n,) is scratch; g (d,) is written.  Returns f (float64).
+    """
+    d, n = Xt.shape
+    one = hp[HP_ONE]
+    zero = one - one
+    for i in range(n):
+        z[i] = zero
+    for j in range(d):
+        wj = w[j]
+        for i in range(n):
+            z[i] += Xt[j, i] * wj
+    f = 0.0
+    for i in range(n):
+        phi, r = row_terms(code, z[i], y[i], one, hp[HP_LPARAM])
+        f += phi
+        z[i] = r
+    return finish_gradient(Xt, z, w, g, f, hp)
+
+
+@cpu_kernel
+def finish_gradient(Xt, r, w, g, f, hp):
+    """g = Xt r / n + l2 w; returns f / n + l2/2 |w|^2."""
+    d, n = Xt.shape
+    l2 = hp[HP_L2]
+    ninv = hp[HP_NINV]
+    ww = 0.0
+    for j in range(d):
+        s = hp[HP_ONE] - hp[HP_ONE]
+        for i in range(n):
+            s += Xt[j, i] * r[i]
+        g[j] = s * ninv + l2 * w[j]
+        ww += float(w[j]) * float(w[j])
+    return f * float(ninv) + 0.5 * float(l2) * ww
+
+
+@cpu_kernel
+def eval_gram(A, b, c, w, g, hp):
+    """Least squares from its Gram form: f = w.A w/2 - b.w + c, g = A w - b (+ l2 terms)."""
+    d = w.shape[0]
+    l2 = float(hp[HP_L2])
+    f = c
+    for j in range(d):
+        s = 0.0
+        for k in range(d):
+            s += A[j, k] * w[k]
+        wj = float(w[j])
+        f += wj * (0.5 * s - b[j]) + 0.5 * l2 * wj * wj
+        g[j] = s - b[j] + l2 * wj
+    return f
+
+
+@cpu_kernel(parallel=True)
+def eval_rows(code, X, y, w, g, part_g, part_f, hp):
+    """One pass over a large X (n, d) in row blocks, one partial gradient per block.
+
+    part_g (nblocks, d) and part_f (nblocks,) are scratch; g (d,) is written.
+    """
+    n, d = X.shape
+    nblocks = part_g.shape[0]
+    one = hp[HP_ONE]
+    lparam = hp[HP_LPARAM]
+    for blk in prange(nblocks):
+        lo = blk * n // nblocks
+        hi = (blk + 1) * n // nblocks
+        acc = part_g[blk]
+        for j in range(d):
+            acc[j] = one - one
+        fb = 0.0
+        for i in range(lo, hi):
+            zi = one - one
+            for j in range(d):
+                zi += X[i, j] * w[j]
+            phi, r = row_terms(code, zi, y[i], one, lparam)
+            fb += phi
+            for j in range(d):
+                acc[j] += r * X[i, j]
+        part_f[blk] = fb
+    f = 0.0
+    for blk in range(nblocks):
+        f += part_f[blk]
+    l2 = hp[HP_L2]
+    ww = 0.0
+    for j in range(d):
+        s = one - one
+        for blk in range(nblocks):
+            s += part_g[blk, j]
+        g[j] = s * hp[HP_NINV] + l2 * w[j]
+        ww += float(w[j]) * float(w[j])
+    return f * float(hp[HP_NINV]) + 0.5 * float(l2) * ww
+
+
+@cpu_kernel
+def evaluate(mode, code, X, y, Xt, z, A, b, c, part_g, part_f, w, g, hp):
+    """Loss at w (float64) and gradient into g, by evaluation mode."""
+    if mode == DIRECT:
+        return eval_transposed(code, Xt, y, w, z, g, hp)
+    elif mode == GRAM:
+        return eval_gram(A, b, c, w, g, hp)
+    return eval_rows(code, X, y, w, g, part_g, part_f, hp)
+
+
+# ------------------------------------------------------------ preparation
+@cpu_kernel
+def transpose_into(X, Xt):
+    n, d = X.shape
+    for i in range(n):
+        for j in range(d):
+            Xt[j, i] = X[i, j]
+
+
+@cpu_kernel
+def gram_into(X, y, A, b):
+    """A = X^T X / n, b = X^T y / n (float64 accumulation); returns c = y.y / (2n)."""
+    n, d = X.shape
+    for j in range(d):
+        b[j] = 0.0
+        for k in range(d):
+            A[j, k] = 0.0
+    c = 0.0
+    for i in range(n):
+        yi = float(y[i])
+        c += yi * yi
+        for j in range(d):
+            xij = float(X[i, j])
+            b[j] += xij * yi
+            for k in range(j, d):
+                A[j, k] += xij * X[i, k]
+    for j in range(d):
+        b[j] /= n
+        for k in range(j, d):
+            A[j, k] /= n
+            A[k, j] = A[j, k]
+    return c / (2.0 * n)
+
+
+@cpu_kernel(parallel=True)
+def gram_rows(X, y, A, b, part_A, part_b, part_c):
+    """gram_into for one large X, in parallel row blocks; returns c."""
+    n, d = X.shape
+    nblocks = part_A.shape[0]
+    for blk in prange(nblocks):
+        lo = blk * n // nblocks
+        hi = (blk + 1) * n // nblocks
+        part_c[blk] = gram_into(X[lo:hi], y[lo:hi], part_A[blk], part_b[blk]) * (hi - lo)
+        for j in range(d):
+            part_b[blk, j] *= hi - lo
+            for k in range(d):
+                part_A[blk, j, k] *= hi - lo
+    c = 0.0
+    for blk in range(nblocks):
+        c += part_c[blk]
+    for j in range(d):
+        s = 0.0
+        for blk in range(nblocks):
+            s += part_b[blk, j]
+        b[j] = s / n
+        for k in range(d):
+            s = 0.0
+            for blk in range(nblocks):
+                s += part_A[blk, j, k]
+            A[j, k] = s / n
+    return c / n
+
+
+@cpu_kernel
+def lipschitz(mode, X, Xt, A, v, u, gv, part_g, hp):
+    """Largest eigenvalue of X^T X / n by power iteration (v, u, gv are scratch)."""
+    d = v.shape[0]
+    one = hp[HP_ONE]
+    for j in range(d):
+        v[j] = one + one * (j % 3) / 7  # deterministic, not orthogonal to typical top vectors
+    lam = 0.0
+    for _ in range(POWER_ITERATIONS):
+        nrm = 0.0
+        for j in range(d):
+            nrm += float(v[j]) * float(v[j])
+        nrm = math.sqrt(nrm)
+        if nrm == 0.0 or is_bad(nrm):
+            return lam
+        for j in range(d):
+            v[j] = v[j] / nrm
+        if mode == GRAM:
+            for j in range(d):
+                s = 0.0
+                for k in range(d):
+                    s += A[j, k] * v[k]
+                gv[j] = s
+        elif mode == DIRECT:
+            d_, n = Xt.shape
+            for i in range(n):
+                u[i] = one - one
+            for j in range(d):
+                for i in range(n):
+                    u[i] += Xt[j, i] * v[j]
+            for j in range(d):
+                s = one - one
+                for i in range(n):
+                    s += Xt[j, i] * u[i]
+                gv[j] = s * hp[HP_NINV]
+        else:
+            xtx_rows(X, v, gv, part_g, hp)
+        lam = 0.0
+        for j in range(d):
+            lam += float(v[j]) * float(gv[j])
+        for j in range(d):
+            v[j] = gv[j]
+    return lam
+
+
+@cpu_kernel(parallel=True)
+def xtx_rows(X, v, out, part_g, hp):
+    """out = X^T X v / n for one large X, parallel over row blocks."""
+    n, d = X.shape
+    nblocks = part_g.shape[0]
+    one = hp[HP_ONE]
+    for blk in prange(nblocks):
+        lo = blk * n // nblocks
+        hi = (blk + 1) * n // nblocks
+        acc = part_g[blk]
+        for j in range(d):
+            acc[j] = one - one
+        for i in range(lo, hi):
+            zi = one - one
+            for j in range(d):
+                zi += X[i, j] * v[j]
+            for j in range(d):
+                acc[j] += zi * X[i, j]
+    for j in range(d):
+        s = one - one
+        for blk in range(nblocks):
+            s += part_g[blk, j]
+        out[j] = s * hp[HP_NINV]
+
+
+# ------------------------------------------------------------ one problem
+@cpu_kernel
+def take_direction(method, t, g, s1, s2, p, hp):
+    """Advance the method's state at update number t+1 and write the direction p.
+
+    The update is w <- w - alpha * p; returns alpha / lr (1/(1 - beta1^t) for Adam).
+    """
+    d = g.shape[0]
+    if method == GD:
+        for j in range(d):
+            p[j] = g[j]
+        return 1.0
+    if method == ADAM:
+        b1 = hp[HP_BETA1]
+        b2 = hp[HP_BETA2]
+        one = hp[HP_ONE]
+        bc1 = 1.0 - float(b1) ** (t + 1)
+        bc2_sqrt = math.sqrt(1.0 - float(b2) ** (t + 1))
+        bc2s = (one - one) + bc2_sqrt
+        for j in range(d):
+            m, v = adam_moments(s1[j], s2[j], g[j], one - b1, b2, one - b2)
+            s1[j] = m
+            s2[j] = v
+            p[j] = adam_direction(m, v, bc2s, hp[HP_EPS])
+        return 1.0 / bc1
+    mu = hp[HP_MOMENTUM]
+    nesterov = method == NESTEROV
+    for j in range(d):
+        buf = momentum_buffer(s1[j], g[j], mu, hp[HP_KEEP], t == 0)
+        s1[j] = buf
+        p[j] = sgd_direction(g[j], buf, mu, nesterov)
+    return 1.0
+
+
+@cpu_kernel
+def record_history(hist, col, t, hist_every, f, finished):
+    """History row j holds the loss at iterate j*k; a stopped problem fills the rest."""
+    if hist_every <= 0:
+        return
+    if t % hist_every == 0:
+        hist[t // hist_every, col] = f
+    if finished:
+        for j in range(t // hist_every + 1, hist.shape[0]):
+            hist[j, col] = f
+
+
+@cpu_kernel
+def solve_problem(X, y, Xt, z, A, b, c, part_g, part_f, w, ip, hp, tol, state, col,
+                  w_new, g, g_new, s1, s2, p, hist):
+    """Run one problem from its saved state up to iteration ip[IP_STOP_AT].
+
+    state (float64, 6): [lr, nit, status, f0, fun, grad_norm] -- read and written.
+    s1/s2: the method's per-coordinate state (momentum buffer; Adam m, v).
+    w is updated in place and always holds the last finite iterate.
+    """
+    method = ip[IP_METHOD]
+    code = ip[IP_LOSS]
+    mode = ip[IP_MODE]
+    max_iter = ip[IP_MAX_ITER]
+    stop_at = ip[IP_STOP_AT]
+    armijo = ip[IP_ARMIJO] != 0
+    hist_every = ip[IP_HIST_EVERY]
+    gtol = tol[TOL_G]
+    xtol = tol[TOL_X]
+    ftol = tol[TOL_F]
+    d = w.shape[0]
+    status = int(state[2])
+    if status != RUNNING:
+        return
+    t = int(state[1])
+    lr = state[0]
+    if lr <= 0.0:  # "auto": 1 / (curvature * lambda_max(X^T X / n) + l2)
+        lam = lipschitz(mode, X, Xt, A, s1, z, g, part_g, hp)
+        big_l = float(hp[HP_CURV]) * lam + float(hp[HP_L2])
+        lr = 1.0 / big_l if big_l > 0.0 else 1.0
+        for j in range(d):
+            s1[j] = 0.0
+    f = evaluate(mode, code, X, y, Xt, z, A, b, c, part_g, part_f, w, g, hp)
+    if t == 0:
+        state[3] = f
+        record_history(hist, col, 0, hist_every, f, False)
+    f0 = state[3]
+    limit = f0 + DIVERGE_FACTOR * max(abs(f0), 1e-30)
+    gn = 0.0
+    for j in range(d):
+        gn += float(g[j]) * float(g[j])
+    gn = math.sqrt(gn)
+    if is_bad(f) or is_bad(gn):
+        status = DIVERGED
+    while status == RUNNING:
+        if gtol > 0.0 and gn <= gtol:
+            status = GTOL
+            break
+        if t >= max_iter:
+            status = MAX_ITER
+            break
+        if t >= stop_at:
+            break
+        scale = take_direction(method, t, g, s1, s2, p, hp)
+        slope = 0.0
+        if armijo:
+            for j in range(d):
+                slope += float(g[j]) * float(p[j])
+        alpha = lr * scale
+        # Gram-form losses round relative to c = |y|^2/2n, not to f (cancellation)
+        rounding = float(hp[HP_LOSS_ROUNDING]) * (abs(f) + c)
+        halvings = 0
+        while True:
+            for j in range(d):
+                w_new[j] = w[j] - alpha * p[j]
+            f_new = evaluate(mode, code, X, y, Xt, z, A, b, c, part_g, part_f, w_new, g_new, hp)
+            if not armijo:
+                break
+            # sufficient decrease, up to the loss's own rounding (else steps shrink forever
+            # near the minimum, where the decrease is below the resolution of f)
+            if not is_bad(f_new) and f_new <= f - ARMIJO_C1 * alpha * slope + rounding:
+                break
+            halvings += 1
+            if halvings > ARMIJO_MAX_HALVINGS:
+                break
+            alpha *= 0.5
+        if armijo:
+            if halvings > ARMIJO_MAX_HALVINGS:
+                status = LINE_SEARCH_FAILED
+                break
+            lr = alpha / scale
+        bad = is_bad(f_new) or f_new > limit
+        step = 0.0
+        for j in range(d):
+            dj = float(w_new[j]) - float(w[j])
+            step += dj * dj
+            if is_bad(w_new[j]):
+                bad = True
+        if bad:
+            status = DIVERGED
+            break
+        step = math.sqrt(step)
+        df = abs(f_new - f)
+        fscale = max(1.0, abs(f))
+        gn = 0.0
+        for j in range(d):
+            w[j] = w_new[j]
+            g[j] = g_new[j]
+            gn += float(g[j]) * float(g[j])
+        gn = math.sqrt(gn)
+        f = f_new
+        t += 1
+        record_history(hist, col, t, hist_every, f, False)
+        if xtol > 0.0 and step <= xtol:
+            status = XTOL
+        elif ftol > 0.0 and df <= ftol * fscale:
+            status = FTOL
+        elif is_bad(gn):
+            status = DIVERGED
+    if status != RUNNING:
+        record_history(hist, col, t, hist_every, f, True)
+    state[0] = lr
+    state[1] = t
+    state[2] = status
+    state[4] = f
+    state[5] = gn
+
+
+# ------------------------------------------------------------ drivers
+@cpu_kernel(parallel=True)
+def solve_batch(X, y, W, S1, S2, ip, hp, tol, state, hist, chunk):
+    """Solve B independent problems X (B, n, d), y (B, n) from W (B, d), in place.
+
+    Parallel over chunks of `chunk` problems; each problem runs all its
+    iterations with its data hot in cache, so a converged problem costs nothing
+    more (the active set is the set of problems still iterating).
+    state (B, 6) float64, see solve_problem; S1, S2 (B, d) method state.
+    """
+    B, n, d = X.shape
+    mode = ip[IP_MODE]
+    nchunks = (B + chunk - 1) // chunk
+    for ch in prange(nchunks):
+        nt = n if mode == DIRECT else 1
+        Xt = np.empty((d, nt), X.dtype)
+        z = np.empty(n, X.dtype)
+        dg = d if mode == GRAM else 1
+        A = np.empty((dg, dg), np.float64)
+        b = np.empty(dg, np.float64)
+        w_new = np.empty(d, X.dtype)
+        g = np.empty(d, X.dtype)
+        g_new = np.empty(d, X.dtype)
+        p = np.empty(d, X.dtype)
+        part_g = np.empty((1, d), X.dtype)
+        part_f = np.empty(1, np.float64)
+        for k in range(ch * chunk, min(B, (ch + 1) * chunk)):
+            if int(state[k, 2]) != RUNNING:
+                continue
+            c = 0.0
+            if mode == DIRECT:
+                transpose_into(X[k], Xt)
+            else:
+                c = gram_into(X[k], y[k], A, b)
+            solve_problem(X[k], y[k], Xt, z, A, b, c, part_g, part_f, W[k], ip, hp, tol,
+                          state[k], k, w_new, g, g_new, S1[k], S2[k], p, hist)
+
+
+@cpu_kernel
+def solve_single(X, y, w, s1, s2, ip, hp, tol, state, hist, nblocks):
+    """One large problem X (n, d): each evaluation is parallel over row blocks.
+
+    mode ROWS reads X once per evaluation; mode GRAM builds X^T X / n in one
+    parallel pass and then iterates in O(d^2).
+    """
+    n, d = X.shape
+    mode = ip[IP_MODE]
+    dg = d if mode == GRAM else 1
+    A = np.empty((dg, dg), np.float64)
+    b = np.empty(dg, np.float64)
+    c = 0.0
+    if mode == GRAM:
+        part_A = np.empty((nblocks, d, d), np.float64)
+        part_b = np.empty((nblocks, d), np.float64)
+        part_c = np.empty(nblocks, np.float64)
+        c = gram_rows(X, y, A, b, part_A, part_b, part_c)
+    Xt = np.empty((1, 1), X.dtype)
+    z = np.empty(1, X.dtype)
+    part_g = np.empty((nblocks, d), X.dtype)
+    part_f = np.empty(nblocks, np.float64)
+    w_new = np.empty(d, X.dtype)
+    g = np.empty(d, X.dtype)
+    g_new = np.empty(d, X.dtype)
+    p = np.empty(d, X.dtype)
+    solve_problem(X, y, Xt, z, A, b, c, part_g, part_f, w, ip, hp, tol, state, 0,
+                  w_new, g, g_new, s1, s2, p, hist)

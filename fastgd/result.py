@@ -1,0 +1,116 @@
+"""The one result type of fastgd and its status table (like scipy.optimize)."""
+from collections.abc import Sequence
+from enum import IntEnum
+
+import numpy as np
+
+from . import _codes
+
+
+class Status(IntEnum):
+    """Why a problem stopped.  GTOL, XTOL and FTOL count as success."""
+
+    GTOL = _codes.GTOL
+    XTOL = _codes.XTOL
+    FTOL = _codes.FTOL
+    MAX_ITER = _codes.MAX_ITER
+    DIVERGED = _codes.DIVERGED
+    LINE_SEARCH_FAILED = _codes.LINE_SEARCH_FAILED
+
+    @property
+    def success(self):
+        return self in (Status.GTOL, Status.XTOL, Status.FTOL)
+
+
+_SUCCESS = np.array([s.success for s in Status])
+
+
+def status_message(status, *, grad_norm, nit, gtol, xtol, ftol, max_iter):
+    """A readable sentence for one problem's stop, e.g. 'gradient norm 3.1e-07 <= gtol 1e-06'."""
+    status = Status(int(status))
+    if status is Status.GTOL:
+        return f"gradient norm {grad_norm:.2g} <= gtol {gtol:g}"
+    if status is Status.XTOL:
+        return f"step norm <= xtol {xtol:g} after {nit} iterations"
+    if status is Status.FTOL:
+        return f"loss change <= ftol {ftol:g} * max(1, |f|) after {nit} iterations"
+    if status is Status.MAX_ITER:
+        return f"maximum number of iterations {max_iter} reached (gradient norm {grad_norm:.2g})"
+    if status is Status.DIVERGED:
+        return (f"diverged after {nit} iterations: the next loss or iterate was non-finite or "
+                f"grew past {_codes.DIVERGE_FACTOR:g} x the start; x is the last finite iterate "
+                f"(try a smaller lr, or lr='auto')")
+    return (f"line search could not decrease the loss after {nit} iterations "
+            f"(gradient norm {grad_norm:.2g}; likely at the precision limit)")
+
+
+class Messages(Sequence):
+    """Per-problem messages of a batch, formatted when read (a batch may hold 10^6 problems)."""
+
+    def __init__(self, status, grad_norm, nit, tolerances):
+        self._status, self._gnorm, self._nit, self._tol = status, grad_norm, nit, tolerances
+
+    def __len__(self):
+        return len(self._status)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return status_message(self._status[i], grad_norm=self._gnorm[i], nit=self._nit[i],
+                              **self._tol)
+
+    def __repr__(self):
+        if len(self) <= 4:
+            return repr(list(self))
+        return f"[{self[0]!r}, ..., {self[len(self) - 1]!r}] ({len(self)} messages)"
+
+
+class Result(dict):
+    """Outcome of `fastgd.minimize`, with attribute access like scipy's OptimizeResult.
+
+    Fields: x (d,) or (B, d); fun, grad_norm, nit, status, success (scalars, or (B,)
+    arrays for a batch); message (str, or list of str); lr (the step size used,
+    per problem); history ((max_iter//k + 1,) or (.., B), or None).
+    """
+
+    _order = ("x", "fun", "grad_norm", "nit", "status", "success", "message", "lr", "history")
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+    def __dir__(self):
+        return list(self.keys())
+
+    def __repr__(self):
+        keys = [k for k in self._order if k in self] + [k for k in self if k not in self._order]
+        width = max(map(len, keys)) + 1
+        lines = []
+        for k in keys:
+            v = self[k]
+            lines.append(f"{k.rjust(width)}: " + repr(v).replace("\n", "\n" + " " * (width + 2)))
+        return "\n".join(lines)
+
+
+def build_result(x, state, hist, *, batched, gtol, xtol, ftol, max_iter):
+    """Result from the drivers' per-problem state array (B, 6) = [lr, nit, status, f0, fun, gnorm]."""
+    lr = state[:, 0].copy()
+    nit = state[:, 1].astype(np.int64)
+    status = state[:, 2].astype(np.int64)
+    fun = state[:, 4].copy()
+    gnorm = state[:, 5].copy()
+    success = _SUCCESS[status]
+    msgs = Messages(status, gnorm, nit, dict(gtol=gtol, xtol=xtol, ftol=ftol, max_iter=max_iter))
+    dtype = x.dtype
+    if batched:
+        return Result(x=x, fun=fun.astype(dtype), grad_norm=gnorm.astype(dtype), nit=nit,
+                      status=status, success=success, message=msgs, lr=lr.astype(dtype),
+                      history=hist)
+    return Result(x=x, fun=dtype.type(fun[0]), grad_norm=dtype.type(gnorm[0]), nit=int(nit[0]),
+                  status=Status(int(status[0])), success=bool(success[0]), message=msgs[0],
+                  lr=dtype.type(lr[0]), history=None if hist is None else hist[:, 0].copy())

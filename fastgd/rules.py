@@ -1,0 +1,36 @@
+"""Update rules as plain Python functions over one coordinate, compiled per target.
+
+Semantics follow ``torch.optim`` (SGD with momentum/dampening/nesterov, Adam),
+so ``fastgd.minimize`` and ``fastgd.ops`` share them.  Coefficients such as
+``1 - beta1`` are computed once by the caller in the parameter dtype.
+"""
+import math
+
+
+def momentum_buffer(buf, g, momentum, keep, first):
+    """torch SGD: buf = g on the first step, else momentum * buf + (1 - dampening) * g."""
+    if first:
+        return g
+    return momentum * buf + keep * g
+
+
+def sgd_direction(g, buf, momentum, nesterov):
+    """The vector SGD subtracts (times lr): buf, or g + momentum * buf for Nesterov."""
+    if nesterov:
+        return g + momentum * buf
+    return buf
+
+
+def adam_moments(m, v, g, one_minus_beta1, beta2, one_minus_beta2):
+    """torch Adam: m.lerp_(g, 1 - beta1); v = beta2 * v + (1 - beta2) * g^2."""
+    return m + one_minus_beta1 * (g - m), beta2 * v + one_minus_beta2 * g * g
+
+
+def adam_direction(m, v, bias_correction2_sqrt, eps):
+    """m / (sqrt(v) / sqrt(1 - beta2^t) + eps); the caller scales by lr / (1 - beta1^t)."""
+    return m / (math.sqrt(v) / bias_correction2_sqrt + eps)
+
+
+def is_bad(x):
+    """True for NaN or +-Inf (written without math.isfinite, which fastmath may fold)."""
+    return math.isnan(x) or math.isinf(x)

@@ -1,0 +1,50 @@
+"""Slow, obvious NumPy float64 references.  Never call fastgd from here."""
+import numpy as np
+
+
+def lstsq_loss_grad(X, y, w, l2=0.0):
+    X, y, w = (np.asarray(a, np.float64) for a in (X, y, w))
+    r = X @ w - y
+    n = X.shape[0]
+    return r @ r / (2 * n) + l2 / 2 * w @ w, X.T @ r / n + l2 * w
+
+
+def logistic_loss_grad(X, y, w, l2=0.0):
+    X, y, w = (np.asarray(a, np.float64) for a in (X, y, w))
+    z = X @ w
+    s = 2 * y - 1
+    loss = np.logaddexp(0.0, -s * z).mean() + l2 / 2 * w @ w
+    sig = 0.5 * (1 + np.tanh(z / 2))
+    return loss, X.T @ (sig - y) / X.shape[0] + l2 * w
+
+
+def ridge_solution(X, y, l2):
+    X, y = np.asarray(X, np.float64), np.asarray(y, np.float64)
+    n, d = X.shape
+    return np.linalg.solve(X.T @ X / n + l2 * np.eye(d), X.T @ y / n)
+
+
+def lipschitz(X, curvature=1.0, l2=0.0):
+    X = np.asarray(X, np.float64)
+    return curvature * np.linalg.eigvalsh(X.T @ X / X.shape[0])[-1] + l2
+
+
+def gd_run(grad, w0, lr, steps, method="gd", momentum=0.9, betas=(0.9, 0.999), eps=1e-8):
+    """`steps` updates of the torch.optim formulas (SGD momentum/nesterov, Adam), float64."""
+    w = np.array(w0, np.float64)
+    buf = m = v = None
+    for t in range(1, steps + 1):
+        g = grad(w)
+        if method == "gd":
+            w = w - lr * g
+        elif method in ("momentum", "nesterov"):
+            buf = g.copy() if buf is None else momentum * buf + g
+            w = w - lr * (g + momentum * buf if method == "nesterov" else buf)
+        elif method == "adam":
+            b1, b2 = betas
+            m = (1 - b1) * g if m is None else b1 * m + (1 - b1) * g
+            v = (1 - b2) * g * g if v is None else b2 * v + (1 - b2) * g * g
+            mhat = m / (1 - b1 ** t)
+            vhat = v / (1 - b2 ** t)
+            w = w - lr * mhat / (np.sqrt(vhat) + eps)
+    return w

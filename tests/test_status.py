@@ -1,0 +1,103 @@
+"""The seeds' lessons: too large a step diverges (reported, finite x), too small hits
+MAX_ITER, 'auto' works where a fixed lr fails; batch members never influence each other."""
+import numpy as np
+import pytest
+
+import fastgd
+from reference import gd_run, lipschitz, lstsq_loss_grad
+
+
+def data(rng, B=6, n=40, d=4, scale=None):
+    X = rng.standard_normal((B, n, d))
+    if scale is not None:
+        X = X * scale
+    y = rng.standard_normal((B, n))
+    return X, y
+
+
+@pytest.mark.parametrize("method", ["gd", "momentum", "nesterov", "adam"])
+def test_too_large_lr_diverges_with_finite_last_iterate(rng, method):
+    X, y = data(rng)
+    p = fastgd.LeastSquares(X, y)
+    lr = 1e4 if method != "adam" else 1e30
+    res = fastgd.minimize(p, method=method, lr=lr, max_iter=5000)
+    assert (res.status == fastgd.Status.DIVERGED).all()
+    assert not res.success.any()
+    assert np.isfinite(res.x).all() and np.isfinite(res.fun).all()
+    assert "diverged" in res.message[0]
+    # x is iterate number nit of the same formula
+    for b in range(2):
+        ref = gd_run(lambda w: lstsq_loss_grad(X[b], y[b], w)[1], np.zeros(4), lr, res.nit[b],
+                     method)
+        np.testing.assert_allclose(res.x[b], ref, rtol=1e-9)
+
+
+def test_tiny_lr_hits_max_iter(rng):
+    X, y = data(rng)
+    res = fastgd.minimize(fastgd.LeastSquares(X, y), lr=1e-9, max_iter=37)
+    assert (res.status == fastgd.Status.MAX_ITER).all() and (res.nit == 37).all()
+    assert not res.success.any() and "maximum number of iterations 37" in res.message[0]
+
+
+def test_auto_lr_converges_on_ill_scaled_data_where_fixed_lr_diverges(rng):
+    X, y = data(rng, B=4, n=80, d=5, scale=np.array([30.0, 1.0, 0.5, 10.0, 3.0]))
+    p = fastgd.LeastSquares(X, y)
+    fixed = fastgd.minimize(p, lr=0.01, max_iter=2000)
+    assert (fixed.status == fastgd.Status.DIVERGED).all()
+    auto = fastgd.minimize(p, lr="auto", gtol=1e-8, max_iter=500000)
+    assert auto.success.all()
+    for b in range(4):
+        L = lipschitz(X[b])
+        assert auto.lr[b] == pytest.approx(1 / L, rel=1e-3)
+        ref = np.linalg.lstsq(X[b], y[b], rcond=None)[0]
+        np.testing.assert_allclose(auto.x[b], ref, rtol=1e-5, atol=1e-9)
+
+
+def test_auto_lr_for_logistic_uses_quarter_curvature(rng):
+    X = rng.standard_normal((3, 50, 4))
+    y = (rng.uniform(size=(3, 50)) < 0.5).astype(float)
+    res = fastgd.minimize(fastgd.Logistic(X, y, l2=0.5), max_iter=1)
+    for b in range(3):
+        assert res.lr[b] == pytest.approx(1 / lipschitz(X[b], 0.25, 0.5), rel=1e-4)
+
+
+def test_mixed_batch_statuses_and_members_independent(rng):
+    X, y = data(rng, B=5, n=40, d=4)
+    X[2] *= 1e3       # this one diverges at the common lr
+    lr = np.full(5, 0.05)
+    lr[4] = 1e-12     # this one crawls
+    p = fastgd.LeastSquares(X, y)
+    res = fastgd.minimize(p, lr=lr, gtol=1e-8, max_iter=20000)
+    assert res.status[2] == fastgd.Status.DIVERGED
+    assert res.status[4] == fastgd.Status.MAX_ITER
+    for b in (0, 1, 3):
+        assert res.status[b] == fastgd.Status.GTOL
+        solo = fastgd.minimize(fastgd.LeastSquares(X[b], y[b]), lr=0.05, gtol=1e-8, max_iter=20000)
+        assert np.array_equal(solo.x, res.x[b]) and solo.nit == res.nit[b]
+    assert np.isfinite(res.x).all()
+
+
+def test_zero_tolerances_run_exactly_max_iter(rng):
+    X, y = data(rng)
+    res = fastgd.minimize(fastgd.LeastSquares(X, y), gtol=0, xtol=0, ftol=0, max_iter=123)
+    assert (res.nit == 123).all() and (res.status == fastgd.Status.MAX_ITER).all()
+
+
+def test_converged_problems_freeze(rng):
+    X, y = data(rng, B=2)
+    lr = np.array([0.2, 0.002])
+    p = fastgd.LeastSquares(X, y)
+    res = fastgd.minimize(p, lr=lr, gtol=1e-6, max_iter=100000)
+    assert res.nit[0] < res.nit[1]
+    solo = fastgd.minimize(fastgd.LeastSquares(X[0], y[0]), lr=0.2, gtol=0, max_iter=res.nit[0])
+    np.testing.assert_array_equal(solo.x, res.x[0])
+
+
+def test_result_api():
+    assert issubclass(fastgd.Status, int)
+    for name in ("GTOL", "XTOL", "FTOL", "MAX_ITER", "DIVERGED"):
+        assert hasattr(fastgd.Status, name)
+    r = fastgd.Result(x=np.ones(2), fun=1.0)
+    assert r.x is r["x"] and "fun" in repr(r)
+    with pytest.raises(AttributeError):
+        r.nothing
