@@ -1,0 +1,1 @@
+"""numba-cuda drivers.  Imported lazily, only when a GPU solve or op is asked for."""

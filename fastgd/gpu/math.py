@@ -1,0 +1,16 @@
+"""The shared math (fastgd/losses.py, fastgd/rules.py) compiled as CUDA device functions.
+
+Same source as fastgd/cpu/math.py: CPU and GPU cannot drift apart.
+"""
+from numba import cuda
+
+from .. import losses as _losses, rules as _rules
+from .._jit import compile_math
+
+
+def _device_function(fn):
+    return cuda.jit(device=True)(fn)
+
+
+losses = compile_math(_losses, _device_function)
+rules = compile_math(_rules, _device_function)
