@@ -2,6 +2,8 @@
 import types
 
 from numba import njit
+from numba.core import types as nbtypes
+from numba.extending import intrinsic
 from numba.core.registry import CPUDispatcher
 
 # No nnan/ninf (they delete NaN/Inf checks) and no nsz (with reassoc it folds
@@ -9,9 +11,16 @@ from numba.core.registry import CPUDispatcher
 FASTMATH = frozenset({"contract", "arcp", "reassoc"})
 
 
-def cpu_kernel(fn=None, *, parallel=False):
-    """njit with the project's options: cached, GIL released, safe fastmath."""
-    deco = njit(cache=True, nogil=True, fastmath=set(FASTMATH), parallel=parallel)
+def cpu_kernel(fn=None, *, parallel=False, inline=False):
+    """njit with the project's options: cached, GIL released, safe fastmath.
+
+    inline=True inlines the function into its callers at Numba-IR level: used for
+    helpers called every iteration with array arguments, where a real call would
+    cost an atomic reference-count increment/decrement per array (measured: those
+    atomics were 60% of the batched solver's time).
+    """
+    deco = njit(cache=True, nogil=True, fastmath=set(FASTMATH), parallel=parallel,
+                inline="always" if inline else "never")
     return deco if fn is None else deco(fn)
 
 
@@ -56,3 +65,24 @@ def rebind_module(module, **replacements):
             opts.pop("cache", None)
             glb[name] = njit(**opts)(fn)
     return types.SimpleNamespace(**glb)
+
+
+@intrinsic
+def borrowed(typingctx, arr):
+    """The same array view with no owner (meminfo NULL): Numba's reference counting of
+    it becomes a no-op instead of an atomic on a cache line shared by all threads.
+
+    Only for views that never outlive the kernel call that holds the real array.
+    """
+    if not isinstance(arr, nbtypes.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        src = context.make_array(sig.args[0])(context, builder, args[0])
+        dst = context.make_array(sig.return_type)(context, builder)
+        for field in ("nitems", "itemsize", "data", "shape", "strides", "parent"):
+            setattr(dst, field, getattr(src, field))
+        dst.meminfo = context.get_constant_null(nbtypes.MemInfoPointer(nbtypes.voidptr))
+        return dst._getvalue()
+
+    return arr(arr), codegen

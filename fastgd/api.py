@@ -118,8 +118,8 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
             kernels.solve_single(problem.X, problem.y, W[0], S1[0], S2[0], ip, hp, tol,
                                  state[0], hist, nblocks)
         else:
-            chunk = max(1, min(64, B // (8 * threads)))
-            kernels.solve_batch(X3, y2, W, S1, S2, ip, hp, tol, state, hist, chunk)
+            nchunks = min(B, 4 * threads)  # a few per thread: balance without much scratch
+            kernels.solve_batch(X3, y2, W, S1, S2, ip, hp, tol, state, hist, nchunks)
         done = stop_at >= max_iter or not (state[:, 2] == _codes.RUNNING).any()
         if callback is not None:
             callback(_result(problem, W, state, hist, history, gtol, xtol, ftol, max_iter, None))

@@ -26,7 +26,7 @@ from .._codes import (
     XTOL,
 )
 from .math import losses, rules
-from .._jit import cpu_kernel
+from .._jit import borrowed, cpu_kernel
 
 row_terms = losses.row_terms
 momentum_buffer = rules.momentum_buffer
@@ -62,34 +62,42 @@ def eval_transposed(code, Xt, y, w, z, g, hp):
 
 @cpu_kernel
 def finish_gradient(Xt, r, w, g, f, hp):
-    """g = Xt r / n + l2 w; returns f / n + l2/2 |w|^2."""
+    """g = Xt r / n + l2 w; returns (f / n + l2/2 |w|^2, |g|^2)."""
     d, n = Xt.shape
     l2 = hp[HP_L2]
     ninv = hp[HP_NINV]
     ww = 0.0
+    gg = 0.0
     for j in range(d):
         s = hp[HP_ONE] - hp[HP_ONE]
         for i in range(n):
             s += Xt[j, i] * r[i]
-        g[j] = s * ninv + l2 * w[j]
+        gj = s * ninv + l2 * w[j]
+        g[j] = gj
         ww += float(w[j]) * float(w[j])
-    return f * float(ninv) + 0.5 * float(l2) * ww
+        gg += float(gj) * float(gj)
+    return f * float(ninv) + 0.5 * float(l2) * ww, gg
 
 
 @cpu_kernel
 def eval_gram(A, b, c, w, g, hp):
-    """Least squares from its Gram form: f = w.A w/2 - b.w + c, g = A w - b (+ l2 terms)."""
+    """Least squares from its Gram form: f = w.A w/2 - b.w + c, g = A w - b (+ l2 terms).
+
+    Returns (f, |g|^2)."""
     d = w.shape[0]
     l2 = float(hp[HP_L2])
     f = c
+    gg = 0.0
     for j in range(d):
         s = 0.0
         for k in range(d):
             s += A[j, k] * w[k]
         wj = float(w[j])
         f += wj * (0.5 * s - b[j]) + 0.5 * l2 * wj * wj
-        g[j] = s - b[j] + l2 * wj
-    return f
+        gj = s - b[j] + l2 * wj
+        g[j] = gj
+        gg += gj * gj
+    return f, gg
 
 
 @cpu_kernel(parallel=True)
@@ -123,18 +131,21 @@ def eval_rows(code, X, y, w, g, part_g, part_f, hp):
         f += part_f[blk]
     l2 = hp[HP_L2]
     ww = 0.0
+    gg = 0.0
     for j in range(d):
         s = one - one
         for blk in range(nblocks):
             s += part_g[blk, j]
-        g[j] = s * hp[HP_NINV] + l2 * w[j]
+        gj = s * hp[HP_NINV] + l2 * w[j]
+        g[j] = gj
         ww += float(w[j]) * float(w[j])
-    return f * float(hp[HP_NINV]) + 0.5 * float(l2) * ww
+        gg += float(gj) * float(gj)
+    return f * float(hp[HP_NINV]) + 0.5 * float(l2) * ww, gg
 
 
 @cpu_kernel
 def evaluate(mode, code, X, y, Xt, z, A, b, c, part_g, part_f, w, g, hp):
-    """Loss at w (float64) and gradient into g, by evaluation mode."""
+    """(loss at w, |gradient|^2) in float64, gradient written into g, by evaluation mode."""
     if mode == DIRECT:
         return eval_transposed(code, Xt, y, w, z, g, hp)
     elif mode == GRAM:
@@ -322,13 +333,13 @@ def record_history(hist, col, t, hist_every, f, finished):
 
 
 @cpu_kernel
-def solve_problem(X, y, Xt, z, A, b, c, part_g, part_f, w, ip, hp, tol, state, col,
+def solve_problem(X, y, Xt, z, A, b, c, part_g, part_f, w_out, ip, hp, tol, state, col,
                   w_new, g, g_new, s1, s2, p, hist):
     """Run one problem from its saved state up to iteration ip[IP_STOP_AT].
 
     state (float64, 6): [lr, nit, status, f0, fun, grad_norm] -- read and written.
     s1/s2: the method's per-coordinate state (momentum buffer; Adam m, v).
-    w is updated in place and always holds the last finite iterate.
+    w_out is updated in place and ends holding the last finite iterate.
     """
     method = ip[IP_METHOD]
     code = ip[IP_LOSS]
@@ -340,7 +351,7 @@ def solve_problem(X, y, Xt, z, A, b, c, part_g, part_f, w, ip, hp, tol, state, c
     gtol = tol[TOL_G]
     xtol = tol[TOL_X]
     ftol = tol[TOL_F]
-    d = w.shape[0]
+    d = w_out.shape[0]
     status = int(state[2])
     if status != RUNNING:
         return
@@ -352,16 +363,16 @@ def solve_problem(X, y, Xt, z, A, b, c, part_g, part_f, w, ip, hp, tol, state, c
         lr = 1.0 / big_l if big_l > 0.0 else 1.0
         for j in range(d):
             s1[j] = 0.0
-    f = evaluate(mode, code, X, y, Xt, z, A, b, c, part_g, part_f, w, g, hp)
+    w = w_out        # current iterate; w_new, g_new: the trial point; swapped on acceptance
+    swapped = False
+    f, gsq = evaluate(mode, code, X, y, Xt, z, A, b, c, part_g, part_f, w, g, hp)
     if t == 0:
         state[3] = f
-        record_history(hist, col, 0, hist_every, f, False)
+        if hist_every > 0:
+            record_history(hist, col, 0, hist_every, f, False)
     f0 = state[3]
     limit = f0 + DIVERGE_FACTOR * max(abs(f0), 1e-30)
-    gn = 0.0
-    for j in range(d):
-        gn += float(g[j]) * float(g[j])
-    gn = math.sqrt(gn)
+    gn = math.sqrt(gsq)
     if is_bad(f) or is_bad(gn):
         status = DIVERGED
     while status == RUNNING:
@@ -373,19 +384,31 @@ def solve_problem(X, y, Xt, z, A, b, c, part_g, part_f, w, ip, hp, tol, state, c
             break
         if t >= stop_at:
             break
-        scale = take_direction(method, t, g, s1, s2, p, hp)
+        if method == GD:
+            scale = 1.0
+            direction = g
+        else:
+            scale = take_direction(method, t, g, s1, s2, p, hp)
+            direction = p
         slope = 0.0
         if armijo:
             for j in range(d):
-                slope += float(g[j]) * float(p[j])
+                slope += float(g[j]) * float(direction[j])
         alpha = lr * scale
         # Gram-form losses round relative to c = |y|^2/2n, not to f (cancellation)
         rounding = float(hp[HP_LOSS_ROUNDING]) * (abs(f) + c)
         halvings = 0
         while True:
+            step = 0.0
+            ww = 0.0
             for j in range(d):
-                w_new[j] = w[j] - alpha * p[j]
-            f_new = evaluate(mode, code, X, y, Xt, z, A, b, c, part_g, part_f, w_new, g_new, hp)
+                wj = w[j] - alpha * direction[j]
+                w_new[j] = wj
+                dj = float(wj) - float(w[j])
+                step += dj * dj
+                ww += float(wj) * float(wj)
+            f_new, gsq_new = evaluate(mode, code, X, y, Xt, z, A, b, c, part_g, part_f, w_new,
+                                      g_new, hp)
             if not armijo:
                 break
             # sufficient decrease, up to the loss's own rounding (else steps shrink forever
@@ -401,35 +424,27 @@ def solve_problem(X, y, Xt, z, A, b, c, part_g, part_f, w, ip, hp, tol, state, c
                 status = LINE_SEARCH_FAILED
                 break
             lr = alpha / scale
-        bad = is_bad(f_new) or f_new > limit
-        step = 0.0
-        for j in range(d):
-            dj = float(w_new[j]) - float(w[j])
-            step += dj * dj
-            if is_bad(w_new[j]):
-                bad = True
-        if bad:
-            status = DIVERGED
+        if is_bad(f_new) or f_new > limit or is_bad(ww) or is_bad(gsq_new):
+            status = DIVERGED  # w stays the last finite iterate
             break
-        step = math.sqrt(step)
+        w, w_new = w_new, w
+        g, g_new = g_new, g
+        swapped = not swapped
         df = abs(f_new - f)
         fscale = max(1.0, abs(f))
-        gn = 0.0
-        for j in range(d):
-            w[j] = w_new[j]
-            g[j] = g_new[j]
-            gn += float(g[j]) * float(g[j])
-        gn = math.sqrt(gn)
         f = f_new
+        gn = math.sqrt(gsq_new)
         t += 1
-        record_history(hist, col, t, hist_every, f, False)
-        if xtol > 0.0 and step <= xtol:
+        if hist_every > 0:
+            record_history(hist, col, t, hist_every, f, False)
+        if xtol > 0.0 and math.sqrt(step) <= xtol:
             status = XTOL
         elif ftol > 0.0 and df <= ftol * fscale:
             status = FTOL
-        elif is_bad(gn):
-            status = DIVERGED
-    if status != RUNNING:
+    if swapped:
+        for j in range(d):
+            w_out[j] = w[j]
+    if status != RUNNING and hist_every > 0:
         record_history(hist, col, t, hist_every, f, True)
     state[0] = lr
     state[1] = t
@@ -440,40 +455,47 @@ def solve_problem(X, y, Xt, z, A, b, c, part_g, part_f, w, ip, hp, tol, state, c
 
 # ------------------------------------------------------------ drivers
 @cpu_kernel(parallel=True)
-def solve_batch(X, y, W, S1, S2, ip, hp, tol, state, hist, chunk):
+def solve_batch(X, y, W, S1, S2, ip, hp, tol, state, hist, nchunks):
     """Solve B independent problems X (B, n, d), y (B, n) from W (B, d), in place.
 
-    Parallel over chunks of `chunk` problems; each problem runs all its
-    iterations with its data hot in cache, so a converged problem costs nothing
-    more (the active set is the set of problems still iterating).
-    state (B, 6) float64, see solve_problem; S1, S2 (B, d) method state.
+    Parallel over `nchunks` contiguous chunks of problems (a few per thread); each
+    problem runs all its iterations with its data hot in cache, so a converged
+    problem costs nothing more (the active set is the set of problems still
+    iterating).  state (B, 6) float64, see solve_problem; S1, S2 (B, d) method state.
+    Scratch is per chunk, allocated once here; all views handed down are
+    `borrowed` (see fastgd._jit) so no atomic reference counting runs per iteration.
     """
     B, n, d = X.shape
     mode = ip[IP_MODE]
-    nchunks = (B + chunk - 1) // chunk
+    nt = n if mode == DIRECT else 1
+    dg = d if mode == GRAM else 1
+    Xt_all = np.empty((nchunks, d, nt), X.dtype)
+    z_all = np.empty((nchunks, n), X.dtype)
+    A_all = np.empty((nchunks, dg, dg), np.float64)
+    b_all = np.empty((nchunks, dg), np.float64)
+    vec_all = np.empty((nchunks, 4, d), X.dtype)
+    part_g_all = np.empty((nchunks, 1, d), X.dtype)
+    part_f_all = np.empty((nchunks, 1), np.float64)
+    Xb, yb, Wb, S1b, S2b = borrowed(X), borrowed(y), borrowed(W), borrowed(S1), borrowed(S2)
+    ipb, hpb, tolb, stb, hb = borrowed(ip), borrowed(hp), borrowed(tol), borrowed(state), borrowed(hist)
     for ch in prange(nchunks):
-        nt = n if mode == DIRECT else 1
-        Xt = np.empty((d, nt), X.dtype)
-        z = np.empty(n, X.dtype)
-        dg = d if mode == GRAM else 1
-        A = np.empty((dg, dg), np.float64)
-        b = np.empty(dg, np.float64)
-        w_new = np.empty(d, X.dtype)
-        g = np.empty(d, X.dtype)
-        g_new = np.empty(d, X.dtype)
-        p = np.empty(d, X.dtype)
-        part_g = np.empty((1, d), X.dtype)
-        part_f = np.empty(1, np.float64)
-        for k in range(ch * chunk, min(B, (ch + 1) * chunk)):
-            if int(state[k, 2]) != RUNNING:
+        Xt = borrowed(Xt_all[ch])
+        z = borrowed(z_all[ch])
+        A = borrowed(A_all[ch])
+        b = borrowed(b_all[ch])
+        vec = borrowed(vec_all[ch])
+        part_g = borrowed(part_g_all[ch])
+        part_f = borrowed(part_f_all[ch])
+        for k in range(ch * B // nchunks, (ch + 1) * B // nchunks):
+            if int(stb[k, 2]) != RUNNING:
                 continue
             c = 0.0
             if mode == DIRECT:
-                transpose_into(X[k], Xt)
+                transpose_into(Xb[k], Xt)
             else:
-                c = gram_into(X[k], y[k], A, b)
-            solve_problem(X[k], y[k], Xt, z, A, b, c, part_g, part_f, W[k], ip, hp, tol,
-                          state[k], k, w_new, g, g_new, S1[k], S2[k], p, hist)
+                c = gram_into(Xb[k], yb[k], A, b)
+            solve_problem(Xb[k], yb[k], Xt, z, A, b, c, part_g, part_f, Wb[k], ipb, hpb, tolb,
+                          stb[k], k, vec[0], vec[1], vec[2], S1b[k], S2b[k], vec[3], hb)
 
 
 @cpu_kernel
