@@ -128,5 +128,7 @@ def test_check_grad_builtin(rng):
               fastgd.Poisson(X, y, l2=0.2), fastgd.LeastSquares(X, y),
               fastgd.Logistic(X, (y > 0).astype(np.float64))):
         assert fastgd.check_grad(p) < 1e-6
+    X32, y32 = X.astype(np.float32), y.astype(np.float32)
+    assert fastgd.check_grad(fastgd.Huber(X32, y32, delta=0.5)) < 1e-6   # checked in float64
     assert fastgd.check_grad(fastgd.Poisson(X[None].repeat(2, 0), y[None].repeat(2, 0)),
                              np.full((2, 4), 0.1)) < 1e-6
