@@ -4,8 +4,10 @@ Import compiles nothing: kernels compile on first use and are cached on disk.
 """
 from . import problems
 from .api import minimize
-from .problems import LeastSquares, Logistic
+from .gradcheck import check_grad
+from .problems import Huber, LeastSquares, Logistic, Poisson, RowLoss, Softmax
 from .result import Result, Status
 
-__all__ = ["minimize", "Result", "Status", "LeastSquares", "Logistic", "problems"]
+__all__ = ["minimize", "Result", "Status", "LeastSquares", "Logistic", "Huber", "Poisson",
+           "Softmax", "RowLoss", "check_grad", "problems"]
 __version__ = "0.1.0"

@@ -63,6 +63,7 @@ def rebind_module(module, **replacements):
             fn = types.FunctionType(py.__code__, glb, py.__name__, py.__defaults__, py.__closure__)
             opts = dict(obj.targetoptions)
             opts.pop("cache", None)
+            opts.pop("nopython", None)  # njit sets it; passing it again warns
             glb[name] = njit(**opts)(fn)
     return types.SimpleNamespace(**glb)
 

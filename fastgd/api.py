@@ -82,11 +82,13 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
         raise TypeError("callback must be callable or None")
     B = problem.batch_size
     lrs = validate.learning_rate(lr, B, problem.dtype)
+    if lrs is None:
+        problem.check_auto_lr(line_search)  # [glm] e.g. Poisson, RowLoss without lipschitz
     x0 = validate.initial_point(x0, problem.solution_shape, problem.dtype, inplace)
     device = _device.resolve(device, problem.X, problem.y, x0)
     mode = choose_mode(problem, mode, max_iter)
 
-    d = problem.d
+    d = problem.n_params  # [glm] d * n_classes for Softmax
     W = np.zeros((B, d), problem.dtype) if x0 is None else x0.reshape(B, d).copy()
     S1 = np.zeros((B, d), problem.dtype)
     S2 = np.zeros((B, d), problem.dtype)
@@ -125,7 +127,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
             callback(_result(problem, W, state, hist, history, gtol, xtol, ftol, max_iter, None))
         if done:
             break
-    x = W if problem.batched else W[0]
+    x = W.reshape(problem.solution_shape)  # [glm]
     if inplace:
         x0[...] = x
         x = x0
@@ -134,7 +136,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
 
 def _result(problem, W, state, hist, history, gtol, xtol, ftol, max_iter, x):
     if x is None:
-        x = (W if problem.batched else W[0]).copy()
+        x = W.reshape(problem.solution_shape).copy()  # [glm]
     h = hist.astype(problem.dtype) if history else None
     return build_result(x, state, h, batched=problem.batched, gtol=gtol, xtol=xtol, ftol=ftol,
                         max_iter=max_iter)

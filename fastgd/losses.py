@@ -51,3 +51,28 @@ def row_terms(code, z, y, one, param):
         return huber_terms(z, y, param)
     else:  # POISSON
         return poisson_terms(z, y)
+
+
+def softmax_terms(z, label, one):
+    """Multinomial logistic loss of one row, in place over its k logits.
+
+    z (k,) holds the logits x_i.W on entry and softmax(z) - onehot(label) on exit
+    (the row's gradient factor).  Returns phi = logsumexp(z) - z[label] (float64),
+    computed after subtracting max(z): no overflow for any logits.
+    """
+    k = z.shape[0]
+    m = z[0]
+    for c in range(1, k):
+        if z[c] > m:
+            m = z[c]
+    zl = z[label]
+    s = 0.0
+    for c in range(k):
+        e = math.exp(z[c] - m)
+        z[c] = e
+        s += e
+    inv = one / s
+    for c in range(k):
+        z[c] = z[c] * inv
+    z[label] -= one
+    return (float(m) - float(zl)) + math.log(s)

@@ -3,6 +3,9 @@
 Every problem is ``f(w) = mean_i phi(x_i.w, y_i) + l2/2 ||w||^2`` for one
 per-row loss ``phi`` (see fastgd.losses).  X is (n, d) for one problem or
 (B, n, d) for a batch of B independent problems; y is (n,) or (B, n).
+``Softmax`` is the one multi-output member: its solution is a (d, k) matrix and
+it has its own drivers (fastgd.cpu.softmax).  ``RowLoss(phi, dphi)`` builds a
+problem class from two user-supplied Numba-compilable scalar functions.
 """
 import numpy as np
 
@@ -12,7 +15,7 @@ from . import _codes, validate
 class Problem:
     """Base of the per-row loss family.  Arrays are validated once, here."""
 
-    loss_code = None      # built-in loss code of fastgd._codes
+    loss_code = None      # built-in loss code of fastgd._codes (-1: the problem has own kernels)
     curvature = 1.0       # sup phi'' (for lr="auto": L = curvature * lambda_max(X^T X / n) + l2)
     quadratic = False     # True when mode="gram" applies (phi quadratic in z)
     loss_param = 0.0      # a loss parameter (Huber's delta)
@@ -51,6 +54,11 @@ class Problem:
         return self.X.dtype
 
     @property
+    def n_params(self):
+        """Number of parameters of one problem (the length of a flattened solution)."""
+        return self.d
+
+    @property
     def solution_shape(self):
         return (self.X.shape[0], self.d) if self.batched else (self.d,)
 
@@ -58,6 +66,28 @@ class Problem:
         """The CPU driver module for this problem's loss."""
         from .cpu import solve
         return solve
+
+    def check_auto_lr(self, line_search):
+        """Raise ValueError when lr="auto" has no sound meaning for this problem."""
+
+    def row_function(self, dtype):
+        """The compiled scalar ``row_terms(code, z, y, one, param) -> (phi, phi')``."""
+        from .cpu.math import losses
+        return losses.row_terms
+
+    def loss_grad64(self, w, k=0):
+        """(f, grad) of problem k at w, in float64 (NumPy + the compiled row function).
+
+        Slow and simple: for checks (fastgd.check_grad), not for solving.
+        """
+        from .gradcheck import row_values
+        X = np.asarray(self.X[k] if self.batched else self.X, np.float64)
+        y = np.asarray(self.y[k] if self.batched else self.y, np.float64)
+        w = np.asarray(w, np.float64)
+        phi, r = row_values(self.row_function(np.float64), self.loss_code, X @ w, y,
+                            float(self.loss_param))
+        n = X.shape[0]
+        return phi.sum() / n + 0.5 * self.l2 * (w @ w), X.T @ r / n + self.l2 * w
 
     def __repr__(self):
         shape = "x".join(map(str, self.X.shape))
@@ -83,3 +113,229 @@ class Logistic(Problem):
 
     def _check_labels(self, y):
         validate.binary_labels("y", y)
+
+
+class Huber(Problem):
+    """Robust regression: f(w) = mean_i h(x_i.w - y_i) + l2/2 ||w||^2 with
+    h(r) = r^2/2 for |r| <= delta, delta (|r| - delta/2) beyond; h' = clip(r, -delta, delta).
+
+    Any real y; delta > 0 (in the units of y).  phi'' <= 1, so lr="auto" is 1/L with
+    L = lambda_max(X^T X / n) + l2.
+    """
+
+    loss_code = _codes.HUBER
+    curvature = 1.0
+
+    def __init__(self, X, y, *, delta=1.0, l2=0.0):
+        delta = validate.nonneg_real("delta", delta)
+        if delta <= 0:
+            raise ValueError(f"delta must be > 0, got {delta}")
+        super().__init__(X, y, l2=l2)
+        self.loss_param = delta
+
+    def __repr__(self):
+        return super().__repr__()[:-1] + f", delta={self.loss_param:g})"
+
+
+class Poisson(Problem):
+    """Poisson regression, log link: f(w) = mean_i (exp(x_i.w) - y_i x_i.w) + l2/2 ||w||^2.
+
+    This is the mean Poisson negative log-likelihood without its constant log(y_i!)
+    (torch.nn.PoissonNLLLoss(log_input=True)), and equals sklearn's PoissonRegressor
+    objective (mean half deviance + alpha/2 ||w||^2, alpha = l2) minus a constant.
+    y: counts (any real y >= 0).  Gradient X^T (exp(Xw) - y) / n + l2 w.
+
+    phi'' = exp(z) has no global bound, so lr="auto" alone is refused: pass an lr, or
+    line_search="armijo", which then backtracks from 1/L with
+    L = max(1, max_i y_i) * lambda_max(X^T X / n) + l2 (the curvature at w = 0, where
+    exp(z) = 1, and near a fit, where exp(z_i) ~ y_i).
+    """
+
+    loss_code = _codes.POISSON
+
+    def _check_labels(self, y):
+        if (y < 0).any():
+            raise ValueError("y must contain counts >= 0 for Poisson, "
+                             f"got a minimum of {float(y.min()):g}")
+        self.curvature = max(1.0, float(y.max()))
+
+    def check_auto_lr(self, line_search):
+        if line_search != "armijo":
+            raise ValueError("lr='auto' needs line_search='armijo' for Poisson (exp(x.w) has no "
+                             "global curvature bound); pass lr=<float> or line_search='armijo'")
+
+
+class Softmax(Problem):
+    """Multinomial logistic regression with k = n_classes classes:
+    f(W) = mean_i [logsumexp(x_i W) - (x_i W)_{y_i}] + l2/2 ||W||_F^2,
+    gradient X^T (softmax(X W) - onehot(y)) / n + l2 W.
+
+    y holds class ids 0..k-1 stored as floats in X's dtype; W (and x0, res.x) has
+    shape (d, k), or (B, d, k) for a batch.  The row Hessian diag(p) - p p^T is
+    <= 1/2, so lr="auto" is 1/L with L = lambda_max(X^T X / n) / 2 + l2.
+    Solved by its own drivers (fastgd.cpu.softmax), which the kernels see with W
+    flattened to (B, d*k).
+    """
+
+    loss_code = -1
+    curvature = 0.5
+
+    def __init__(self, X, y, n_classes, *, l2=0.0):
+        k = validate.count("n_classes", n_classes)
+        if k < 2:
+            raise ValueError(f"n_classes must be >= 2, got {k}")
+        self.n_classes = k
+        super().__init__(X, y, l2=l2)
+        self.loss_param = float(k)
+
+    def _check_labels(self, y):
+        k = self.n_classes
+        if not ((y >= 0) & (y < k) & (y == np.floor(y))).all():
+            raise ValueError(f"y must contain integer class ids in [0, {k}) (n_classes={k})")
+
+    @property
+    def n_params(self):
+        return self.d * self.n_classes
+
+    @property
+    def solution_shape(self):
+        dk = (self.d, self.n_classes)
+        return (self.X.shape[0],) + dk if self.batched else dk
+
+    def kernels(self):
+        from .cpu import softmax
+        return softmax
+
+    def row_function(self, dtype):
+        raise TypeError("Softmax is not a scalar row loss")
+
+    def loss_grad64(self, w, k=0):
+        X = np.asarray(self.X[k] if self.batched else self.X, np.float64)
+        y = np.asarray(self.y[k] if self.batched else self.y).astype(np.int64)
+        W = np.asarray(w, np.float64).reshape(self.d, self.n_classes)
+        Z = X @ W
+        m = Z.max(axis=1, keepdims=True)
+        E = np.exp(Z - m)
+        s = E.sum(axis=1, keepdims=True)
+        n = X.shape[0]
+        rows = np.arange(n)
+        f = (m[:, 0] + np.log(s[:, 0]) - Z[rows, y]).mean() + 0.5 * self.l2 * (W * W).sum()
+        P = E / s
+        P[rows, y] -= 1.0
+        return f, (X.T @ P / n + self.l2 * W).reshape(-1)
+
+    def __repr__(self):
+        return super().__repr__()[:-1] + f", n_classes={self.n_classes})"
+
+
+# ------------------------------------------------------------ user-defined row losses
+_ROWLOSS_CACHE = {}   # (phi, dphi) -> compiled pieces, shared by every RowLoss of that pair
+
+
+def _scalar_function(fn, name):
+    """fn as a Numba CPU dispatcher, compile-probed on (float64, float64) and (float32, float32)."""
+    from numba import njit, types
+    from numba.core.registry import CPUDispatcher
+
+    from ._jit import FASTMATH
+    label = getattr(fn, "__name__", repr(fn))
+    if isinstance(fn, CPUDispatcher):
+        disp = fn
+    elif callable(fn) and hasattr(fn, "__code__"):
+        disp = njit(nogil=True, fastmath=set(FASTMATH))(fn)
+    else:
+        raise TypeError(f"{name} must be a Python function or a numba.njit function of (z, y), "
+                        f"got {type(fn).__name__}")
+    for ty in (types.float64, types.float32):
+        try:
+            disp.compile((ty, ty))
+            ret = disp.overloads[(ty, ty)].signature.return_type
+        except Exception as exc:  # numba's TypingError and friends
+            msg = str(exc).strip().splitlines()
+            raise TypeError(f"{name} ({label}) could not be compiled by Numba for arguments "
+                            f"({ty}, {ty}): {msg[0] if msg else type(exc).__name__}") from exc
+        if not isinstance(ret, (types.Float, types.Integer, types.Boolean)):
+            raise TypeError(f"{name} ({label}) must return a real scalar, returns {ret} for "
+                            f"({ty}, {ty}) arguments")
+    return disp
+
+
+def _row_loss_entry(phi, dphi):
+    key = (phi, dphi)
+    entry = _ROWLOSS_CACHE.get(key)
+    if entry is None:
+        entry = {"phi": _scalar_function(phi, "phi"), "dphi": _scalar_function(dphi, "dphi"),
+                 "row": {}, "kernels": {}}
+        _ROWLOSS_CACHE[key] = entry
+    return entry
+
+
+def _wrapper(phi_c, dphi_c, cast):
+    """row_terms with the drivers' signature over a user's (phi, dphi); code/one/param unused."""
+    from numba import njit
+
+    from ._jit import FASTMATH
+
+    def row_terms(code, z, y, one, param):
+        return float(phi_c(z, y)), cast(dphi_c(z, y))
+    return njit(nogil=True, fastmath=set(FASTMATH))(row_terms)
+
+
+class CustomLoss(Problem):
+    """Base of the classes that :func:`RowLoss` returns (one per (phi, dphi, lipschitz))."""
+
+    loss_code = -1
+    _entry = None
+    lipschitz = None
+
+    def row_function(self, dtype):
+        entry = self._entry
+        key = np.dtype(dtype).str
+        fn = entry["row"].get(key)
+        if fn is None:
+            cast = np.float32 if np.dtype(dtype) == np.float32 else np.float64
+            fn = entry["row"][key] = _wrapper(entry["phi"], entry["dphi"], cast)
+        return fn
+
+    def kernels(self):
+        """fastgd.cpu.solve rebound to this loss (compiled on first use per dtype, then kept)."""
+        entry = self._entry
+        key = self.dtype.str
+        mod = entry["kernels"].get(key)
+        if mod is None:
+            from ._jit import rebind_module
+            from .cpu import solve
+            mod = entry["kernels"][key] = rebind_module(solve,
+                                                        row_terms=self.row_function(self.dtype))
+        return mod
+
+    def check_auto_lr(self, line_search):
+        if self.lipschitz is None:
+            raise ValueError(f"lr='auto' needs a curvature bound: pass lr=<float> to minimize, or "
+                             f"lipschitz=<sup of phi''> to RowLoss for {type(self).__name__}")
+
+
+def RowLoss(phi, dphi, *, lipschitz=None, name=None):
+    """A problem class for ``f(w) = mean_i phi(x_i.w, y_i) + l2/2 ||w||^2``.
+
+    phi(z, y), dphi(z, y): scalar functions (plain Python or numba.njit) that Numba can
+    compile; dphi is d phi / d z.  lipschitz: an upper bound on d^2 phi / dz^2, used by
+    lr="auto" (L = lipschitz * lambda_max(X^T X / n) + l2); None makes lr="auto" an error.
+    Returns a class used like LeastSquares: ``MyLoss(X, y, l2=...)``, single or batched,
+    every method and stopping rule.  phi and dphi are compile-probed here (TypeError
+    naming the function if Numba cannot compile them); the drivers compile on the first
+    solve per dtype and are kept for the life of the process (not cached on disk).
+    Any y is accepted: validate labels yourself.  Check dphi with fastgd.check_grad.
+    """
+    if lipschitz is not None:
+        lipschitz = validate.nonneg_real("lipschitz", lipschitz)
+        if lipschitz <= 0:
+            raise ValueError(f"lipschitz must be > 0 (or None), got {lipschitz}")
+    entry = _row_loss_entry(phi, dphi)
+    if name is None:
+        name = f"RowLoss[{getattr(phi, '__name__', 'phi')}]"
+    attrs = {"_entry": entry, "lipschitz": lipschitz,
+             "curvature": 1.0 if lipschitz is None else lipschitz,
+             "__doc__": f"f(w) = mean_i {getattr(phi, '__name__', 'phi')}(x_i.w, y_i) + "
+                        f"l2/2 ||w||^2 (user-defined row loss)."}
+    return type(name, (CustomLoss,), attrs)
