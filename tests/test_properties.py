@@ -18,7 +18,7 @@ gradient the solver saw.  The loss is checked the same way for FTOL.
 """
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 import fastgd
@@ -103,8 +103,27 @@ def per_problem(res, batched):
     return [(res.x, int(res.status), int(res.nit), res.fun, res.grad_norm)]
 
 
+def _fixed(kind, shape, dtype, xscale, yscale, seed=1):
+    rng = np.random.default_rng(seed)
+    X = (rng.standard_normal(shape) * xscale).astype(dtype)
+    if kind == "lsq":
+        y = (rng.standard_normal(shape[:-1]) * yscale).astype(dtype)
+    else:
+        y = (rng.uniform(size=shape[:-1]) < 0.5).astype(dtype)
+    return kind, X, y, 0.0
+
+
+_OPTS = dict(method="gd", lr="auto", max_iter=50, gtol=1e-5, xtol=0.0, ftol=0.0,
+             line_search=None)
+
+
 @SETTINGS
 @given(problems(), options())
+@example(_fixed("lsq", (1, 1), np.float32, 1e8, 1e-8), _OPTS)            # n = d = 1
+@example(_fixed("logistic", (2, 1, 5), np.float64, 1e-8, 1.0),           # n < d, batched
+         {**_OPTS, "method": "adam", "lr": 0.1})
+@example(_fixed("lsq", (3, 2, 6), np.float32, 1e8, 1e8),                 # n < d, huge scale
+         {**_OPTS, "method": "nesterov", "line_search": "armijo"})
 def test_invariants(prob, opts):
     kind, X, y, l2 = prob
     X_snap, y_snap = X.copy(), y.copy()
