@@ -1,6 +1,9 @@
 """The one place that decides how CPU code is compiled."""
+import contextlib
+import threading
 import types
 
+import numba
 from numba import njit
 from numba.core import types as nbtypes
 from numba.extending import intrinsic
@@ -41,6 +44,24 @@ def compile_math(module, wrap):
             out[name] = wrap(fn)
     glb.update(out)
     return types.SimpleNamespace(**out)
+
+
+_LAUNCH_LOCK = threading.Lock()
+
+
+def parallel_launch():
+    """Context manager around every call of a parallel=True kernel.
+
+    Numba picks its threading layer at the first parallel launch (tbb, then omp,
+    then workqueue).  tbb and omp accept launches from several Python threads at
+    once; workqueue aborts the whole process when that happens.  So launches are
+    serialised by a lock only when workqueue is the layer in use (no tbb/omp, or
+    NUMBA_THREADING_LAYER=workqueue); otherwise this is free.
+    """
+    numba.get_num_threads()  # starts the threading layer: threading_layer() is now known
+    if numba.threading_layer() == "workqueue":
+        return _LAUNCH_LOCK
+    return contextlib.nullcontext()
 
 
 def cpu_function(fn):

@@ -2,7 +2,7 @@
 import numba
 import numpy as np
 
-from . import _codes, _device, validate
+from . import _codes, _device, _jit, validate
 from .problems import Problem
 from .result import build_result
 
@@ -115,13 +115,14 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     while True:
         stop_at = min(max_iter, stop_at + chunk_iters)
         ip[_codes.IP_STOP_AT] = stop_at
-        if large:
-            nblocks = max(1, min(problem.n // 256, 4 * threads))
-            kernels.solve_single(problem.X, problem.y, W[0], S1[0], S2[0], ip, hp, tol,
-                                 state[0], hist, nblocks)
-        else:
-            nchunks = min(B, 4 * threads)  # a few per thread: balance without much scratch
-            kernels.solve_batch(X3, y2, W, S1, S2, ip, hp, tol, state, hist, nchunks)
+        with _jit.parallel_launch():
+            if large:
+                nblocks = max(1, min(problem.n // 256, 4 * threads))
+                kernels.solve_single(problem.X, problem.y, W[0], S1[0], S2[0], ip, hp, tol,
+                                     state[0], hist, nblocks)
+            else:
+                nchunks = min(B, 4 * threads)  # a few per thread: balance without much scratch
+                kernels.solve_batch(X3, y2, W, S1, S2, ip, hp, tol, state, hist, nchunks)
         done = stop_at >= max_iter or not (state[:, 2] == _codes.RUNNING).any()
         if callback is not None:
             callback(_result(problem, W, state, hist, history, gtol, xtol, ftol, max_iter, None))

@@ -20,6 +20,10 @@ def data_array(name, a, ndims):
             raise TypeError(f"{name} is a GPU array; fastgd's CPU path needs a NumPy array "
                             f"(the GPU target is not available in this build)")
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    if isinstance(a, np.ma.MaskedArray):
+        # the kernels would read the masked-out values: refuse rather than ignore the mask
+        raise TypeError(f"{name} is a masked array; pass {name}.filled(...) or drop the "
+                        f"masked rows (fastgd would read the hidden values)")
     if a.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
     if a.ndim not in ndims:
@@ -34,9 +38,22 @@ def data_array(name, a, ndims):
     return a
 
 
+FINITE_CHUNK = 1 << 22
+
+
 def finite(name, a):
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or Inf")
+    """Raise if `a` holds a NaN or Inf, without a temporary of a's size.
+
+    A NaN or Inf makes the (pairwise, IEEE) sum non-finite, so a finite sum proves
+    every element finite; only a non-finite sum (possibly plain overflow of large
+    finite values) needs the exact element-wise check, done in bounded chunks.
+    """
+    if np.isfinite(np.sum(a)):
+        return
+    flat = a.reshape(-1) if a.flags.c_contiguous else a.ravel()
+    for lo in range(0, flat.size, FINITE_CHUNK):
+        if not np.isfinite(flat[lo:lo + FINITE_CHUNK]).all():
+            raise ValueError(f"{name} contains NaN or Inf")
 
 
 def same_dtype(name, a, ref_name, ref):
