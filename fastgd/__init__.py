@@ -2,10 +2,10 @@
 
 Import compiles nothing: kernels compile on first use and are cached on disk.
 """
-from . import problems
+from . import ops, problems
 from .api import minimize
 from .problems import LeastSquares, Logistic
 from .result import Result, Status
 
-__all__ = ["minimize", "Result", "Status", "LeastSquares", "Logistic", "problems"]
+__all__ = ["minimize", "Result", "Status", "LeastSquares", "Logistic", "problems", "ops"]
 __version__ = "0.1.0"
