@@ -9,9 +9,14 @@ from numba.core.registry import CPUDispatcher
 FASTMATH = frozenset({"contract", "arcp", "reassoc"})
 
 
-def cpu_kernel(fn=None, *, parallel=False):
-    """njit with the project's options: cached, GIL released, safe fastmath."""
-    deco = njit(cache=True, nogil=True, fastmath=set(FASTMATH), parallel=parallel)
+def cpu_kernel(fn=None, *, parallel=False, error_model="python"):
+    """njit with the project's options: cached, GIL released, safe fastmath.
+
+    error_model="numpy" (x/0 gives inf/nan instead of raising) lets loops with
+    divisions vectorise; the maths it calls must be compiled the same way.
+    """
+    deco = njit(cache=True, nogil=True, fastmath=set(FASTMATH), parallel=parallel,
+                error_model=error_model)
     return deco if fn is None else deco(fn)
 
 

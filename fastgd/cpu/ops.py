@@ -7,12 +7,26 @@ per dtype.  Scalars arrive in the buffer dtype (packed in ``hp``).
 
 Step kernels come in two forms over the same ``*_range`` body: called directly
 (serial, low call overhead for small buffers) or through ``*_blocks`` (prange
-over blocks, for large buffers).
+over blocks, for large buffers).  ``*_range`` loops over views ``a[lo:hi]`` with
+``range(len)``: an index known to be >= 0 lets LLVM vectorise (with
+``range(lo, hi)`` numba's negative-index wraparound blocks it).
 """
-from numba import prange
+import functools
 
-from .._jit import cpu_kernel
-from .math import losses, rules
+from numba import njit, prange
+
+from .. import rules as _rules
+from .._jit import FASTMATH, compile_math, cpu_kernel
+from .math import losses
+
+# The step loops divide (Adam's denominator); with numba's default "python" error
+# model every division checks for zero and the loop cannot vectorise.  The step
+# kernels and the rules they call therefore use error_model="numpy" (x/0 -> inf/nan,
+# as in torch).  Same source as fastgd/cpu/math.py, compiled with that one option,
+# and not disk-cached on its own: numba's cache key ignores error_model, so it would
+# collide with cpu/math.py's copy (it is cached inside the kernels that call it).
+rules = compile_math(_rules, njit(nogil=True, fastmath=set(FASTMATH), error_model="numpy"))
+step_kernel = functools.partial(cpu_kernel, error_model="numpy")
 
 row_terms = losses.row_terms
 momentum_buffer = rules.momentum_buffer
@@ -31,14 +45,18 @@ AD_HP_SIZE = 8
 
 
 # ------------------------------------------------------------------------ sgd
-@cpu_kernel
+@step_kernel
 def sgd_range(p, g, buf, hp, maximize, decay, use_momentum, first, nesterov, lo, hi):
     """torch.optim.SGD on p[lo:hi] in place; buf is only touched when use_momentum."""
     lr = hp[SGD_LR]
     mom = hp[SGD_MOMENTUM]
     keep = hp[SGD_KEEP]
     wd = hp[SGD_WD]
-    for i in range(lo, hi):
+    p = p[lo:hi]
+    g = g[lo:hi]
+    if use_momentum:
+        buf = buf[lo:hi]
+    for i in range(p.shape[0]):
         gi = g[i]
         if maximize:
             gi = -gi
@@ -52,7 +70,7 @@ def sgd_range(p, g, buf, hp, maximize, decay, use_momentum, first, nesterov, lo,
         p[i] = pi - lr * gi
 
 
-@cpu_kernel(parallel=True)
+@step_kernel(parallel=True)
 def sgd_blocks(p, g, buf, hp, maximize, decay, use_momentum, first, nesterov, block):
     n = p.shape[0]
     nblocks = (n + block - 1) // block
@@ -63,7 +81,7 @@ def sgd_blocks(p, g, buf, hp, maximize, decay, use_momentum, first, nesterov, bl
 
 
 # ----------------------------------------------------------------------- adam
-@cpu_kernel
+@step_kernel
 def adam_range(p, g, m, v, vmax, hp, maximize, decay, decoupled, amsgrad, lo, hi):
     """torch.optim.Adam/AdamW on p[lo:hi] in place; vmax only touched when amsgrad."""
     step_size = hp[AD_STEP_SIZE]
@@ -74,7 +92,13 @@ def adam_range(p, g, m, v, vmax, hp, maximize, decay, decoupled, amsgrad, lo, hi
     eps = hp[AD_EPS]
     wd = hp[AD_WD]
     shrink = hp[AD_DECAY]  # 1 - lr * weight_decay (AdamW)
-    for i in range(lo, hi):
+    p = p[lo:hi]
+    g = g[lo:hi]
+    m = m[lo:hi]
+    v = v[lo:hi]
+    if amsgrad:
+        vmax = vmax[lo:hi]
+    for i in range(p.shape[0]):
         gi = g[i]
         if maximize:
             gi = -gi
@@ -93,7 +117,7 @@ def adam_range(p, g, m, v, vmax, hp, maximize, decay, decoupled, amsgrad, lo, hi
         p[i] = pi - step_size * adam_direction(mi, vi, bc2_sqrt, eps)
 
 
-@cpu_kernel(parallel=True)
+@step_kernel(parallel=True)
 def adam_blocks(p, g, m, v, vmax, hp, maximize, decay, decoupled, amsgrad, block):
     n = p.shape[0]
     nblocks = (n + block - 1) // block
