@@ -42,12 +42,14 @@ def _on_gpu(params):
 
 
 def _buffers(on_gpu, params, grads, written):
-    """Validate params, grads and the written state buffers [(name, obj)]; FlatBuffers."""
+    """Validate params, grads and the written state buffers [(name, obj)]; (dtype, size)."""
+    if not on_gpu and _v.numpy_step_buffers(params, grads, written):
+        return params.dtype, params.shape[0]
     p = _v.flat_buffer("params", params, on_gpu, writeable=True)
     g = _v.flat_buffer("grads", grads, on_gpu, writeable=False)
     states = [_v.flat_buffer(name, obj, on_gpu, writeable=True) for name, obj in written]
     _v.matching_buffers(p, [g] + states)
-    return p, g, states
+    return p.dtype, p.size
 
 
 def sgd_(params, grads, *, step, lr, momentum=0.0, dampening=0.0, nesterov=False,
@@ -61,10 +63,10 @@ def sgd_(params, grads, *, step, lr, momentum=0.0, dampening=0.0, nesterov=False
     """
     step = _v.step_count("step", step)
     lr = _v.positive_real("lr", lr)
-    momentum = _v.nonneg_real("momentum", momentum)
+    momentum = _v.small_nonneg("momentum", momentum)
     dampening = _v.finite_real("dampening", dampening)
     nesterov = _v.flag("nesterov", nesterov)
-    weight_decay = _v.nonneg_real("weight_decay", weight_decay)
+    weight_decay = _v.small_nonneg("weight_decay", weight_decay)
     maximize = _v.flag("maximize", maximize)
     if nesterov and (momentum <= 0 or dampening != 0):
         raise ValueError("nesterov=True requires momentum > 0 and dampening == 0 (as in torch)")
@@ -74,9 +76,9 @@ def sgd_(params, grads, *, step, lr, momentum=0.0, dampening=0.0, nesterov=False
                          "like params; it is filled at step 1)")
     on_gpu = _on_gpu(params)
     written = [("momentum_buffer", momentum_buffer)] if use_momentum else []
-    p, _, _ = _buffers(on_gpu, params, grads, written)
-    dt = p.dtype.type
-    hp = np.array([lr, momentum, 1.0 - dampening, weight_decay], p.dtype)
+    dtype, size = _buffers(on_gpu, params, grads, written)
+    dt = dtype.type
+    hp = np.array([lr, momentum, 1.0 - dampening, weight_decay], dtype)
     flags = (int(maximize), int(weight_decay != 0), int(use_momentum), int(step == 1),
              int(nesterov))
     if on_gpu:
@@ -85,11 +87,11 @@ def sgd_(params, grads, *, step, lr, momentum=0.0, dampening=0.0, nesterov=False
                     dt(momentum), dt(1.0 - dampening), dt(weight_decay), *flags)
         return params
     from .cpu import ops as k
-    buf = momentum_buffer if use_momentum else _empty(p.dtype)
-    if p.size >= PARALLEL_MIN:
+    buf = momentum_buffer if use_momentum else _empty(dtype)
+    if size >= PARALLEL_MIN:
         k.sgd_blocks(params, grads, buf, hp, *flags, BLOCK)
     else:
-        k.sgd_range(params, grads, buf, hp, *flags, 0, p.size)
+        k.sgd_range(params, grads, buf, hp, *flags, 0, size)
     return params
 
 
@@ -105,8 +107,8 @@ def adam_(params, grads, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0.99
     step = _v.step_count("step", step)
     lr = _v.positive_real("lr", lr)
     beta1, beta2 = _v.betas("betas", betas)
-    eps = _v.nonneg_real("eps", eps)
-    weight_decay = _v.nonneg_real("weight_decay", weight_decay)
+    eps = _v.small_nonneg("eps", eps)
+    weight_decay = _v.small_nonneg("weight_decay", weight_decay)
     decoupled = _v.flag("decoupled_weight_decay", decoupled_weight_decay)
     amsgrad = _v.flag("amsgrad", amsgrad)
     maximize = _v.flag("maximize", maximize)
@@ -117,7 +119,7 @@ def adam_(params, grads, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0.99
     written = [("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq)]
     if amsgrad:
         written.append(("max_exp_avg_sq", max_exp_avg_sq))
-    p, _, _ = _buffers(on_gpu, params, grads, written)
+    dtype, size = _buffers(on_gpu, params, grads, written)
     # torch computes these in Python floats (float64), then the tensor ops use the dtype
     bias_correction1 = 1 - beta1 ** step
     bias_correction2 = 1 - beta2 ** step
@@ -128,17 +130,17 @@ def adam_(params, grads, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0.99
     flags = (int(maximize), int(weight_decay != 0), int(decoupled), int(amsgrad))
     if on_gpu:
         from .gpu import ops as gpu_ops
-        dt = p.dtype.type
+        dt = dtype.type
         gpu_ops.adam(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None,
                      *(dt(s) for s in scalars), *flags)
         return params
     from .cpu import ops as k
-    hp = np.array(scalars, p.dtype)
-    vmax = max_exp_avg_sq if amsgrad else _empty(p.dtype)
-    if p.size >= PARALLEL_MIN:
+    hp = np.array(scalars, dtype)
+    vmax = max_exp_avg_sq if amsgrad else _empty(dtype)
+    if size >= PARALLEL_MIN:
         k.adam_blocks(params, grads, exp_avg, exp_avg_sq, vmax, hp, *flags, BLOCK)
     else:
-        k.adam_range(params, grads, exp_avg, exp_avg_sq, vmax, hp, *flags, 0, p.size)
+        k.adam_range(params, grads, exp_avg, exp_avg_sq, vmax, hp, *flags, 0, size)
     return params
 
 

@@ -144,8 +144,43 @@ def initial_point(x0, expected_shape, dtype, inplace):
 
 
 # ------------------------------------------------------------ fastgd.ops buffers
+# The step ops run every training step: common valid inputs take short fast paths.
+_INF = float("inf")
+
+
+def small_nonneg(name, v):
+    """nonneg_real with a fast path for plain floats."""
+    if type(v) is float and 0 <= v < _INF:
+        return v
+    return nonneg_real(name, v)
+
+
+def numpy_step_buffers(params, grads, written):
+    """Fast acceptance of valid NumPy step buffers: True, or False to run flat_buffer."""
+    arrays = [params, grads] + [a for _, a in written]
+    for a in arrays:
+        if type(a) is not np.ndarray:
+            return False
+    dtype, shp = params.dtype, params.shape
+    if dtype not in FLOAT_DTYPES or len(shp) != 1 or shp[0] == 0:
+        return False
+    for a in arrays:
+        if a.dtype != dtype or a.shape != shp or not a.flags.c_contiguous:
+            return False
+    if not params.flags.writeable:
+        return False
+    for _, a in written:
+        if not a.flags.writeable:
+            return False
+    for i, a in enumerate(arrays):
+        for b in arrays[i + 1:]:
+            if np.shares_memory(a, b):
+                return False
+    return True
 def flag(name, v):
     """A bool (or numpy bool)."""
+    if v is True or v is False:
+        return v
     if not isinstance(v, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {type(v).__name__}")
     return bool(v)
@@ -153,6 +188,8 @@ def flag(name, v):
 
 def positive_real(name, v):
     """A finite real number > 0, returned as float."""
+    if type(v) is float and 0 < v < _INF:
+        return v
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
     v = float(v)
@@ -163,6 +200,8 @@ def positive_real(name, v):
 
 def finite_real(name, v):
     """Any finite real number, returned as float."""
+    if type(v) is float and -_INF < v < _INF:
+        return v
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
     v = float(v)
@@ -173,6 +212,8 @@ def finite_real(name, v):
 
 def step_count(name, v):
     """The 1-based step number of an optimizer update: an integer >= 1."""
+    if type(v) is int and v >= 1:
+        return v
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be an integer >= 1 (1 on the first update), "
                         f"got {type(v).__name__}")
@@ -184,6 +225,9 @@ def step_count(name, v):
 
 def betas(name, v):
     """A pair (beta1, beta2) of reals in [0, 1)."""
+    if type(v) is tuple and len(v) == 2 and type(v[0]) is float and type(v[1]) is float \
+            and 0 <= v[0] < 1 and 0 <= v[1] < 1:
+        return v
     try:
         b1, b2 = v
     except (TypeError, ValueError):
