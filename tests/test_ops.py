@@ -371,3 +371,30 @@ def test_docs_code_blocks_run():
     assert len(blocks) >= 4
     for i, block in enumerate(blocks):
         exec(compile(block, f"docs/ops.md block {i}", "exec"), {})
+
+
+def test_step_kernels_compile_once_per_dtype(rng):
+    """Options are int arguments: every option combination shares one specialisation."""
+    from fastgd.cpu import ops as k
+    for dtype in (np.float32, np.float64):
+        for opts in ADAM_CASES[::5]:
+            p, g, m, v, vmax = (rng.standard_normal(16).astype(dtype) for _ in range(5))
+            v, vmax = np.abs(v), np.abs(vmax)
+            ops.adam_(p, g, m, v, step=2, max_exp_avg_sq=vmax, **opts)
+        for opts in SGD_CASES[::3]:
+            p, g, buf = (rng.standard_normal(16).astype(dtype) for _ in range(3))
+            ops.sgd_(p, g, step=2, lr=0.1, momentum_buffer=buf, **opts)
+    assert len(k.adam_range.signatures) == 2
+    assert len(k.sgd_range.signatures) == 2
+    for kern in (k.adam_range, k.sgd_range, k.adam_blocks, k.sgd_blocks, k.gradient,
+                 k.gradient_blocks, k.gradient_batch_parallel):
+        assert type(kern._cache).__name__ == "FunctionCache"
+        assert kern.targetoptions["nogil"] is True
+
+
+def test_import_does_not_load_the_kernels():
+    import subprocess
+    import sys
+    code = "import sys, fastgd; print('fastgd.cpu.ops' in sys.modules, 'numba.cuda' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
