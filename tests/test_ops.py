@@ -374,7 +374,10 @@ def test_docs_code_blocks_run():
 
 
 def test_step_kernels_compile_once_per_dtype(rng):
-    """Options are int arguments: every option combination shares one specialisation."""
+    """Options are int arguments: every option combination shares one specialisation.
+
+    (A read-only ``grads`` is a different numba type: at most one more per dtype.)
+    """
     from fastgd.cpu import ops as k
     for dtype in (np.float32, np.float64):
         for opts in ADAM_CASES[::5]:
@@ -384,8 +387,9 @@ def test_step_kernels_compile_once_per_dtype(rng):
         for opts in SGD_CASES[::3]:
             p, g, buf = (rng.standard_normal(16).astype(dtype) for _ in range(3))
             ops.sgd_(p, g, step=2, lr=0.1, momentum_buffer=buf, **opts)
-    assert len(k.adam_range.signatures) == 2
-    assert len(k.sgd_range.signatures) == 2
+    for kern in (k.adam_range, k.sgd_range):
+        kinds = {(sig[0].dtype, sig[1].mutable) for sig in kern.signatures}
+        assert len(kern.signatures) == len(kinds) <= 4
     for kern in (k.adam_range, k.sgd_range, k.adam_blocks, k.sgd_blocks, k.gradient,
                  k.gradient_blocks, k.gradient_batch_parallel):
         assert type(kern._cache).__name__ == "FunctionCache"
