@@ -34,3 +34,15 @@ def adam_direction(m, v, bias_correction2_sqrt, eps):
 def is_bad(x):
     """True for NaN or +-Inf (written without math.isfinite, which fastmath may fold)."""
     return math.isnan(x) or math.isinf(x)
+
+
+def coupled_decay(g, p, weight_decay):
+    """L2 weight decay folded into the gradient (torch SGD, Adam): g + weight_decay * p."""
+    return g + weight_decay * p
+
+
+def amsgrad_max(vmax, v):
+    """AMSGrad's running maximum of the second moment; NaN propagates like torch.maximum."""
+    if v > vmax or math.isnan(v):
+        return v
+    return vmax

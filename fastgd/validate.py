@@ -158,3 +158,205 @@ def initial_point(x0, expected_shape, dtype, inplace):
         if not x0.flags.c_contiguous:
             raise ValueError("x0 must be C-contiguous when inplace=True")
     return x0
+
+
+# ------------------------------------------------------------ fastgd.ops buffers
+# The step ops run every training step: common valid inputs take short fast paths.
+_INF = float("inf")
+
+
+def small_nonneg(name, v):
+    """nonneg_real with a fast path for plain floats."""
+    if type(v) is float and 0 <= v < _INF:
+        return v
+    return nonneg_real(name, v)
+
+
+def numpy_step_buffers(params, grads, written):
+    """Fast acceptance of valid NumPy step buffers: True, or False to run flat_buffer."""
+    arrays = [params, grads] + [a for _, a in written]
+    for a in arrays:
+        if type(a) is not np.ndarray:
+            return False
+    dtype, shp = params.dtype, params.shape
+    if dtype not in FLOAT_DTYPES or len(shp) != 1 or shp[0] == 0:
+        return False
+    for a in arrays:
+        if a.dtype != dtype or a.shape != shp or not a.flags.c_contiguous:
+            return False
+    if not params.flags.writeable:
+        return False
+    for _, a in written:
+        if not a.flags.writeable:
+            return False
+    for i, a in enumerate(arrays):
+        for b in arrays[i + 1:]:
+            if np.shares_memory(a, b):
+                return False
+    return True
+def flag(name, v):
+    """A bool (or numpy bool)."""
+    if v is True or v is False:
+        return v
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(v).__name__}")
+    return bool(v)
+
+
+def positive_real(name, v):
+    """A finite real number > 0, returned as float."""
+    if type(v) is float and 0 < v < _INF:
+        return v
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+    v = float(v)
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {v}")
+    return v
+
+
+def finite_real(name, v):
+    """Any finite real number, returned as float."""
+    if type(v) is float and -_INF < v < _INF:
+        return v
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+    v = float(v)
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v}")
+    return v
+
+
+def step_count(name, v):
+    """The 1-based step number of an optimizer update: an integer >= 1."""
+    if type(v) is int and v >= 1:
+        return v
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= 1 (1 on the first update), "
+                        f"got {type(v).__name__}")
+    v = int(v)
+    if v < 1:
+        raise ValueError(f"{name} must be >= 1 (1 on the first update), got {v}")
+    return v
+
+
+def betas(name, v):
+    """A pair (beta1, beta2) of reals in [0, 1)."""
+    if type(v) is tuple and len(v) == 2 and type(v[0]) is float and type(v[1]) is float \
+            and 0 <= v[0] < 1 and 0 <= v[1] < 1:
+        return v
+    try:
+        b1, b2 = v
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a pair (beta1, beta2), got {v!r}") from None
+    return unit_interval(f"{name}[0]", b1), unit_interval(f"{name}[1]", b2)
+
+
+def kernel_array(name, a, ndims):
+    """data_array without the NaN/Inf scan (a kernel's own input, read exactly once)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
+    if a.ndim not in ndims:
+        want = " or ".join(f"{k}-d" for k in ndims)
+        raise ValueError(f"{name} must be {want}, got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {a.shape}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name}) "
+                         f"(fastgd never copies data silently)")
+    return a
+
+
+def out_array(name, a, expected_shape, dtype):
+    """A writeable C-contiguous NumPy output buffer of the given shape and dtype."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype}, got {a.dtype}")
+    shape(name, a, expected_shape)
+    if not a.flags.writeable:
+        raise ValueError(f"{name} is read-only; fastgd writes the result into it")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    return a
+
+
+def no_overlap(named):
+    """named: [(name, array)]; raise if any two share memory."""
+    for i, (na, a) in enumerate(named):
+        for nb, b in named[i + 1:]:
+            if np.shares_memory(a, b):
+                raise ValueError(f"{na} and {nb} share memory; they must be separate buffers")
+
+
+class FlatBuffer:
+    """What the step ops need to know of a 1-D buffer, NumPy or CUDA alike."""
+    __slots__ = ("name", "obj", "dtype", "size", "lo", "hi")
+
+    def __init__(self, name, obj, dtype, size, lo):
+        self.name, self.obj, self.dtype, self.size = name, obj, dtype, size
+        self.lo, self.hi = lo, lo + size * dtype.itemsize
+
+
+def flat_buffer(name, a, on_gpu, writeable):
+    """A 1-D C-contiguous non-empty float32/float64 buffer on the expected device."""
+    if on_gpu:
+        iface = cuda_interface(a)
+        if iface is None:
+            raise TypeError(f"{name} must be a CUDA array (with __cuda_array_interface__) "
+                            f"like params, got {type(a).__name__}")
+        dtype = np.dtype(iface["typestr"])
+        shp = tuple(iface["shape"])
+        strides = iface.get("strides")
+        contiguous = strides is None or len(shp) != 1 or tuple(strides) == (dtype.itemsize,)
+        ptr, readonly = iface["data"]
+    else:
+        if not isinstance(a, np.ndarray):
+            if cuda_interface(a) is not None:
+                raise TypeError(f"{name} is a CUDA array but params is not; pass all buffers "
+                                f"on the same device")
+            raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+        dtype, shp, contiguous = a.dtype, a.shape, a.flags.c_contiguous
+        ptr, readonly = a.__array_interface__["data"][0], not a.flags.writeable
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {dtype}")
+    if len(shp) != 1:
+        raise ValueError(f"{name} must be 1-d (a flat buffer), got shape {shp}")
+    if shp[0] == 0:
+        raise ValueError(f"{name} must not be empty")
+    if not contiguous:
+        raise ValueError(f"{name} must be contiguous (a flat buffer with unit stride)")
+    if writeable and readonly:
+        raise ValueError(f"{name} is read-only; fastgd.ops updates it in place")
+    return FlatBuffer(name, a, dtype, shp[0], ptr)
+
+
+def cuda_interface(a):
+    """__cuda_array_interface__ of `a`, or None; numba's CUDA simulator arrays count too."""
+    iface = getattr(a, "__cuda_array_interface__", None)
+    if iface is not None:
+        return iface
+    import sys
+    sim = sys.modules.get("numba.cuda.simulator.cudadrv.devicearray")
+    if sim is not None and isinstance(a, sim.FakeCUDAArray):
+        return a.__array_interface__
+    return None
+
+
+def matching_buffers(ref, others):
+    """Every FlatBuffer in `others` has ref's length and dtype; no two overlap in memory."""
+    for b in others:
+        if b.dtype != ref.dtype:
+            raise TypeError(f"{b.name} has dtype {b.dtype} but {ref.name} has {ref.dtype}; "
+                            f"they must match")
+        if b.size != ref.size:
+            raise ValueError(f"{b.name} has length {b.size} but {ref.name} has {ref.size}; "
+                             f"they must match")
+    every = [ref] + list(others)
+    for i, a in enumerate(every):
+        for b in every[i + 1:]:
+            if a.lo < b.hi and b.lo < a.hi:
+                raise ValueError(f"{a.name} and {b.name} share memory; they must be "
+                                 f"separate buffers")
