@@ -6,6 +6,15 @@ from . import problems
 from .api import minimize
 from .problems import LeastSquares, Logistic
 from .result import Result, Status
+from .sweep import sweep_lr
 
-__all__ = ["minimize", "Result", "Status", "LeastSquares", "Logistic", "problems"]
+__all__ = ["minimize", "sweep_lr", "Result", "Status", "LeastSquares", "Logistic", "problems"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # fastgd.plot / fastgd.progress on first use (plot imports matplotlib only when drawing)
+    if name in ("plot", "progress"):
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
