@@ -392,7 +392,7 @@ def build_parser():
                                    "loss; --plot draws the loss curves and final loss vs lr.")
     w.add_argument("X", nargs="?", help="X.npy/.npz of one problem (default: a generated one)")
     w.add_argument("y", nargs="?", help="y.npy/.npz (omit when X is an .npz with 'y')")
-    solver_options(w, 100, 1e-6)
+    solver_options(w, 150, 1e-6)
     w.add_argument("--lrs", type=_lrs, default=None,
                    help="step sizes: 'a,b,c' or START:STOP:NUM log-spaced "
                         "(default: 13 values from 0.01/L to 4/L)")

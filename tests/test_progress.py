@@ -1,0 +1,58 @@
+"""minimize(progress=...): a display between chunks, identical results."""
+import io
+
+import numpy as np
+import pytest
+
+import fastgd
+import fastgd.progress as progress_mod
+
+
+def _batch(rng, B=40, n=30, d=4):
+    X = rng.standard_normal((B, n, d))
+    y = rng.standard_normal((B, n))
+    return fastgd.LeastSquares(X, y)
+
+
+@pytest.mark.parametrize("kind", ["plain", True])
+def test_progress_same_result_and_shows_counts(rng, capsys, kind):
+    p = _batch(rng)
+    ref = fastgd.minimize(p, lr="auto", gtol=1e-9, max_iter=3000, history=1)
+    res = fastgd.minimize(p, lr="auto", gtol=1e-9, max_iter=3000, history=1, progress=kind)
+    # chunked runs resume exactly: bitwise the same iterates, statuses and histories
+    np.testing.assert_array_equal(res.x, ref.x)
+    np.testing.assert_array_equal(res.nit, ref.nit)
+    np.testing.assert_array_equal(res.status, ref.status)
+    np.testing.assert_array_equal(res.history, ref.history)
+    err = capsys.readouterr().err
+    assert f"converged {int(ref.success.sum())}/40" in err
+    assert "best loss" in err
+    assert f"{ref.fun.min():.4g}" in err
+
+
+def test_plain_progress_lines_without_tqdm(rng, monkeypatch, capsys):
+    monkeypatch.setattr(progress_mod, "tqdm", None)
+    p = _batch(rng, B=6)
+    lr = np.full(6, 0.05)
+    lr[0] = 100.0  # diverges
+    fastgd.minimize(p, lr=lr, gtol=0.0, max_iter=400, progress=True)
+    lines = [s for s in capsys.readouterr().err.splitlines() if s.startswith("fastgd:")]
+    assert 1 <= len(lines) <= progress_mod.MAX_CHUNKS + 1
+    assert lines[-1].startswith("fastgd: iteration 400/400")
+    assert "diverged 1" in lines[-1] and "converged 0/6" in lines[-1]
+
+
+def test_progress_chunks_grow_and_cover_max_iter():
+    bar = progress_mod.Progress(10_000, 3, "plain", file=io.StringIO(), interval=1e9)
+    stops = [0]
+    while stops[-1] < 10_000:
+        stops.append(bar.next_stop(stops[-1]))
+    sizes = np.diff(stops)
+    assert stops[-1] == 10_000
+    assert sizes[0] == int(np.ceil(10_000 / 64))
+    assert len(sizes) <= 10  # geometric growth: few re-entries of the driver
+
+
+def test_progress_rejects_bad_value(rng):
+    with pytest.raises(ValueError, match="progress"):
+        fastgd.minimize(_batch(rng, B=2), progress="fancy", max_iter=3)
