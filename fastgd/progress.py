@@ -1,11 +1,11 @@
 """Progress display for long solves (``minimize(..., progress=True)``).
 
 The compiled driver is resumable: minimize() runs it in chunks of iterations and calls
-`Progress.update` between chunks, so the kernel itself is untouched.  Each re-entry costs
-about one loss evaluation per running problem (plus re-forming X^T for direct mode or
-X^T X for gram mode), so `Progress.next_stop` sizes chunks by measured time: chunks grow
-geometrically and last about `interval` seconds, and each is at least 1/64 of max_iter,
-which keeps the overhead near 1%.
+`Progress.update` between chunks, so the kernel itself is untouched.  Re-entering the
+driver costs about one loss evaluation per running problem plus re-forming X^T (direct
+mode) or X^T X (gram mode, which can cost many iterations), so `Progress.next_stop`
+measures that overhead once (a zero-length chunk) and sizes the chunks to keep it near 1%
+of the solve, with an update about every `interval` seconds when that allows it.
 
 tqdm draws the bar when it is installed (``pip install 'fastgd[progress]'``); otherwise a
 plain line goes to stderr after every chunk.
@@ -33,7 +33,8 @@ class Progress:
     "plain" (plain lines), or "tqdm".
     """
 
-    def __init__(self, max_iter, batch, progress=True, *, interval=0.5, file=None):
+    def __init__(self, max_iter, batch, progress=True, *, interval=0.5, max_overhead=0.01,
+                 file=None):
         if progress not in (True, "plain", "tqdm"):
             raise ValueError(f"progress must be True, False, 'plain' or 'tqdm', got {progress!r}")
         if progress == "tqdm" and tqdm is None:
@@ -43,25 +44,41 @@ class Progress:
         self.interval = interval
         self.file = sys.stderr if file is None else file
         self.min_chunk = max(1, math.ceil(max_iter / MAX_CHUNKS))
-        self._chunk = self.min_chunk
+        self.max_overhead = max_overhead
+        self._overhead = None
         self._t_last = None
         self._done_iters = 0
         self._bar = None
+        self._shown = -1
         self._t0 = time.perf_counter()
         if tqdm is not None and progress != "plain":
             self._bar = tqdm(total=max_iter, unit="it", desc="fastgd", file=self.file,
                              dynamic_ncols=True, leave=True)
 
     def next_stop(self, stop_at):
-        """The iteration the next chunk should stop at, after one that stopped at `stop_at`."""
+        """The iteration the next chunk should stop at, after one that stopped at `stop_at`.
+
+        Chunk 1 (min_chunk iterations) warms up (auto lr, kernel loading); chunk 2 has zero
+        iterations: the driver re-enters and leaves at once, so its time is the re-entry
+        overhead O.  From then on, with c the measured time per iteration, a chunk has
+        max(min_chunk, interval / c, O / (max_overhead * c)) iterations.
+        """
         now = time.perf_counter()
-        if self._t_last is not None and stop_at > self._done_iters:
-            elapsed = max(now - self._t_last, 1e-9)
-            rate = (stop_at - self._done_iters) / elapsed  # iterations per second
-            self._chunk = max(self.min_chunk, min(2 * self._chunk, int(rate * self.interval)))
+        if self._t_last is None:
+            k = self.min_chunk
+        elif self._overhead is None and stop_at == self._done_iters:
+            self._overhead = now - self._t_last  # the zero-length probe just ran
+            k = self.min_chunk
+        elif self._overhead is None:
+            k = 0  # probe
+        else:
+            iters = max(1, stop_at - self._done_iters)
+            per_iter = max((now - self._t_last - self._overhead) / iters, 1e-12)
+            k = max(self.min_chunk, int(self.interval / per_iter),
+                    int(self._overhead / (self.max_overhead * per_iter)))
         self._t_last = now
         self._done_iters = stop_at
-        return min(self.max_iter, stop_at + self._chunk)
+        return min(self.max_iter, stop_at + k)
 
     def update(self, stop_at, state, done=False):
         """Show progress after a chunk; `state` is the drivers' (B, 6) array."""
@@ -80,7 +97,8 @@ class Progress:
             self._bar.update(max(0, it - self._bar.n))
             if done:
                 self._bar.close()
-        else:
+        elif it != self._shown or done:
+            self._shown = it
             secs = time.perf_counter() - self._t0
             print(f"fastgd: iteration {it}/{self.max_iter}, {text} ({secs:.1f} s)",
                   file=self.file, flush=True)

@@ -42,15 +42,32 @@ def test_plain_progress_lines_without_tqdm(rng, monkeypatch, capsys):
     assert "diverged 1" in lines[-1] and "converged 0/6" in lines[-1]
 
 
-def test_progress_chunks_grow_and_cover_max_iter():
-    bar = progress_mod.Progress(10_000, 3, "plain", file=io.StringIO(), interval=1e9)
+@pytest.mark.parametrize("overhead, per_iter", [(1e-4, 1e-3), (0.05, 1e-5), (2.0, 1e-2)])
+def test_chunks_keep_reentry_overhead_near_one_percent(monkeypatch, overhead, per_iter):
+    """Simulated clock: a chunk of k iterations costs overhead + k * per_iter seconds."""
+    clock = [0.0]
+    monkeypatch.setattr(progress_mod.time, "perf_counter", lambda: clock[0])
+    max_iter = 200_000
+    bar = progress_mod.Progress(max_iter, 3, "plain", file=io.StringIO(), interval=0.5)
     stops = [0]
-    while stops[-1] < 10_000:
-        stops.append(bar.next_stop(stops[-1]))
+    total = 0.0
+    while stops[-1] < max_iter:
+        nxt = bar.next_stop(stops[-1])
+        cost = overhead + (nxt - stops[-1]) * per_iter
+        clock[0] += cost
+        total += cost
+        stops.append(nxt)
     sizes = np.diff(stops)
-    assert stops[-1] == 10_000
-    assert sizes[0] == int(np.ceil(10_000 / 64))
-    assert len(sizes) <= 10  # geometric growth: few re-entries of the driver
+    assert stops[-1] == max_iter
+    assert sizes[0] == int(np.ceil(max_iter / 64)) and sizes[1] == 0  # warm-up, probe
+    work = max_iter * per_iter
+    # one chunk without re-entry would cost overhead + work; chunking adds about 1%
+    # (plus the probe and the two fixed-size chunks before the measurement)
+    extra = total - (overhead + work)
+    assert extra <= 0.01 * work + 3 * overhead + 1e-12, (sizes, extra / work)
+    # updates about every 0.5 s, unless the minimum chunk or the overhead bound is longer
+    longest = max(0.5, sizes[0] * per_iter, overhead / 0.01)
+    assert (sizes[3:-1] * per_iter <= longest * 1.001).all(), sizes
 
 
 def test_progress_rejects_bad_value(rng):
