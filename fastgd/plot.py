@@ -25,9 +25,12 @@ def _save(fig, path):
 
 
 def _every(res, every):
+    """(k, x-axis label): history record j is iterate j * k."""
     if every is not None:
-        return int(every)
-    return int(res.get("history_every", 1) or 1)
+        return int(every), "iteration"
+    if res.get("history_every"):
+        return int(res["history_every"]), "iteration"
+    return 1, "history record (pass every=k for iterations)"
 
 
 def _history(res):
@@ -50,13 +53,14 @@ def history(res, *, problems=None, quantiles=(0.1, 0.5, 0.9), every=None, ax=Non
     One problem: its loss curve.  A batch: the median (``quantiles[1]``) with a band between
     ``quantiles[0]`` and ``quantiles[2]`` and a lighter min-max band; ``problems`` (indices)
     draws those problems' own curves instead.  The x axis is the iteration (record j is
-    iterate j * every; ``every`` defaults to ``res.history_every`` or 1).  The y axis is
+    iterate j * every; ``every`` defaults to ``res.history_every`` when present, else the
+    axis counts records: pass the ``history=k`` of the solve).  The y axis is
     logarithmic when every loss is positive.
 
     Returns the matplotlib Figure (saved to ``path`` when given).
     """
     h = _history(res)
-    k = _every(res, every)
+    k, xlabel = _every(res, every)
     if ax is None:
         fig = _figure(figsize=(6.4, 4.2), dpi=100, layout="constrained")
         ax = fig.add_subplot()
@@ -81,7 +85,7 @@ def history(res, *, problems=None, quantiles=(0.1, 0.5, 0.9), every=None, ax=Non
                 va="top", fontsize=9)
     if _use_log(h):
         ax.set_yscale("log")
-    ax.set_xlabel("iteration")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("loss")
     ax.set_title(title or "loss per iteration")
     ax.grid(True, which="major", alpha=0.3)
@@ -109,7 +113,7 @@ def sweep(result, lrs=None, *, auto_lr=None, every=None, path=None, title=None):
         raise ValueError(f"lrs must have shape ({h.shape[1]},) (one per run), got {lrs.shape}")
     if auto_lr is None:
         auto_lr = result.get("auto_lr")
-    k = _every(result, every)
+    k, xlabel = _every(result, every)
     status = np.asarray(result["status"])
     nit = np.asarray(result["nit"])
     fun = np.asarray(result["fun"], np.float64)
@@ -142,7 +146,7 @@ def sweep(result, lrs=None, *, auto_lr=None, every=None, path=None, title=None):
         ax.set_yscale("log")
     bottom = ref.min() / 2 if log and ref.size else None
     ax.set_ylim(bottom, top)
-    ax.set_xlabel("iteration")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("loss")
     ax.set_title("loss curves (dashed, red x: diverged)", fontsize=10)
     ax.grid(True, alpha=0.3)
