@@ -1,8 +1,10 @@
-"""Convergence and learning-rate-sweep pictures (matplotlib, optional: ``pip install 'fastgd[plot]'``).
+"""Convergence and learning-rate-sweep pictures (matplotlib, optional: fastgd[plot]).
 
 The functions build a ``matplotlib.figure.Figure`` directly (no pyplot, no global backend
 change), save it when ``path`` is given, and return it.
 """
+import warnings
+
 import numpy as np
 
 from . import _codes
@@ -46,8 +48,8 @@ def _use_log(values):
     return v.size > 0 and (v > 0).all()
 
 
-def history(res, *, problems=None, quantiles=(0.1, 0.5, 0.9), every=None, ax=None, path=None,
-            title=None):
+def history(res, *, problems=None, quantiles=(0.1, 0.5, 0.9), every=None, gap=False, ax=None,
+            path=None, title=None):
     """Loss against iteration for a result solved with ``history=k``.
 
     One problem: its loss curve.  A batch: the median (``quantiles[1]``) with a band between
@@ -57,9 +59,17 @@ def history(res, *, problems=None, quantiles=(0.1, 0.5, 0.9), every=None, ax=Non
     axis counts records: pass the ``history=k`` of the solve).  The y axis is
     logarithmic when every loss is positive.
 
+    ``gap=True`` draws each problem's loss minus its lowest recorded loss (an estimate of
+    f - f*), which makes a band over problems with different optima readable.
+
     Returns the matplotlib Figure (saved to ``path`` when given).
     """
     h = _history(res)
+    ylabel = "loss"
+    if gap:
+        h = h - np.nanmin(h, axis=0)
+        h[h <= 0] = np.nan  # the minimum itself has no place on a log axis
+        ylabel = "loss - lowest recorded loss"
     k, xlabel = _every(res, every)
     if ax is None:
         fig = _figure(figsize=(6.4, 4.2), dpi=100, layout="constrained")
@@ -75,9 +85,11 @@ def history(res, *, problems=None, quantiles=(0.1, 0.5, 0.9), every=None, ax=Non
     else:
         if len(quantiles) != 3:
             raise ValueError(f"quantiles must be (low, middle, high), got {quantiles!r}")
-        lo, mid, hi = np.nanquantile(h, quantiles, axis=1)
-        ax.fill_between(it, np.nanmin(h, axis=1), np.nanmax(h, axis=1), color="C0", alpha=0.12,
-                        lw=0, label="min - max")
+        with warnings.catch_warnings():  # a record where every gap is 0 (NaN) is fine
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo, mid, hi = np.nanquantile(h, quantiles, axis=1)
+            hmin, hmax = np.nanmin(h, axis=1), np.nanmax(h, axis=1)
+        ax.fill_between(it, hmin, hmax, color="C0", alpha=0.12, lw=0, label="min - max")
         ax.fill_between(it, lo, hi, color="C0", alpha=0.3, lw=0,
                         label=f"quantiles {quantiles[0]:g} - {quantiles[2]:g}")
         ax.plot(it, mid, color="C0", lw=1.8, label=f"quantile {quantiles[1]:g}")
@@ -86,7 +98,7 @@ def history(res, *, problems=None, quantiles=(0.1, 0.5, 0.9), every=None, ax=Non
     if _use_log(h):
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("loss")
+    ax.set_ylabel(ylabel)
     ax.set_title(title or "loss per iteration")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper right" if h.ndim == 1 or problems is not None else "center right",

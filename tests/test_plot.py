@@ -1,6 +1,7 @@
 """fastgd.plot: PNG files of sane size whose pixels are not blank (Agg, no display)."""
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -48,6 +49,14 @@ def test_history_batch_quantile_band(rng, tmp_path):
     median = fig.axes[0].get_lines()[0]
     np.testing.assert_array_equal(median.get_xdata(), np.arange(13) * 5)
     np.testing.assert_allclose(median.get_ydata(), np.median(res.history, axis=1))
+    fig = fastgd.plot.history(res, every=5, gap=True, path=tmp_path / "hg.png")
+    _check_png(tmp_path / "hg.png")
+    gap = res.history - res.history.min(axis=0)
+    gap[gap <= 0] = np.nan
+    with warnings.catch_warnings():  # records where every gap is 0 are all-NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = np.nanmedian(gap, axis=1)
+    np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), want)
     fig = fastgd.plot.history(res, problems=[0, 3], path=tmp_path / "hp.png")
     _check_png(tmp_path / "hp.png")
     np.testing.assert_allclose(fig.axes[0].get_lines()[1].get_ydata(), res.history[:, 3])
