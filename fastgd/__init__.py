@@ -7,7 +7,16 @@ from .api import minimize
 from .gradcheck import check_grad
 from .problems import Huber, LeastSquares, Logistic, Poisson, RowLoss, Softmax
 from .result import Result, Status
+from .sweep import sweep_lr
 
-__all__ = ["minimize", "Result", "Status", "LeastSquares", "Logistic", "Huber", "Poisson",
-           "Softmax", "RowLoss", "check_grad", "problems", "ops"]
+__all__ = ["minimize", "sweep_lr", "Result", "Status", "LeastSquares", "Logistic", "Huber",
+           "Poisson", "Softmax", "RowLoss", "check_grad", "problems", "ops", "plot"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # fastgd.plot / fastgd.progress on first use (plot imports matplotlib only when drawing)
+    if name in ("plot", "progress"):
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

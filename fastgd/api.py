@@ -111,9 +111,16 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     y2 = problem.y if problem.batched else problem.y[None]
     threads = numba.get_num_threads()
     chunk_iters = max(1, max_iter // 20) if callback is not None else max_iter
+    # --- progress=True (fastgd/progress.py): chunks sized by time, a display after each
+    bar = None
+    if progress:
+        from .progress import Progress
+        bar = Progress(max_iter, B, progress)
+    timed_chunks = bar is not None and callback is None
+    # --- end progress
     stop_at = 0
     while True:
-        stop_at = min(max_iter, stop_at + chunk_iters)
+        stop_at = bar.next_stop(stop_at) if timed_chunks else min(max_iter, stop_at + chunk_iters)
         ip[_codes.IP_STOP_AT] = stop_at
         with _jit.parallel_launch():
             if large:
@@ -126,6 +133,8 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
         done = stop_at >= max_iter or not (state[:, 2] == _codes.RUNNING).any()
         if callback is not None:
             callback(_result(problem, W, state, hist, history, gtol, xtol, ftol, max_iter, None))
+        if bar is not None:
+            bar.update(stop_at, state, done)
         if done:
             break
     x = W.reshape(problem.solution_shape)  # [glm]

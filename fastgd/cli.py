@@ -1,0 +1,438 @@
+"""The ``fastgd`` command line: demo, solve, sweep, bench.  See docs/cli.md.
+
+Exit codes: 0 success; 1 solved but not every problem converged (solve); 2 bad input
+(unreadable file, wrong shape or dtype, NaN, bad option) -- a one-line message on stderr,
+no traceback, no output file written.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+PROBLEMS = ("lstsq", "logistic")
+METHODS = ("gd", "momentum", "nesterov", "adam")
+
+
+class UsageError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+# ---------------------------------------------------------------- helpers
+def _lr(text):
+    if text == "auto":
+        return "auto"
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}")
+    if not (np.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}")
+    return v
+
+
+def _nonneg(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    if not (np.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return v
+
+
+def _lrs(text):
+    """'1e-3,1e-2,0.1' or 'START:STOP:NUM' (NUM log-spaced values)."""
+    try:
+        if ":" in text:
+            a, b, num = text.split(":")
+            a, b, num = float(a), float(b), int(num)
+            if not (a > 0 and b > 0 and num >= 1):
+                raise ValueError
+            return np.geomspace(a, b, num)
+        vals = np.array([float(t) for t in text.split(",") if t.strip()])
+        if vals.size == 0 or not (np.isfinite(vals).all() and (vals > 0).all()):
+            raise ValueError
+        return vals
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive step sizes or START:STOP:NUM, got {text!r}")
+
+
+def _load(path, name, key):
+    """One array from .npy (memory-mapped, copy-on-write: never modified on disk) or .npz."""
+    if not os.path.isfile(path):
+        raise UsageError(f"{name}: no such file {path!r}")
+    try:
+        if path.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as z:
+                keys = list(z.keys())
+                if key in keys:
+                    return z[key]
+                if len(keys) == 1:
+                    return z[keys[0]]
+                raise UsageError(f"{name}: {path!r} holds arrays {keys}; expected one named "
+                                 f"{key!r} or a single array")
+        arr = np.load(path, mmap_mode="c", allow_pickle=False)
+    except UsageError:
+        raise
+    except Exception as e:  # any unreadable file: one line, no traceback
+        raise UsageError(f"{name}: cannot read {path!r} as a NumPy array "
+                         f"({type(e).__name__}: {_first_line(e)})") from None
+    if not isinstance(arr, np.ndarray):
+        raise UsageError(f"{name}: {path!r} does not hold a NumPy array")
+    return np.asarray(arr)  # a plain ndarray view of the memory map (no copy)
+
+
+def _first_line(e):
+    text = str(e).strip().splitlines()
+    return text[0] if text else ""
+
+
+def _problem(kind, X, y, l2):
+    import fastgd
+    cls = fastgd.LeastSquares if kind == "lstsq" else fastgd.Logistic
+    return cls(X, y, l2=l2)
+
+
+def _save_npy(path, arr):
+    """Write atomically: a failed solve or write leaves no (partial) file behind."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, arr)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _check_out(path):
+    if path is None:
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"--out: directory {parent!r} does not exist")
+    if os.path.isdir(path):
+        raise UsageError(f"--out: {path!r} is a directory")
+
+
+def _status_counts(status):
+    from .result import Status
+    vals, counts = np.unique(np.atleast_1d(np.asarray(status)), return_counts=True)
+    return ", ".join(f"{Status(int(v)).name} {c}" for v, c in zip(vals, counts))
+
+
+def _fmt_time(s):
+    return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
+
+
+# ---------------------------------------------------------------- demo
+def numpy_batched_gd(X, y, lr, gtol, max_iter):
+    """The obvious NumPy batched gradient-descent loop for least squares (active-set masked).
+
+    X (B, n, d), y (B, n), lr (B,).  Returns (W (B, d), nit (B,)).
+    """
+    B, n, d = X.shape
+    W = np.zeros((B, d), X.dtype)
+    nit = np.zeros(B, np.int64)
+    active = np.arange(B)
+    for _ in range(max_iter + 1):
+        Xa, Wa = X[active], W[active]
+        r = np.matmul(Xa, Wa[:, :, None])[:, :, 0] - y[active]
+        G = np.matmul(r[:, None, :], Xa)[:, 0, :] / n
+        gn = np.sqrt((G * G).sum(axis=1))
+        keep = (gn > gtol) & (nit[active] < max_iter)
+        active, G = active[keep], G[keep]
+        if active.size == 0:
+            break
+        W[active] -= lr[active, None] * G
+        nit[active] += 1
+    return W, nit
+
+
+def cmd_demo(args):
+    import fastgd
+    from .api import choose_mode
+    B, n, d = args.batch, args.n, args.d
+    rng = np.random.default_rng(args.seed)
+    dtype = np.dtype(args.dtype)
+    X = rng.standard_normal((B, n, d)).astype(dtype)
+    w_true = rng.standard_normal((B, d))
+    y = (np.einsum("bnd,bd->bn", X, w_true) + 0.1 * rng.standard_normal((B, n))).astype(dtype)
+    problem = fastgd.LeastSquares(X, y)
+    print(f"fastgd demo: {B} least-squares problems, X {n}x{d} {dtype}, seed {args.seed}")
+    print(f"solving with method='gd', lr='auto' (1/L per problem), gtol={args.gtol:g}, "
+          f"max_iter={args.max_iter} ...", flush=True)
+
+    t = time.perf_counter()
+    res = fastgd.minimize(problem, lr="auto", gtol=args.gtol, max_iter=args.max_iter,
+                          progress=args.progress)
+    t_first = time.perf_counter() - t
+    t_fast = np.inf
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        res = fastgd.minimize(problem, lr="auto", gtol=args.gtol, max_iter=args.max_iter)
+        t_fast = min(t_fast, time.perf_counter() - t)
+
+    # reference solutions: numpy.linalg.lstsq per problem (float64)
+    X64, y64 = X.astype(np.float64), y.astype(np.float64)
+    x_ls = np.stack([np.linalg.lstsq(X64[b], y64[b], rcond=None)[0] for b in range(B)])
+    rel = np.linalg.norm(res.x - x_ls, axis=1) / np.maximum(np.linalg.norm(x_ls, axis=1),
+                                                           np.finfo(float).tiny)
+    # the same algorithm as a NumPy loop: same step sizes, same stopping rule
+    t = time.perf_counter()
+    W_np, nit_np = numpy_batched_gd(X64, y64, np.asarray(res.lr, np.float64), args.gtol,
+                                    args.max_iter)
+    t_np = time.perf_counter() - t
+    rel_np = np.linalg.norm(W_np - x_ls, axis=1) / np.maximum(np.linalg.norm(x_ls, axis=1),
+                                                              np.finfo(float).tiny)
+
+    mode = choose_mode(problem, "auto", args.max_iter)
+    rows = [
+        ("", "time", "iterations (median / max)", "max rel. error vs lstsq"),
+        (f"fastgd (mode={mode})", _fmt_time(t_fast),
+         f"{np.median(res.nit):g} / {res.nit.max()}", f"{rel.max():.1e}"),
+        ("fastgd first call (incl. compile)", _fmt_time(t_first), "", ""),
+        ("NumPy batched GD loop", _fmt_time(t_np),
+         f"{np.median(nit_np):g} / {nit_np.max()}", f"{rel_np.max():.1e}"),
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    print()
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    print()
+    print(f"status: {_status_counts(res.status)}")
+    print(f"max relative error vs numpy.linalg.lstsq: {rel.max():.2e}")
+    print(f"speedup, fastgd vs NumPy batched GD loop: {t_np / t_fast:.1f}x")
+    return 0
+
+
+# ---------------------------------------------------------------- solve
+def cmd_solve(args):
+    import fastgd
+    _check_out(args.out)
+    X = _load(args.X, "X", "X")
+    if args.y is None:
+        if not args.X.endswith(".npz"):
+            raise UsageError("y: give a y file, or an .npz holding arrays 'X' and 'y'")
+        y = _load(args.X, "y", "y")
+    else:
+        y = _load(args.y, "y", "y")
+    problem = _problem(args.problem, X, y, args.l2)
+    t = time.perf_counter()
+    res = fastgd.minimize(problem, args.method, lr=args.lr, max_iter=args.max_iter,
+                          gtol=args.gtol, xtol=args.xtol, ftol=args.ftol,
+                          line_search=args.line_search, mode=args.mode, progress=args.progress)
+    secs = time.perf_counter() - t
+    if problem.batched:
+        print(f"problems   {problem.batch_size} ({args.problem}, {args.method}, "
+              f"X {'x'.join(map(str, X.shape))} {X.dtype})")
+        print(f"status     {_status_counts(res.status)}")
+        print(f"iterations median {np.median(res.nit):g}, max {res.nit.max()}")
+        print(f"loss       median {np.median(res.fun):.6g}, max {np.max(res.fun):.6g}")
+        ok = bool(np.all(res.success))
+    else:
+        print(f"status     {res.status.name}: {res.message}")
+        print(f"iterations {res.nit}")
+        print(f"loss       {res.fun:.6g}")
+        print(f"grad norm  {res.grad_norm:.3g}")
+        print(f"lr         {res.lr:.6g}")
+        ok = bool(res.success)
+    print(f"time       {_fmt_time(secs)}")
+    if args.out is not None:
+        _save_npy(args.out, res.x)
+        print(f"wrote      {args.out} (shape {res.x.shape}, {res.x.dtype})")
+    return 0 if ok else 1
+
+
+# ---------------------------------------------------------------- sweep
+def sweep_problem(n=200, d=10, seed=0, dtype=np.float64):
+    """A seeded least-squares problem with column scales from 1 to 0.1 (condition ~100)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) * np.geomspace(1.0, 0.1, d)
+    y = X @ rng.standard_normal(d) + 0.1 * rng.standard_normal(n)
+    return X.astype(dtype), y.astype(dtype)
+
+
+def cmd_sweep(args):
+    import fastgd
+    if args.plot is not None:
+        _check_out(args.plot)
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("--plot needs matplotlib: pip install 'fastgd[plot]'") from None
+    if args.X is not None:
+        X = _load(args.X, "X", "X")
+        y = _load(args.y if args.y is not None else args.X, "y", "y")
+        source = args.X
+    else:
+        X, y = sweep_problem(args.n, args.d, args.seed)
+        source = f"generated {args.n}x{args.d} least squares, seed {args.seed}"
+        if args.problem == "logistic":
+            y = (y > np.median(y)).astype(X.dtype)
+    problem = _problem(args.problem, X, y, args.l2)
+    if problem.batched:
+        raise UsageError("X: a sweep runs one problem (X of shape (n, d)), got shape "
+                         f"{X.shape}")
+    res = fastgd.sweep_lr(problem, args.lrs, method=args.method, max_iter=args.max_iter,
+                          gtol=args.gtol)
+    print(f"lr sweep: {args.problem} ({source}), method {args.method}, "
+          f"max_iter {args.max_iter}, gtol {args.gtol:g}")
+    print(f"{'lr':>10}  {'status':<9} {'iterations':>10}  final loss")
+    order = np.argsort(res.lr)
+    from .result import Status
+    for j in order:
+        print(f"{res.lr[j]:>10.4g}  {Status(int(res.status[j])).name:<9} {res.nit[j]:>10d}  "
+              f"{res.fun[j]:.6g}")
+    ok = res.status != Status.DIVERGED
+    print(f"lr='auto' (1/L) = {res.auto_lr:.4g}")
+    if ok.any():
+        best = np.flatnonzero(ok)[np.argmin(np.where(ok, res.fun, np.inf)[ok])]
+        print(f"lowest final loss {res.fun[best]:.6g} at lr = {res.lr[best]:.4g}")
+    if (~ok).any():
+        print(f"diverged for lr >= {res.lr[~ok].min():.4g}")
+    if args.plot is not None:
+        from . import plot
+        root, ext = os.path.splitext(args.plot)
+        tmp = f"{root}.tmp-{os.getpid()}{ext or '.png'}"
+        try:
+            plot.sweep(res, path=tmp, title=f"fastgd.sweep_lr: {args.problem}, {args.method}")
+            os.replace(tmp, args.plot)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+# ---------------------------------------------------------------- bench
+def cmd_bench(argv):
+    import importlib
+    try:
+        bench = importlib.import_module("fastgd.bench")
+    except ModuleNotFoundError as e:
+        if e.name == "fastgd.bench":
+            print("fastgd bench: the benchmark module fastgd.bench is not part of this "
+                  "installation; run the benchmarks with `python -m pytest benchmarks/ "
+                  "--benchmark-only` from a source checkout", file=sys.stderr)
+        else:
+            print(f"fastgd bench: a benchmark dependency is missing ({e}); "
+                  f"pip install 'fastgd[bench]'", file=sys.stderr)
+        return 2
+    rc = bench.main(list(argv))
+    return int(rc or 0)
+
+
+# ---------------------------------------------------------------- parser
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="fastgd",
+        description="Compiled, batched gradient descent (Numba). Subcommands: demo, solve, "
+                    "sweep, bench; `fastgd <command> --help` for each.",
+        epilog="Exit codes: 0 ok; 1 (solve) some problem did not converge; 2 bad input.")
+    from . import __version__
+    p.add_argument("--version", action="version", version=f"fastgd {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="command")
+
+    def progress_flag(sp):
+        sp.add_argument("--progress", action=argparse.BooleanOptionalAction,
+                        default=sys.stderr.isatty(),
+                        help="progress bar on stderr (default: on when stderr is a terminal)")
+
+    d = sub.add_parser("demo", help="solve a generated batch, compare with NumPy",
+                       description="Generate a seeded batch of least-squares problems, solve "
+                                   "it with lr='auto', compare with numpy.linalg.lstsq and "
+                                   "with the same gradient descent written as a NumPy loop.")
+    d.add_argument("--batch", type=int, default=2000, help="number of problems B (2000)")
+    d.add_argument("--n", type=int, default=64, help="rows per problem (64)")
+    d.add_argument("--d", type=int, default=8, help="unknowns per problem (8)")
+    d.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    d.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    d.add_argument("--gtol", type=_nonneg, default=1e-8, help="gradient-norm tolerance (1e-8)")
+    d.add_argument("--max-iter", type=int, default=2000, help="iteration limit (2000)")
+    d.add_argument("--repeat", type=int, default=3, help="timed warm runs, best kept (3)")
+    progress_flag(d)
+    d.set_defaults(func=cmd_demo)
+
+    def solver_options(sp, max_iter, gtol):
+        sp.add_argument("--problem", choices=PROBLEMS, default="lstsq",
+                        help="loss: least squares or logistic (labels 0/1) (lstsq)")
+        sp.add_argument("--method", choices=METHODS, default="gd", help="update rule (gd)")
+        sp.add_argument("--l2", type=_nonneg, default=0.0, help="ridge penalty l2/2 ||w||^2 (0)")
+        sp.add_argument("--max-iter", type=int, default=max_iter,
+                        help=f"iteration limit ({max_iter})")
+        sp.add_argument("--gtol", type=_nonneg, default=gtol,
+                        help=f"stop when the gradient norm <= gtol ({gtol:g}; 0: off)")
+
+    s = sub.add_parser("solve", help="solve a problem stored in .npy/.npz files",
+                       description="Solve min_w loss(X w, y) for X (n, d) and y (n,), or a batch "
+                                   "X (B, n, d), y (B, n), read from .npy (memory-mapped) or "
+                                   ".npz files; X and y must share a dtype (float32/float64).")
+    s.add_argument("X", help="X.npy or X.npz; or data.npz holding arrays 'X' and 'y'")
+    s.add_argument("y", nargs="?", help="y.npy or y.npz (omit when X is an .npz with 'y')")
+    solver_options(s, 1000, 1e-6)
+    s.add_argument("--lr", type=_lr, default="auto", help="step size or 'auto' = 1/L (auto)")
+    s.add_argument("--xtol", type=_nonneg, default=0.0, help="step-norm tolerance (0: off)")
+    s.add_argument("--ftol", type=_nonneg, default=0.0, help="relative loss-change tolerance "
+                                                              "(0: off)")
+    s.add_argument("--line-search", choices=("armijo",), default=None,
+                   help="backtracking line search")
+    s.add_argument("--mode", choices=("auto", "direct", "gram"), default="auto",
+                   help="gradient evaluation (auto)")
+    s.add_argument("--out", metavar="W.npy", help="write the solution here (.npy)")
+    progress_flag(s)
+    s.set_defaults(func=cmd_solve)
+
+    w = sub.add_parser("sweep", help="learning-rate sweep, optionally plotted",
+                       description="Solve one problem at many step sizes as one batch "
+                                   "(fastgd.sweep_lr) and print each run's status and final "
+                                   "loss; --plot draws the loss curves and final loss vs lr.")
+    w.add_argument("X", nargs="?", help="X.npy/.npz of one problem (default: a generated one)")
+    w.add_argument("y", nargs="?", help="y.npy/.npz (omit when X is an .npz with 'y')")
+    solver_options(w, 150, 1e-6)
+    w.add_argument("--lrs", type=_lrs, default=None,
+                   help="step sizes: 'a,b,c' or START:STOP:NUM log-spaced "
+                        "(default: 13 values from 0.01/L to 4/L)")
+    w.add_argument("--n", type=int, default=200, help="rows of the generated problem (200)")
+    w.add_argument("--d", type=int, default=10, help="columns of the generated problem (10)")
+    w.add_argument("--seed", type=int, default=0, help="seed of the generated problem (0)")
+    w.add_argument("--plot", metavar="PNG", help="draw the sweep into this image file")
+    w.set_defaults(func=cmd_sweep)
+
+    b = sub.add_parser("bench", help="compare fastgd with its peers on this machine",
+                       description="Runs fastgd.bench (arguments are passed on to it).",
+                       add_help=False)
+    b.set_defaults(func=None)
+    return p
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "bench":  # every argument, --help included, belongs to fastgd.bench
+        return cmd_bench(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"fastgd {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError) as e:  # fastgd's own input checks name the argument
+        print(f"fastgd {args.command}: error: {_first_line(e)}", file=sys.stderr)
+        return 2
+    except ImportError as e:
+        print(f"fastgd {args.command}: error: {_first_line(e)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fastgd {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""sweep_lr(): one problem solved at many step sizes as a single batch."""
+import copy
+
+import numpy as np
+
+from .api import minimize
+from .problems import Problem
+
+# refuse sweeps whose stacked copies of X would exceed this many bytes
+MAX_SWEEP_BYTES = 1 << 30
+# default sweep: this many step sizes, log-spaced from 1e-2 to 4 times the auto step size 1/L
+DEFAULT_POINTS = 13
+DEFAULT_SPAN = (1e-2, 4.0)
+
+
+def default_lrs(auto_lr, num=DEFAULT_POINTS, span=DEFAULT_SPAN):
+    """Log-spaced step sizes around ``auto_lr`` (= 1/L): from crawling to diverging for gd."""
+    return float(auto_lr) * np.geomspace(span[0], span[1], num)
+
+
+def _learning_rates(lrs):
+    arr = np.asarray(lrs)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"lrs must be a 1-d array of step sizes, got dtype {arr.dtype}")
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"lrs must be a non-empty 1-d array of step sizes, got shape {arr.shape}")
+    arr = arr.astype(np.float64)
+    if not (np.isfinite(arr).all() and (arr > 0).all()):
+        raise ValueError("lrs must be finite and > 0")
+    return arr
+
+
+def auto_lr(problem, method="gd", **options):
+    """The step size that ``lr="auto"`` would use for this (single) problem: 1/L."""
+    keep = {k: v for k, v in options.items() if k in ("mode", "line_search", "device")}
+    return float(minimize(problem, method, lr="auto", max_iter=0, **keep).lr)
+
+
+def sweep_lr(problem, lrs=None, *, method="gd", max_iter=200, history=1, **options):
+    """Solve one problem at every step size in ``lrs``, as one batch of ``len(lrs)`` problems.
+
+    The too-small-is-slow, too-large-diverges lesson made a tool: every run gets its own
+    status (``DIVERGED`` for those that blow up) and loss history.
+
+    Parameters
+    ----------
+    problem : a single (not batched) fastgd problem, X (n, d).
+    lrs : (L,) positive step sizes; ``None`` picks 13 log-spaced values from 1e-2 to 4
+        times the automatic step size 1/L (see `default_lrs`).
+    method, max_iter, history, **options : as for `fastgd.minimize` (``history=k`` records
+        the loss every k iterations; it must be >= 1 here).
+
+    Returns
+    -------
+    fastgd.Result with batched fields of length L (``x`` (L, d), ``fun``, ``nit``, ``status``,
+    ``success``, ``lr``), ``history`` of shape (max_iter // history + 1, L), plus
+    ``auto_lr`` (float, what ``lr="auto"`` would use) and ``history_every`` (= history).
+
+    Memory: the driver needs a C-contiguous (L, n, d) array, so X and y are copied once per
+    step size. That is meant for small and medium problems; a sweep whose copies would
+    exceed 1 GiB raises ValueError (sweep a subsample, or fewer step sizes).
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a fastgd problem (e.g. fastgd.LeastSquares), "
+                        f"got {type(problem).__name__}")
+    if problem.batched:
+        raise ValueError(f"problem must be a single problem (X of shape (n, d)) for a "
+                         f"learning-rate sweep, got X of shape {problem.X.shape}")
+    if isinstance(history, (bool, np.bool_)) or not isinstance(history, (int, np.integer)) \
+            or history < 1:
+        raise ValueError(f"history must be an integer >= 1 for a sweep, got {history!r}")
+    for name in ("lr", "x0", "inplace"):
+        if name in options:
+            raise TypeError(f"sweep_lr() does not take {name!r} (the step sizes are lrs)")
+    lr_auto = auto_lr(problem, method, **options)
+    lrs = default_lrs(lr_auto) if lrs is None else _learning_rates(lrs)
+    L = lrs.size
+    need = L * (problem.X.nbytes + problem.y.nbytes)
+    if need > MAX_SWEEP_BYTES:
+        raise ValueError(f"a sweep of {L} step sizes copies X {L} times ({need / 2**30:.1f} GiB "
+                         f"> 1 GiB); sweep a subsample of the rows or fewer step sizes")
+    stacked = copy.copy(problem)  # same loss and parameters; data already validated
+    stacked.X = np.empty((L,) + problem.X.shape, problem.dtype)
+    stacked.X[...] = problem.X
+    stacked.y = np.empty((L,) + problem.y.shape, problem.dtype)
+    stacked.y[...] = problem.y
+    res = minimize(stacked, method, lr=lrs, max_iter=max_iter,
+                   history=history, **options)
+    res["auto_lr"] = lr_auto
+    res["history_every"] = int(history)
+    return res
