@@ -82,12 +82,13 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
         raise TypeError("callback must be callable or None")
     B = problem.batch_size
     lrs = validate.learning_rate(lr, B, problem.dtype)
-    x0 = validate.initial_point(x0, problem.solution_shape, problem.dtype, inplace)
+    x0 = (validate.cuda_initial_point if validate.is_cuda_array(x0) else validate.initial_point)(
+        x0, problem.solution_shape, problem.dtype, inplace)
     device = _device.resolve(device, problem.X, problem.y, x0)
     mode = choose_mode(problem, mode, max_iter)
 
     d = problem.d
-    W = np.zeros((B, d), problem.dtype) if x0 is None else x0.reshape(B, d).copy()
+    W = np.zeros((B, d), problem.dtype) if x0 is None or device == "cuda" else x0.reshape(B, d).copy()
     S1 = np.zeros((B, d), problem.dtype)
     S2 = np.zeros((B, d), problem.dtype)
     state = np.zeros((B, 6), np.float64)
@@ -104,6 +105,14 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     ip = np.array([method_code, problem.loss_code, mode_code, max_iter, max_iter,
                    line_search == "armijo", history], np.int64)
 
+    # --- GPU target (fastgd/gpu/solve.py; its docstring says which fields are device arrays)
+    if device == "cuda":
+        from .gpu.solve import minimize_cuda
+        return minimize_cuda(problem, x0, inplace, W, state, hist, ip, hp, tol, large,
+                             max(1, max_iter // 20) if callback is not None else None, callback,
+                             lambda x, st, h: _result(problem, x, st, h, history, gtol, xtol,
+                                                      ftol, max_iter, x))
+    # --- end GPU target
     kernels = problem.kernels()
     X3 = problem.X if problem.batched else problem.X[None]
     y2 = problem.y if problem.batched else problem.y[None]
