@@ -532,16 +532,20 @@ def reduce_partials(part_g, part_f, g):
 
 
 @cuda.jit
-def single_reset_kernel(cx, v, hp):
-    """Clear the flags; start vector of the power iteration in v."""
-    t = cuda.threadIdx.x
-    if t == 0:
+def single_reset_kernel(cx):
+    """Clear the flags of the control row."""
+    if cuda.threadIdx.x == 0:
         cx[CX_DONE] = 0.0
         cx[CX_PSTOP] = 0.0
         cx[CX_C] = 0.0
         cx[CX_LAM] = 0.0
+
+
+@cuda.jit
+def power_start_kernel(v, hp):
+    """The power iteration's start vector in v."""
     one = hp[HP_ONE]
-    for j in range(t, v.shape[0], TPB):
+    for j in range(cuda.threadIdx.x, v.shape[0], TPB):
         v[j] = power_start(j, one)
 
 
@@ -686,8 +690,9 @@ class Solver:
         pg, pf, hp, tol, hist = self.part_g, self.part_f, self.hp, self.tol, self.hist
         nb = pg.shape[0]
         code = int(self.ip[IP_LOSS])
-        single_reset_kernel[1, TPB](cx, s1, hp)
-        if self._state_host[0, 0] <= 0.0:
+        single_reset_kernel[1, 1](cx)
+        if self._state_host[0, 0] <= 0.0:  # lr="auto"; s1 is the power vector, then zeroed
+            power_start_kernel[1, TPB](s1, hp)
             for _ in range(POWER_ITERATIONS):
                 power_normalize_kernel[1, TPB](s1, cx)
                 rows_partial_kernel[nb, TPB](code, 1, X, y, s1, R, pg, pf, hp, cx, CX_PSTOP)
