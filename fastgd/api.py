@@ -88,7 +88,8 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     mode = choose_mode(problem, mode, max_iter)
 
     d = problem.d
-    W = np.zeros((B, d), problem.dtype) if x0 is None or device == "cuda" else x0.reshape(B, d).copy()
+    on_host_x0 = x0 is not None and device == "cpu"
+    W = x0.reshape(B, d).copy() if on_host_x0 else np.zeros((B, d), problem.dtype)
     S1 = np.zeros((B, d), problem.dtype)
     S2 = np.zeros((B, d), problem.dtype)
     state = np.zeros((B, 6), np.float64)
