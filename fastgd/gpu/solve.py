@@ -24,7 +24,9 @@ the problem's data are on the GPU; fun, grad_norm, nit, status, success, lr and
 history are host NumPy copies (one small device-to-host copy per solve, or per
 chunk when a callback asks for progress).  If the data were NumPy arrays and
 ``device="cuda"`` was asked for, X and y are copied to the GPU once and ``x``
-comes back as a NumPy array: the result lives where the data lives.
+comes back as a NumPy array: the result lives where the data lives.  With
+``inplace=True`` the solution is written into x0 and ``x`` is x0 (a numba device
+array) or a zero-copy numba view of it (CuPy/torch x0).
 
 Reductions: float64 in shared memory, one tree per block; the gradient X^T r is
 accumulated per block in registers (``MAXM`` columns per thread) so each row
@@ -784,8 +786,10 @@ def minimize_cuda(problem, x0, inplace, W, state, hist, ip, hp, tol, large, call
     x = as_x(Wd, False)
     if inplace:
         if x0d is not None:
+            # x is x0 itself for a numba device array, else a zero-copy numba view of it
+            # (a CuPy/torch x0 holds the solution; Result fields need a NumPy dtype)
             x0d.reshape(B, d).copy_to_device(Wd)
-            x = x0
+            x = x0d
         else:
             x0[...] = Wd.copy_to_host().reshape(x0.shape)
             x = x0
