@@ -192,7 +192,7 @@ def single_large_problem_grid_path():
     saved = api.LARGE_PROBLEM_ELEMENTS
     api.LARGE_PROBLEM_ELEMENTS = 1  # tiny data through the large-problem drivers
     try:
-        X, y = data(7, 1, 40, 3)
+        X, y = data(7, 1, 24, 3)
         X, y = X[0], y[0]
         gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), lr="auto", gtol=1e-8,
                               max_iter=100, history=10)
@@ -203,11 +203,29 @@ def single_large_problem_grid_path():
         np.testing.assert_allclose(host(gpu.x), np.linalg.lstsq(X, y, rcond=None)[0],
                                    rtol=1e-6)
         same_as_cpu(gpu, cpu, 1e-9)
-        Xl, yl = data(8, 1, 40, 3, logistic=True)
+        Xl, yl = data(8, 1, 24, 3, logistic=True)
         kw = dict(method="adam", lr=3.0, line_search="armijo", max_iter=12, gtol=0)
-        gpu = fastgd.minimize(fastgd.Logistic(dev(Xl[0]), dev(yl[0])), **kw)
+        pl = fastgd.Logistic(dev(Xl[0]), dev(yl[0]))
+        gpu = fastgd.minimize(pl, **kw)
         cpu = fastgd.minimize(fastgd.Logistic(Xl[0], yl[0]), **kw)
         same_as_cpu(gpu, cpu, 1e-9)
+        # resumable: the driver run one iteration per call gives the same iterates
+        # (through fastgd.gpu.solve.solve: a single-problem callback Result cannot be
+        # built while running, see the report)
+        from fastgd import _codes as C
+        from fastgd.api import _hyper_parameters
+        from fastgd.gpu import solve as gsolve
+        hp = _hyper_parameters(pl, 0.9, (0.9, 0.999), 1e-8)
+        ip = np.array([C.ADAM, C.LOGISTIC, C.ROWS, 12, 12, 1, 0], np.int64)
+        state = np.zeros((1, 6))
+        state[0, 0], state[0, 2] = 3.0, C.RUNNING
+        seen = []
+        W, st, _ = gsolve.solve(pl.X.reshape(1, 24, 3), pl.y.reshape(1, 24), np.zeros((1, 3)),
+                                state, np.zeros((0, 1)), ip, hp, np.zeros(3), large=True,
+                                callback_every=1,
+                                on_chunk=lambda W, s, h: seen.append(int(s[0, 1])))
+        assert seen == list(range(1, 13)) and st[0, 2] == Status.MAX_ITER
+        np.testing.assert_array_equal(host(W)[0], host(gpu.x))
         gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), lr=1e3, max_iter=20)
         assert gpu.status == Status.DIVERGED and np.isfinite(host(gpu.x)).all()
     finally:

@@ -644,8 +644,10 @@ class Solver:
         self.W = cuda.device_array((B, d), dt)
         self.W.copy_to_device(W0)
         zeros = lambda shape, t=dt: cuda.to_device(np.zeros(shape, t))  # noqa: E731
+        # scratch starts as NaN: a read before a write would show in every result
+        scratch = lambda shape, t=dt: cuda.to_device(np.full(shape, np.nan, t))  # noqa: E731
         self.S1, self.S2 = zeros((B, d)), zeros((B, d))
-        self.G, self.WN, self.GN, self.P = (zeros((B, d)) for _ in range(4))
+        self.G, self.WN, self.GN, self.P = (scratch((B, d)) for _ in range(4))
         self.state = cuda.to_device(np.ascontiguousarray(state, np.float64))
         self._state_host = np.array(state, np.float64)
         h = np.full((max(self.rows, 1), B), np.nan)
@@ -653,18 +655,15 @@ class Solver:
         self.hist = cuda.to_device(h)
         self.hp = cuda.to_device(np.asarray(hp))
         self.tol = cuda.to_device(np.asarray(tol, np.float64))
-        self.cx = zeros((B, NCX), np.float64)
+        self.cx = scratch((B, NCX), np.float64)
         gram = self.ip[IP_MODE] == GRAM
-        self.A = zeros((B, d, d) if gram else (B, 1, 1), np.float64)
-        self.Bv = zeros((B, d) if gram else (B, 1), np.float64)
-        wide = d > CHUNK
+        self.A = scratch((B, d, d) if gram else (B, 1, 1), np.float64)
+        self.Bv = scratch((B, d) if gram else (B, 1), np.float64)
+        self.R = scratch((B, n) if d > CHUNK else (B, 1))
         if large:
             nb = _grid_blocks(n)
-            self.part_g = zeros((nb, d), np.float64)
-            self.part_f = zeros(nb, np.float64)
-            self.R = zeros((B, n) if wide else (B, 1))
-        else:
-            self.R = zeros((B, n) if wide else (B, 1))
+            self.part_g = scratch((nb, d), np.float64)
+            self.part_f = scratch(nb, np.float64)
 
     def run(self, stop_at):
         """Advance every running problem up to iteration stop_at; returns the host state."""
