@@ -23,6 +23,7 @@ class Problem:
         X = check("X", X, (2, 3))
         check = validate.cuda_data_array if validate.is_cuda_array(y) else validate.data_array
         y = check("y", y, (1, 2))
+        validate.same_device("y", y, "X", X)
         validate.same_dtype("y", y, "X", X)
         validate.shape("y", y, X.shape[:-1], " (X.shape[:-1])")
         self.l2 = validate.nonneg_real("l2", l2)

@@ -208,3 +208,11 @@ def cuda_initial_point(x0, expected_shape, dtype, inplace):
     if has_nonfinite(arr):
         raise ValueError("x0 contains NaN or Inf")
     return x0
+
+
+def same_device(name, a, ref_name, ref):
+    """Both NumPy arrays or both CUDA arrays."""
+    if is_cuda_array(a) != is_cuda_array(ref):
+        where = lambda v: "a GPU array" if is_cuda_array(v) else "a NumPy array"  # noqa: E731
+        raise ValueError(f"{name} is {where(a)} but {ref_name} is {where(ref)}; "
+                         f"they must live on the same device")

@@ -310,6 +310,7 @@ def device_arrays_are_validated_before_any_work():
     raises(ValueError, "shape", lambda: fastgd.LeastSquares(dev(X), dev(y[:, :5])))
     raises(ValueError, "labels 0 and 1",
            lambda: fastgd.Logistic(dev(X), dev(np.full((2, 16), 0.5))))
+    raises(ValueError, "same device", lambda: fastgd.LeastSquares(X, dev(y)))
     p = fastgd.LeastSquares(dev(X), dev(y))
     raises(ValueError, "device='cpu'", lambda: fastgd.minimize(p, device="cpu"))
     x0 = dev(np.zeros((2, 3)))
