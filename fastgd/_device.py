@@ -1,9 +1,17 @@
 """Which target runs a solve: the `device=` argument, else the arrays' own type."""
 
 
+def is_cuda_array(a):
+    """A GPU array: __cuda_array_interface__ (numba, CuPy, torch CUDA) or a numba device
+    array (the CUDA simulator's have no interface)."""
+    if a is None or type(a).__module__ == "numpy":
+        return False
+    return hasattr(a, "__cuda_array_interface__") or getattr(type(a), "__cuda_ndarray__", False)
+
+
 def resolve(device, *arrays):
     """'cpu' or 'cuda'; raises if the request cannot be met."""
-    on_gpu = any(hasattr(a, "__cuda_array_interface__") for a in arrays if a is not None)
+    on_gpu = any(is_cuda_array(a) for a in arrays)
     if device is None:
         device = "cuda" if on_gpu else "cpu"
     if device not in ("cpu", "cuda"):
@@ -19,9 +27,11 @@ def resolve(device, *arrays):
 def require_cuda():
     """Raise RuntimeError naming what is missing for the GPU target."""
     try:
+        import numba_cuda  # noqa: F401  (the maintained CUDA target, not numba's old built-in)
         from numba import cuda
-    except ImportError as exc:  # pragma: no cover - numba always has the cuda module
-        raise RuntimeError("device='cuda' needs numba-cuda: pip install 'fastgd[cuda]'") from exc
+    except ImportError as exc:
+        raise RuntimeError("device='cuda' needs the numba-cuda package: "
+                           "pip install 'fastgd[cuda]'") from exc
     try:
         available = cuda.is_available()
     except Exception:  # pragma: no cover
@@ -30,8 +40,6 @@ def require_cuda():
         raise RuntimeError("device='cuda' needs an NVIDIA GPU with a working CUDA driver and "
                            "numba-cuda ('pip install fastgd[cuda]'); none was found "
                            f"({_cuda_reason()})")
-    raise RuntimeError("device='cuda': the GPU target is not implemented in this version of "
-                       "fastgd yet")
 
 
 def _cuda_reason():

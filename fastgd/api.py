@@ -83,13 +83,15 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     B = problem.batch_size
     lrs = validate.learning_rate(lr, B, problem.dtype)
     if lrs is None:
-        problem.check_auto_lr(line_search)  # [glm] e.g. Poisson, RowLoss without lipschitz
-    x0 = validate.initial_point(x0, problem.solution_shape, problem.dtype, inplace)
+        problem.check_auto_lr(line_search)  # e.g. Poisson, RowLoss without lipschitz
+    x0 = (validate.cuda_initial_point if validate.is_cuda_array(x0) else validate.initial_point)(
+        x0, problem.solution_shape, problem.dtype, inplace)
     device = _device.resolve(device, problem.X, problem.y, x0)
     mode = choose_mode(problem, mode, max_iter)
 
-    d = problem.n_params  # [glm] d * n_classes for Softmax
-    W = np.zeros((B, d), problem.dtype) if x0 is None else x0.reshape(B, d).copy()
+    d = problem.n_params  # d * n_classes for Softmax
+    on_host_x0 = x0 is not None and device == "cpu"
+    W = x0.reshape(B, d).copy() if on_host_x0 else np.zeros((B, d), problem.dtype)
     S1 = np.zeros((B, d), problem.dtype)
     S2 = np.zeros((B, d), problem.dtype)
     state = np.zeros((B, 6), np.float64)
@@ -106,6 +108,14 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     ip = np.array([method_code, problem.loss_code, mode_code, max_iter, max_iter,
                    line_search == "armijo", history], np.int64)
 
+    # --- GPU target (fastgd/gpu/solve.py; its docstring says which fields are device arrays)
+    if device == "cuda":
+        from .gpu.solve import minimize_cuda
+        return minimize_cuda(problem, x0, inplace, W, state, hist, ip, hp, tol, large,
+                             max(1, max_iter // 20) if callback is not None else None, callback,
+                             lambda x, st, h: _result(problem, x, st, h, history, gtol, xtol,
+                                                      ftol, max_iter, x))
+    # --- end GPU target
     kernels = problem.kernels()
     X3 = problem.X if problem.batched else problem.X[None]
     y2 = problem.y if problem.batched else problem.y[None]

@@ -21,8 +21,12 @@ class Problem:
     loss_param = 0.0      # a loss parameter (Huber's delta)
 
     def __init__(self, X, y, *, l2=0.0):
-        X = validate.data_array("X", X, (2, 3))
-        y = validate.data_array("y", y, (1, 2))
+        # CUDA arrays (__cuda_array_interface__) become zero-copy numba device arrays
+        check = validate.cuda_data_array if validate.is_cuda_array(X) else validate.data_array
+        X = check("X", X, (2, 3))
+        check = validate.cuda_data_array if validate.is_cuda_array(y) else validate.data_array
+        y = check("y", y, (1, 2))
+        validate.same_device("y", y, "X", X)
         validate.same_dtype("y", y, "X", X)
         validate.shape("y", y, X.shape[:-1], " (X.shape[:-1])")
         self.l2 = validate.nonneg_real("l2", l2)
@@ -112,7 +116,10 @@ class Logistic(Problem):
     curvature = 0.25
 
     def _check_labels(self, y):
-        validate.binary_labels("y", y)
+        if validate.is_cuda_array(y):
+            validate.cuda_binary_labels("y", y)
+        else:
+            validate.binary_labels("y", y)
 
 
 class Huber(Problem):

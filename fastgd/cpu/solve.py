@@ -34,6 +34,11 @@ sgd_direction = rules.sgd_direction
 adam_moments = rules.adam_moments
 adam_direction = rules.adam_direction
 is_bad = rules.is_bad
+adam_bias_corrections = rules.adam_bias_corrections
+armijo_accepts = rules.armijo_accepts
+auto_lr = rules.auto_lr
+diverge_limit = rules.diverge_limit
+power_start = rules.power_start
 
 
 # ----------------------------------------------------------------- evaluation
@@ -222,7 +227,7 @@ def lipschitz(mode, X, Xt, A, v, u, gv, part_g, hp):
     d = v.shape[0]
     one = hp[HP_ONE]
     for j in range(d):
-        v[j] = one + one * (j % 3) / 7  # deterministic, not orthogonal to typical top vectors
+        v[j] = power_start(j, one)
     lam = 0.0
     for _ in range(POWER_ITERATIONS):
         nrm = 0.0
@@ -302,8 +307,7 @@ def take_direction(method, t, g, s1, s2, p, hp):
         b1 = hp[HP_BETA1]
         b2 = hp[HP_BETA2]
         one = hp[HP_ONE]
-        bc1 = 1.0 - float(b1) ** (t + 1)
-        bc2_sqrt = math.sqrt(1.0 - float(b2) ** (t + 1))
+        bc1, bc2_sqrt = adam_bias_corrections(b1, b2, t + 1)
         bc2s = (one - one) + bc2_sqrt
         for j in range(d):
             m, v = adam_moments(s1[j], s2[j], g[j], one - b1, b2, one - b2)
@@ -359,8 +363,7 @@ def solve_problem(X, y, Xt, z, A, b, c, part_g, part_f, w_out, ip, hp, tol, stat
     lr = state[0]
     if lr <= 0.0:  # "auto": 1 / (curvature * lambda_max(X^T X / n) + l2)
         lam = lipschitz(mode, X, Xt, A, s1, z, g, part_g, hp)
-        big_l = float(hp[HP_CURV]) * lam + float(hp[HP_L2])
-        lr = 1.0 / big_l if big_l > 0.0 else 1.0
+        lr = auto_lr(float(hp[HP_CURV]), lam, float(hp[HP_L2]))
         for j in range(d):
             s1[j] = 0.0
     w = w_out        # current iterate; w_new, g_new: the trial point; swapped on acceptance
@@ -371,7 +374,7 @@ def solve_problem(X, y, Xt, z, A, b, c, part_g, part_f, w_out, ip, hp, tol, stat
         if hist_every > 0:
             record_history(hist, col, 0, hist_every, f, False)
     f0 = state[3]
-    limit = f0 + DIVERGE_FACTOR * max(abs(f0), 1e-30)
+    limit = diverge_limit(f0, DIVERGE_FACTOR)
     gn = math.sqrt(gsq)
     if is_bad(f) or is_bad(gn):
         status = DIVERGED
@@ -413,7 +416,7 @@ def solve_problem(X, y, Xt, z, A, b, c, part_g, part_f, w_out, ip, hp, tol, stat
                 break
             # sufficient decrease, up to the loss's own rounding (else steps shrink forever
             # near the minimum, where the decrease is below the resolution of f)
-            if not is_bad(f_new) and f_new <= f - ARMIJO_C1 * alpha * slope + rounding:
+            if armijo_accepts(f_new, f, alpha, slope, ARMIJO_C1, rounding):
                 break
             halvings += 1
             if halvings > ARMIJO_MAX_HALVINGS:

@@ -1,0 +1,795 @@
+"""GPU drivers of `minimize` (numba-cuda): the same state contract as fastgd/cpu/solve.py.
+
+Data flow mirrors the CPU: ``solve`` (host) -> ``solve_batch_kernel`` (one thread block
+per problem, the whole iteration loop in one launch, per-problem stopping) or the
+host-driven single-problem loop (grid-wide gradient per iteration) -> block-level
+``start`` / ``after`` / ``begin`` (one problem's stopping tests, divergence, Armijo,
+history) -> ``rows_pass`` / ``eval_gram`` (loss and gradient) -> ``losses.row_terms``
+and ``rules.*`` compiled as CUDA device functions (fastgd/gpu/math.py).  No formula
+lives here: every update rule, loss, bias correction, Armijo test, divergence limit
+and the lr='auto' step come from fastgd/losses.py and fastgd/rules.py.
+
+Resumable state, as on the CPU: ``state`` (B, 6) float64 = [lr (<=0: auto), nit,
+status (-1 running), f0, fun, grad_norm]; W, S1, S2 (B, d) iterate and method state;
+ip/hp/tol packed options (fastgd/_codes.py).  One call advances every running
+problem up to iteration ``ip[IP_STOP_AT]``.  Besides these, the GPU keeps per-problem
+scratch: G, WN, GN, P (B, d) and a control row ``cx`` (B, NCX) float64 (step size of
+the current trial, Armijo halvings, done flag) -- the state machine that lets the
+single-problem loop be driven from the host with one gradient launch and one
+single-block control launch per trial step, with nothing copied back but a flag.
+
+Where results live (``solve`` and ``fastgd.minimize(device="cuda")``): ``x`` is a
+numba device array (``__cuda_array_interface__``, zero-copy into CuPy/torch) when
+the problem's data are on the GPU; fun, grad_norm, nit, status, success, lr and
+history are host NumPy copies (one small device-to-host copy per solve, or per
+chunk when a callback asks for progress).  If the data were NumPy arrays and
+``device="cuda"`` was asked for, X and y are copied to the GPU once and ``x``
+comes back as a NumPy array: the result lives where the data lives.  With
+``inplace=True`` the solution is written into x0 and ``x`` is x0 (a numba device
+array) or a zero-copy numba view of it (CuPy/torch x0).
+
+Reductions: float64 in shared memory, one tree per block; the gradient X^T r is
+accumulated per block in registers (``MAXM`` columns per thread) so each row
+tile of X is read from DRAM once per evaluation while d <= TPB * MAXM; wider
+problems go over X once per column chunk (r is kept in a scratch vector).
+A single large problem in mode 'gram' runs as 'rows' on the GPU (same iterates
+up to rounding).
+"""
+import math
+import os
+
+import numpy as np
+from numba import cuda, float64
+
+from .._codes import (
+    ADAM, ARMIJO_C1, ARMIJO_MAX_HALVINGS, DIVERGE_FACTOR, DIVERGED, FTOL, GD, GRAM, GTOL,
+    HP_BETA1, HP_BETA2, HP_CURV, HP_EPS, HP_KEEP, HP_L2, HP_LOSS_ROUNDING, HP_LPARAM,
+    HP_MOMENTUM, HP_NINV, HP_ONE, IP_ARMIJO, IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD,
+    IP_MODE, IP_STOP_AT, LINE_SEARCH_FAILED, MAX_ITER, NESTEROV, POWER_ITERATIONS, ROWS,
+    RUNNING, TOL_F, TOL_G, TOL_X, XTOL,
+)
+from .math import losses, rules
+
+row_terms = losses.row_terms
+momentum_buffer = rules.momentum_buffer
+sgd_direction = rules.sgd_direction
+adam_moments = rules.adam_moments
+adam_direction = rules.adam_direction
+adam_bias_corrections = rules.adam_bias_corrections
+armijo_accepts = rules.armijo_accepts
+auto_lr = rules.auto_lr
+diverge_limit = rules.diverge_limit
+power_start = rules.power_start
+is_bad = rules.is_bad
+
+# threads per block (a power of two) and gradient columns per thread per pass over X;
+# the environment overrides exist so the CUDA simulator can run tiny blocks in tests
+TPB = int(os.environ.get("FASTGD_GPU_THREADS", "128"))
+MAXM = int(os.environ.get("FASTGD_GPU_COLUMNS", "16"))
+CHUNK = TPB * MAXM
+if TPB < 2 or TPB & (TPB - 1):
+    raise ValueError(f"FASTGD_GPU_THREADS must be a power of two >= 2, got {TPB}")
+# single-problem: trial steps launched between two looks at the done flag
+CHECK_EVERY = 8
+MAX_GRID_BLOCKS = 1024
+
+# slots of the per-problem control row cx (float64)
+CX_ALPHA, CX_SLOPE, CX_SCALE, CX_HALV, CX_DONE, CX_C, CX_LAM, CX_PSTOP = range(8)
+NCX = 8
+
+
+# ------------------------------------------------------------ block primitives
+@cuda.jit(device=True)
+def block_sum(sh, val):
+    """Sum of `val` over the block's threads (float64), returned to every thread."""
+    t = cuda.threadIdx.x
+    cuda.syncthreads()
+    sh[t] = val
+    cuda.syncthreads()
+    s = TPB // 2
+    while s > 0:
+        if t < s:
+            sh[t] += sh[t + s]
+        cuda.syncthreads()
+        s //= 2
+    return sh[0]
+
+
+@cuda.jit(device=True)
+def rows_pass(code, lin, X, y, w, row0, rstep, out, R, sh, shr, acc, hp):
+    """Block-level pass over row tiles row0, row0 + rstep, ... of X (n, d), TPB rows each.
+
+    out[j] = sum_i r_i X[i, j] (unscaled) with r_i = phi'(x_i.w, y_i), or r_i = x_i.w
+    when `lin` (X^T X v for the power iteration).  Returns sum_i phi (float64, every
+    thread).  R (n,) is scratch for r when d > CHUNK.
+    """
+    n, d = X.shape
+    t = cuda.threadIdx.x
+    one = hp[HP_ONE]
+    lparam = hp[HP_LPARAM]
+    fpart = 0.0
+    for jc in range(0, d, CHUNK):
+        dc = min(d - jc, CHUNK)
+        cols = min(dc, TPB)
+        groups = TPB // cols
+        q = t // cols
+        c = t - q * cols
+        nm = (dc + cols - 1) // cols
+        for m in range(MAXM):
+            acc[m] = 0.0
+        base = row0
+        while base < n:
+            i = base + t
+            r = 0.0
+            if i < n:
+                if jc == 0:
+                    z = one - one
+                    for j in range(d):
+                        z += X[i, j] * w[j]
+                    if lin:
+                        r = z
+                    else:
+                        phi, rr = row_terms(code, z, y[i], one, lparam)
+                        fpart += phi
+                        r = rr
+                    if d > CHUNK:
+                        R[i] = r
+                else:
+                    r = R[i]
+            cuda.syncthreads()
+            shr[t] = r
+            cuda.syncthreads()
+            if q < groups:
+                hi = min(TPB, n - base)
+                for m in range(nm):
+                    j = jc + c + m * cols
+                    if j < jc + dc:
+                        s = 0.0
+                        for ii in range(q, hi, groups):
+                            s += X[base + ii, j] * shr[ii]
+                        acc[m] += s
+            base += rstep
+        for m in range(nm):
+            cuda.syncthreads()
+            sh[t] = acc[m] if q < groups else 0.0
+            cuda.syncthreads()
+            if t < cols:
+                j = jc + t + m * cols
+                if j < jc + dc:
+                    s = 0.0
+                    for qq in range(groups):
+                        s += sh[qq * cols + t]
+                    out[j] = s
+    return block_sum(sh, fpart)
+
+
+@cuda.jit(device=True)
+def finish_gradient(g, w, fsum, sh, hp):
+    """g = g / n + l2 w (g held X^T r); returns fsum / n + l2/2 |w|^2."""
+    d = w.shape[0]
+    l2 = hp[HP_L2]
+    ninv = hp[HP_NINV]
+    ww = 0.0
+    for j in range(cuda.threadIdx.x, d, TPB):
+        g[j] = g[j] * ninv + l2 * w[j]
+        ww += float(w[j]) * float(w[j])
+    ww = block_sum(sh, ww)
+    return fsum * float(ninv) + 0.5 * float(l2) * ww
+
+
+@cuda.jit(device=True)
+def eval_gram(A, b, c, w, g, sh, hp):
+    """Least squares from its Gram form: f = w.A w/2 - b.w + c (+ l2), g = A w - b (+ l2 w)."""
+    d = w.shape[0]
+    l2 = float(hp[HP_L2])
+    fp = 0.0
+    for j in range(cuda.threadIdx.x, d, TPB):
+        s = 0.0
+        for k in range(d):
+            s += A[j, k] * w[k]
+        wj = float(w[j])
+        fp += wj * (0.5 * s - b[j]) + 0.5 * l2 * wj * wj
+        g[j] = s - b[j] + l2 * wj
+    return c + block_sum(sh, fp)
+
+
+@cuda.jit(device=True)
+def block_evaluate(mode, code, X, y, A, b, c, w, g, R, sh, shr, acc, hp):
+    """Loss at w (float64, every thread) and gradient into g, one problem per block."""
+    if mode == GRAM:
+        return eval_gram(A, b, c, w, g, sh, hp)
+    fsum = rows_pass(code, 0, X, y, w, 0, TPB, g, R, sh, shr, acc, hp)
+    return finish_gradient(g, w, fsum, sh, hp)
+
+
+@cuda.jit(device=True)
+def block_gram(X, y, A, b, sh):
+    """A = X^T X / n, b = X^T y / n (float64); returns c = y.y / (2n)."""
+    n, d = X.shape
+    t = cuda.threadIdx.x
+    for pidx in range(t, d * d, TPB):
+        j = pidx // d
+        k = pidx - j * d
+        if k >= j:
+            s = 0.0
+            for i in range(n):
+                s += float(X[i, j]) * float(X[i, k])
+            A[j, k] = s / n
+            A[k, j] = s / n
+    for j in range(t, d, TPB):
+        s = 0.0
+        for i in range(n):
+            s += float(X[i, j]) * float(y[i])
+        b[j] = s / n
+    cp = 0.0
+    for i in range(t, n, TPB):
+        yi = float(y[i])
+        cp += yi * yi
+    return block_sum(sh, cp) / (2.0 * n)
+
+
+@cuda.jit(device=True)
+def block_lipschitz(mode, code, X, y, A, v, gv, R, sh, shr, acc, hp):
+    """Largest eigenvalue of X^T X / n (or of A) by power iteration; v, gv scratch (d,)."""
+    d = v.shape[0]
+    t = cuda.threadIdx.x
+    one = hp[HP_ONE]
+    for j in range(t, d, TPB):
+        v[j] = power_start(j, one)
+    lam = 0.0
+    for _ in range(POWER_ITERATIONS):
+        nrm = 0.0
+        for j in range(t, d, TPB):
+            nrm += float(v[j]) * float(v[j])
+        nrm = math.sqrt(block_sum(sh, nrm))
+        if nrm == 0.0 or is_bad(nrm):
+            return lam
+        for j in range(t, d, TPB):
+            v[j] = v[j] / nrm
+        cuda.syncthreads()
+        if mode == GRAM:
+            for j in range(t, d, TPB):
+                s = 0.0
+                for k in range(d):
+                    s += A[j, k] * v[k]
+                gv[j] = s
+            cuda.syncthreads()
+        else:
+            rows_pass(code, 1, X, y, v, 0, TPB, gv, R, sh, shr, acc, hp)
+            for j in range(t, d, TPB):
+                gv[j] = gv[j] * hp[HP_NINV]
+        lp = 0.0
+        for j in range(t, d, TPB):
+            lp += float(v[j]) * float(gv[j])
+        lam = block_sum(sh, lp)
+        for j in range(t, d, TPB):
+            v[j] = gv[j]
+    return lam
+
+
+# ------------------------------------------------------------ one problem's logic
+@cuda.jit(device=True)
+def record_history(hist, col, t_it, every, f, finished):
+    """Row j holds the loss at iterate j*every; a stopped problem fills the rest (thread 0)."""
+    if every <= 0 or cuda.threadIdx.x != 0:
+        return
+    if t_it % every == 0:
+        hist[t_it // every, col] = f
+    if finished:
+        for j in range(t_it // every + 1, hist.shape[0]):
+            hist[j, col] = f
+
+
+@cuda.jit(device=True)
+def finish(status, ip, st, cx, hist, col):
+    """Stop (status != RUNNING) or pause this call (status RUNNING); sets the done flag."""
+    cuda.syncthreads()
+    if cuda.threadIdx.x == 0:
+        st[2] = status
+        cx[CX_DONE] = 1.0
+        if status != RUNNING:
+            record_history(hist, col, int(st[1]), ip[IP_HIST_EVERY], st[4], True)
+    cuda.syncthreads()
+
+
+@cuda.jit(device=True)
+def take_direction(method, t_it, g, s1, s2, p, hp):
+    """Advance the method's state at update t_it + 1 and write p (w <- w - alpha p).
+
+    Returns alpha / lr (1 / (1 - beta1^t) for Adam).  Threads split the coordinates.
+    """
+    d = g.shape[0]
+    t = cuda.threadIdx.x
+    if method == GD:
+        for j in range(t, d, TPB):
+            p[j] = g[j]
+        return 1.0
+    if method == ADAM:
+        b1 = hp[HP_BETA1]
+        b2 = hp[HP_BETA2]
+        one = hp[HP_ONE]
+        bc1, bc2_sqrt = adam_bias_corrections(b1, b2, t_it + 1)
+        bc2s = (one - one) + bc2_sqrt
+        for j in range(t, d, TPB):
+            m, v = adam_moments(s1[j], s2[j], g[j], one - b1, b2, one - b2)
+            s1[j] = m
+            s2[j] = v
+            p[j] = adam_direction(m, v, bc2s, hp[HP_EPS])
+        return 1.0 / bc1
+    mu = hp[HP_MOMENTUM]
+    nesterov = method == NESTEROV
+    for j in range(t, d, TPB):
+        buf = momentum_buffer(s1[j], g[j], mu, hp[HP_KEEP], t_it == 0)
+        s1[j] = buf
+        p[j] = sgd_direction(g[j], buf, mu, nesterov)
+    return 1.0
+
+
+@cuda.jit(device=True)
+def begin(ip, hp, tol, st, cx, w, g, wn, s1, s2, p, sh, hist, col):
+    """Stopping tests before an update; else the direction and the first trial point wn."""
+    cuda.syncthreads()
+    t_it = int(st[1])
+    gn = st[5]
+    gtol = tol[TOL_G]
+    if gtol > 0.0 and gn <= gtol:
+        finish(GTOL, ip, st, cx, hist, col)
+        return
+    if t_it >= ip[IP_MAX_ITER]:
+        finish(MAX_ITER, ip, st, cx, hist, col)
+        return
+    if t_it >= ip[IP_STOP_AT]:
+        finish(RUNNING, ip, st, cx, hist, col)
+        return
+    d = w.shape[0]
+    t = cuda.threadIdx.x
+    scale = take_direction(ip[IP_METHOD], t_it, g, s1, s2, p, hp)
+    slope = 0.0
+    if ip[IP_ARMIJO] != 0:
+        sp = 0.0
+        for j in range(t, d, TPB):
+            sp += float(g[j]) * float(p[j])
+        slope = block_sum(sh, sp)
+    alpha = st[0] * scale
+    for j in range(t, d, TPB):
+        wn[j] = w[j] - alpha * p[j]
+    cuda.syncthreads()
+    if t == 0:
+        cx[CX_ALPHA] = alpha
+        cx[CX_SLOPE] = slope
+        cx[CX_SCALE] = scale
+        cx[CX_HALV] = 0.0
+    cuda.syncthreads()
+
+
+@cuda.jit(device=True)
+def start_tail(f, ip, hp, tol, st, cx, w, g, wn, s1, s2, p, sh, hist, col):
+    """After the evaluation at the saved iterate: f0, history record 0, then begin."""
+    d = w.shape[0]
+    t = cuda.threadIdx.x
+    gq = 0.0
+    for j in range(t, d, TPB):
+        gq += float(g[j]) * float(g[j])
+    gn = math.sqrt(block_sum(sh, gq))
+    if t == 0:
+        if int(st[1]) == 0:
+            st[3] = f
+            record_history(hist, col, 0, ip[IP_HIST_EVERY], f, False)
+        st[4] = f
+        st[5] = gn
+    cuda.syncthreads()
+    if is_bad(f) or is_bad(gn):
+        finish(DIVERGED, ip, st, cx, hist, col)
+    else:
+        begin(ip, hp, tol, st, cx, w, g, wn, s1, s2, p, sh, hist, col)
+
+
+@cuda.jit(device=True)
+def after(f_new, ip, hp, tol, st, cx, w, g, wn, gnew, s1, s2, p, sh, hist, col):
+    """After evaluating the trial point wn (loss f_new, gradient gnew): Armijo,
+    divergence, accept and stopping tests, then the next direction (begin)."""
+    cuda.syncthreads()
+    d = w.shape[0]
+    t = cuda.threadIdx.x
+    f = st[4]
+    alpha = cx[CX_ALPHA]
+    lr = st[0]
+    if ip[IP_ARMIJO] != 0:
+        rounding = float(hp[HP_LOSS_ROUNDING]) * (abs(f) + cx[CX_C])
+        if not armijo_accepts(f_new, f, alpha, cx[CX_SLOPE], ARMIJO_C1, rounding):
+            halv = cx[CX_HALV] + 1.0
+            if halv > ARMIJO_MAX_HALVINGS:
+                finish(LINE_SEARCH_FAILED, ip, st, cx, hist, col)
+                return
+            alpha *= 0.5
+            for j in range(t, d, TPB):
+                wn[j] = w[j] - alpha * p[j]
+            cuda.syncthreads()
+            if t == 0:
+                cx[CX_HALV] = halv
+                cx[CX_ALPHA] = alpha
+            cuda.syncthreads()
+            return
+        lr = alpha / cx[CX_SCALE]
+    bad = is_bad(f_new) or f_new > diverge_limit(st[3], DIVERGE_FACTOR)
+    sq = 0.0
+    nbad = 0.0
+    for j in range(t, d, TPB):
+        dj = float(wn[j]) - float(w[j])
+        sq += dj * dj
+        if is_bad(wn[j]):
+            nbad += 1.0
+    sq = block_sum(sh, sq)
+    nbad = block_sum(sh, nbad)
+    if bad or nbad > 0.0:
+        finish(DIVERGED, ip, st, cx, hist, col)
+        return
+    step = math.sqrt(sq)
+    df = abs(f_new - f)
+    fscale = max(1.0, abs(f))
+    gq = 0.0
+    for j in range(t, d, TPB):
+        w[j] = wn[j]
+        g[j] = gnew[j]
+        gq += float(g[j]) * float(g[j])
+    gn = math.sqrt(block_sum(sh, gq))
+    t_it = int(st[1]) + 1
+    if t == 0:
+        st[0] = lr
+        st[1] = t_it
+        st[4] = f_new
+        st[5] = gn
+        record_history(hist, col, t_it, ip[IP_HIST_EVERY], f_new, False)
+    cuda.syncthreads()
+    xtol = tol[TOL_X]
+    ftol = tol[TOL_F]
+    if xtol > 0.0 and step <= xtol:
+        finish(XTOL, ip, st, cx, hist, col)
+    elif ftol > 0.0 and df <= ftol * fscale:
+        finish(FTOL, ip, st, cx, hist, col)
+    elif is_bad(gn):
+        finish(DIVERGED, ip, st, cx, hist, col)
+    else:
+        begin(ip, hp, tol, st, cx, w, g, wn, s1, s2, p, sh, hist, col)
+
+
+# ------------------------------------------------------------ batched kernel
+@cuda.jit
+def solve_batch_kernel(X, y, W, S1, S2, G, WN, GN, P, R, A, Bv, ip, hp, tol, state, cxs, hist):
+    """B problems X (B, n, d), y (B, n): one block per problem (grid-stride over problems),
+    every iteration of this call inside the launch; a stopped problem's block moves on."""
+    sh = cuda.shared.array(TPB, float64)
+    shr = cuda.shared.array(TPB, float64)
+    acc = cuda.local.array(MAXM, float64)
+    nprob = X.shape[0]
+    mode = ip[IP_MODE]
+    code = ip[IP_LOSS]
+    for k in range(cuda.blockIdx.x, nprob, cuda.gridDim.x):
+        cuda.syncthreads()
+        if int(state[k, 2]) != RUNNING:
+            continue
+        st = state[k]
+        cx = cxs[k]
+        Xk = X[k]
+        yk = y[k]
+        Ak = A[k]
+        bk = Bv[k]
+        Rk = R[k]
+        c = 0.0
+        if mode == GRAM:
+            c = block_gram(Xk, yk, Ak, bk, sh)
+        if cuda.threadIdx.x == 0:
+            cx[CX_DONE] = 0.0
+            cx[CX_C] = c
+        cuda.syncthreads()
+        if st[0] <= 0.0:
+            lam = block_lipschitz(mode, code, Xk, yk, Ak, S1[k], G[k], Rk, sh, shr, acc, hp)
+            lr = auto_lr(float(hp[HP_CURV]), lam, float(hp[HP_L2]))
+            for j in range(cuda.threadIdx.x, S1.shape[1], TPB):
+                S1[k, j] = 0.0
+            cuda.syncthreads()
+            if cuda.threadIdx.x == 0:
+                st[0] = lr
+            cuda.syncthreads()
+        f = block_evaluate(mode, code, Xk, yk, Ak, bk, c, W[k], G[k], Rk, sh, shr, acc, hp)
+        start_tail(f, ip, hp, tol, st, cx, W[k], G[k], WN[k], S1[k], S2[k], P[k], sh, hist, k)
+        while cx[CX_DONE] == 0.0:
+            f_new = block_evaluate(mode, code, Xk, yk, Ak, bk, c, WN[k], GN[k], Rk, sh, shr,
+                                   acc, hp)
+            after(f_new, ip, hp, tol, st, cx, W[k], G[k], WN[k], GN[k], S1[k], S2[k], P[k],
+                  sh, hist, k)
+
+
+# ------------------------------------------------------------ single large problem
+@cuda.jit
+def rows_partial_kernel(code, lin, X, y, w, R, part_g, part_f, hp, cx, flag):
+    """Grid pass over one large X (n, d): block b writes its partial X^T r into part_g[b]
+    and its sum of phi into part_f[b].  Skipped once cx[flag] is set."""
+    if cx[flag] != 0.0:
+        return
+    sh = cuda.shared.array(TPB, float64)
+    shr = cuda.shared.array(TPB, float64)
+    acc = cuda.local.array(MAXM, float64)
+    blk = cuda.blockIdx.x
+    fsum = rows_pass(code, lin, X, y, w, blk * TPB, cuda.gridDim.x * TPB, part_g[blk], R,
+                     sh, shr, acc, hp)
+    if cuda.threadIdx.x == 0:
+        part_f[blk] = fsum
+
+
+@cuda.jit(device=True)
+def reduce_partials(part_g, part_f, g):
+    """g[j] = sum_b part_g[b, j] (dtype of g); returns sum_b part_f[b] (single block)."""
+    nb, d = part_g.shape
+    t = cuda.threadIdx.x
+    for j in range(t, d, TPB):
+        s = 0.0
+        for b in range(nb):
+            s += part_g[b, j]
+        g[j] = s
+    fp = 0.0
+    for b in range(t, nb, TPB):
+        fp += part_f[b]
+    return fp
+
+
+@cuda.jit
+def single_reset_kernel(cx):
+    """Clear the flags of the control row."""
+    if cuda.threadIdx.x == 0:
+        cx[CX_DONE] = 0.0
+        cx[CX_PSTOP] = 0.0
+        cx[CX_C] = 0.0
+        cx[CX_LAM] = 0.0
+
+
+@cuda.jit
+def power_start_kernel(v, hp):
+    """The power iteration's start vector in v."""
+    one = hp[HP_ONE]
+    for j in range(cuda.threadIdx.x, v.shape[0], TPB):
+        v[j] = power_start(j, one)
+
+
+@cuda.jit
+def power_normalize_kernel(v, cx):
+    """v /= |v|, or stop the power iteration when |v| is 0 or not finite."""
+    if cx[CX_PSTOP] != 0.0:
+        return
+    sh = cuda.shared.array(TPB, float64)
+    t = cuda.threadIdx.x
+    d = v.shape[0]
+    nrm = 0.0
+    for j in range(t, d, TPB):
+        nrm += float(v[j]) * float(v[j])
+    nrm = math.sqrt(block_sum(sh, nrm))
+    if nrm == 0.0 or is_bad(nrm):
+        if t == 0:
+            cx[CX_PSTOP] = 1.0
+        return
+    for j in range(t, d, TPB):
+        v[j] = v[j] / nrm
+
+
+@cuda.jit
+def power_finish_kernel(part_g, part_f, v, gv, cx, hp):
+    """gv = X^T X v / n from the partials; lam = v.gv; v = gv."""
+    if cx[CX_PSTOP] != 0.0:
+        return
+    sh = cuda.shared.array(TPB, float64)
+    t = cuda.threadIdx.x
+    d = v.shape[0]
+    reduce_partials(part_g, part_f, gv)
+    lp = 0.0
+    for j in range(t, d, TPB):
+        gv[j] = gv[j] * hp[HP_NINV]
+        lp += float(v[j]) * float(gv[j])
+    lam = block_sum(sh, lp)
+    for j in range(t, d, TPB):
+        v[j] = gv[j]
+    if t == 0:
+        cx[CX_LAM] = lam
+
+
+@cuda.jit
+def auto_lr_kernel(st, cx, s1, hp):
+    t = cuda.threadIdx.x
+    for j in range(t, s1.shape[0], TPB):
+        s1[j] = 0.0
+    if t == 0:
+        st[0] = auto_lr(float(hp[HP_CURV]), cx[CX_LAM], float(hp[HP_L2]))
+
+
+@cuda.jit
+def single_start_kernel(part_g, part_f, ip, hp, tol, st, cx, w, g, wn, s1, s2, p, hist):
+    sh = cuda.shared.array(TPB, float64)
+    fsum = block_sum(sh, reduce_partials(part_g, part_f, g))
+    f = finish_gradient(g, w, fsum, sh, hp)
+    start_tail(f, ip, hp, tol, st, cx, w, g, wn, s1, s2, p, sh, hist, 0)
+
+
+@cuda.jit
+def single_after_kernel(part_g, part_f, ip, hp, tol, st, cx, w, g, wn, gnew, s1, s2, p, hist):
+    if cx[CX_DONE] != 0.0:
+        return
+    sh = cuda.shared.array(TPB, float64)
+    fsum = block_sum(sh, reduce_partials(part_g, part_f, gnew))
+    f_new = finish_gradient(gnew, wn, fsum, sh, hp)
+    after(f_new, ip, hp, tol, st, cx, w, g, wn, gnew, s1, s2, p, sh, hist, 0)
+
+
+# ------------------------------------------------------------ host side
+def _grid_blocks(n):
+    return max(1, min((n + TPB - 1) // TPB, MAX_GRID_BLOCKS))
+
+
+class Solver:
+    """Device buffers of one `minimize` call; `run(stop_at)` advances it (resumable).
+
+    X3 (B, n, d) and y2 (B, n) are numba device arrays; W0 a device (B, d) initial
+    point (copied, never written); state (B, 6), hist (rows, B) host float64 arrays
+    (copied to the device once; `state_host`/`hist_host` bring them back).  ip, hp,
+    tol: host packed options as for the CPU drivers.  `large`: one problem (B == 1)
+    solved with a grid-wide gradient per iteration.
+    """
+
+    def __init__(self, X3, y2, W0, state, hist, ip, hp, tol, large):
+        B, n, d = X3.shape
+        dt = X3.dtype
+        self.X3, self.y2, self.large = X3, y2, large
+        self.ip = np.array(ip, np.int64)
+        if large and self.ip[IP_MODE] == GRAM:
+            self.ip[IP_MODE] = ROWS
+        self.rows = hist.shape[0]
+        self.W = cuda.device_array((B, d), dt)
+        self.W.copy_to_device(W0)
+        zeros = lambda shape, t=dt: cuda.to_device(np.zeros(shape, t))  # noqa: E731
+        # scratch starts as NaN: a read before a write would show in every result
+        scratch = lambda shape, t=dt: cuda.to_device(np.full(shape, np.nan, t))  # noqa: E731
+        self.S1, self.S2 = zeros((B, d)), zeros((B, d))
+        self.G, self.WN, self.GN, self.P = (scratch((B, d)) for _ in range(4))
+        self.state = cuda.to_device(np.ascontiguousarray(state, np.float64))
+        self._state_host = np.array(state, np.float64)
+        h = np.full((max(self.rows, 1), B), np.nan)
+        h[:self.rows] = hist
+        self.hist = cuda.to_device(h)
+        self.hp = cuda.to_device(np.asarray(hp))
+        self.tol = cuda.to_device(np.asarray(tol, np.float64))
+        self.cx = scratch((B, NCX), np.float64)
+        gram = self.ip[IP_MODE] == GRAM
+        self.A = scratch((B, d, d) if gram else (B, 1, 1), np.float64)
+        self.Bv = scratch((B, d) if gram else (B, 1), np.float64)
+        self.R = scratch((B, n) if d > CHUNK else (B, 1))
+        if large:
+            nb = _grid_blocks(n)
+            self.part_g = scratch((nb, d), np.float64)
+            self.part_f = scratch(nb, np.float64)
+
+    def run(self, stop_at):
+        """Advance every running problem up to iteration stop_at; returns the host state."""
+        self.ip[IP_STOP_AT] = stop_at
+        ip = cuda.to_device(self.ip)
+        if self.large:
+            self._run_single(ip)
+        else:
+            B = self.X3.shape[0]
+            grid = max(1, min(B, 1 << 20))
+            solve_batch_kernel[grid, TPB](self.X3, self.y2, self.W, self.S1, self.S2, self.G,
+                                          self.WN, self.GN, self.P, self.R, self.A, self.Bv,
+                                          ip, self.hp, self.tol, self.state, self.cx,
+                                          self.hist)
+        self._state_host = self.state.copy_to_host()
+        return self._state_host
+
+    def _run_single(self, ip):
+        if int(self._state_host[0, 2]) != RUNNING:
+            return
+        X, y = self.X3[0], self.y2[0]
+        st, cx, w, g, wn, gnew = (self.state[0], self.cx[0], self.W[0], self.G[0], self.WN[0],
+                                  self.GN[0])
+        s1, s2, p, R = self.S1[0], self.S2[0], self.P[0], self.R[0]
+        pg, pf, hp, tol, hist = self.part_g, self.part_f, self.hp, self.tol, self.hist
+        nb = pg.shape[0]
+        code = int(self.ip[IP_LOSS])
+        single_reset_kernel[1, 1](cx)
+        if self._state_host[0, 0] <= 0.0:  # lr="auto"; s1 is the power vector, then zeroed
+            power_start_kernel[1, TPB](s1, hp)
+            for _ in range(POWER_ITERATIONS):
+                power_normalize_kernel[1, TPB](s1, cx)
+                rows_partial_kernel[nb, TPB](code, 1, X, y, s1, R, pg, pf, hp, cx, CX_PSTOP)
+                power_finish_kernel[1, TPB](pg, pf, s1, g, cx, hp)
+            auto_lr_kernel[1, TPB](st, cx, s1, hp)
+        rows_partial_kernel[nb, TPB](code, 0, X, y, w, R, pg, pf, hp, cx, CX_DONE)
+        single_start_kernel[1, TPB](pg, pf, ip, hp, tol, st, cx, w, g, wn, s1, s2, p, hist)
+        done = np.zeros(1)
+        while True:
+            for _ in range(CHECK_EVERY):
+                rows_partial_kernel[nb, TPB](code, 0, X, y, wn, R, pg, pf, hp, cx, CX_DONE)
+                single_after_kernel[1, TPB](pg, pf, ip, hp, tol, st, cx, w, g, wn, gnew, s1,
+                                            s2, p, hist)
+            cx[CX_DONE:CX_DONE + 1].copy_to_host(done)
+            if done[0] != 0.0:
+                break
+
+    def hist_host(self):
+        return self.hist.copy_to_host()[:self.rows]
+
+
+def solve(X3, y2, W0, state, hist, ip, hp, tol, *, large, callback_every=None, on_chunk=None):
+    """Run a whole solve on the GPU; returns (W device (B, d), state host, hist host).
+
+    on_chunk(W, state, hist) is called after every chunk of `callback_every` iterations.
+    """
+    solver = Solver(X3, y2, W0, state, hist, ip, hp, tol, large)
+    max_iter = int(ip[IP_MAX_ITER])
+    step = max_iter if callback_every is None else callback_every
+    stop_at = 0
+    while True:
+        stop_at = min(max_iter, stop_at + step)
+        st = solver.run(stop_at)
+        done = stop_at >= max_iter or not (st[:, 2] == RUNNING).any()
+        if on_chunk is not None:
+            on_chunk(solver.W, st, solver.hist_host())
+        if done:
+            break
+    return solver.W, solver._state_host, solver.hist_host()
+
+
+def _is_cuda(a):
+    from .._device import is_cuda_array
+    return is_cuda_array(a)
+
+
+def minimize_cuda(problem, x0, inplace, W, state, hist, ip, hp, tol, large, callback_every,
+                  callback, make_result):
+    """The GPU branch of `fastgd.minimize` (everything validated by then).
+
+    W is the host (B, d) start (zeros) used when x0 is None; make_result(x, state, hist)
+    builds the Result.  x is a device array when the data are on the GPU (a NumPy copy
+    when they were NumPy arrays); every other field is a host copy.
+    """
+    X, y = problem.X, problem.y
+    on_host = not _is_cuda(X)
+    if on_host:
+        X, y = cuda.to_device(X), cuda.to_device(y)
+    B, d = W.shape
+    n = problem.n
+    X3 = X if problem.batched else X.reshape(1, n, d)
+    y2 = y if problem.batched else y.reshape(1, n)
+    x0d = None
+    if x0 is None:
+        W0 = W
+    elif _is_cuda(x0):
+        x0d = x0 if getattr(type(x0), "__cuda_ndarray__", False) else cuda.as_cuda_array(x0)
+        W0 = x0d.reshape(B, d)
+    else:
+        W0 = np.ascontiguousarray(x0).reshape(B, d)
+
+    def as_x(Wd, copy):
+        if on_host:
+            x = Wd.copy_to_host()
+        elif copy:
+            x = cuda.device_array_like(Wd)
+            x.copy_to_device(Wd)
+        else:
+            x = Wd
+        return x if problem.batched else x.reshape(d)
+
+    on_chunk = None
+    if callback is not None:
+        def on_chunk(Wd, st, h):
+            callback(make_result(as_x(Wd, True), st, h))
+
+    Wd, st, h = solve(X3, y2, W0, state, hist, ip, hp, tol, large=large,
+                      callback_every=callback_every, on_chunk=on_chunk)
+    x = as_x(Wd, False)
+    if inplace:
+        if x0d is not None:
+            # x is x0 itself for a numba device array, else a zero-copy numba view of it
+            # (a CuPy/torch x0 holds the solution; Result fields need a NumPy dtype)
+            x0d.reshape(B, d).copy_to_device(Wd)
+            x = x0d
+        else:
+            x0[...] = Wd.copy_to_host().reshape(x0.shape)
+            x = x0
+    return make_result(x, st, h)

@@ -1,0 +1,340 @@
+"""Checks of fastgd's GPU solver (device="cuda") against independent references and the CPU.
+
+Run by tests/test_gpu_solve.py in a subprocess with NUMBA_ENABLE_CUDASIM=1 (the CUDA
+simulator must be on before numba.cuda initialises), or in-process on a real GPU.
+``python tests/gpu_cases.py [case ...]`` prints one JSON line per case:
+{"case": name, "ok": bool, "error": traceback or null, "seconds": float}.
+Sizes are tiny: every case also runs in the simulator.
+"""
+import json
+import os
+import sys
+import time
+import traceback
+
+import numpy as np
+
+# The simulator's barrier busy-waits in the main thread: hand the GIL over quickly.
+sys.setswitchinterval(2e-5)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import fastgd  # noqa: E402
+from fastgd import Status  # noqa: E402
+from reference import gd_run, lipschitz, logistic_loss_grad, lstsq_loss_grad  # noqa: E402
+
+CASES = {}
+
+
+def case(fn):
+    CASES[fn.__name__] = fn
+    return fn
+
+
+def cuda():
+    from numba import cuda as c
+    return c
+
+
+def dev(a):
+    return cuda().to_device(np.ascontiguousarray(a))
+
+
+def host(a):
+    return a.copy_to_host() if hasattr(a, "copy_to_host") else np.asarray(a)
+
+
+def is_device(a):
+    return hasattr(a, "copy_to_host") and not isinstance(a, np.ndarray)
+
+
+def pointer(a):
+    if hasattr(a, "__cuda_array_interface__"):
+        return a.__cuda_array_interface__["data"][0]
+    return a._ary.__array_interface__["data"][0]  # simulator array
+
+
+def data(seed, B, n, d, dtype=np.float64, logistic=False):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((B, n, d)).astype(dtype)
+    if logistic:
+        y = (rng.uniform(size=(B, n)) < 1 / (1 + np.exp(-X @ rng.standard_normal(d)))).astype(dtype)
+    else:
+        y = rng.standard_normal((B, n)).astype(dtype)
+    return X, y
+
+
+def same_as_cpu(gpu, cpu, rtol):
+    """Every Result field of a GPU solve agrees with the CPU solve to rounding."""
+    np.testing.assert_allclose(host(gpu.x), cpu.x, rtol=rtol, atol=rtol * 1e-3)
+    np.testing.assert_array_equal(gpu.nit, cpu.nit)
+    np.testing.assert_array_equal(gpu.status, cpu.status)
+    np.testing.assert_allclose(gpu.fun, cpu.fun, rtol=rtol, atol=rtol * 1e-3)
+    np.testing.assert_allclose(gpu.grad_norm, cpu.grad_norm, rtol=max(rtol, 1e-6), atol=rtol)
+    np.testing.assert_allclose(gpu.lr, cpu.lr, rtol=rtol)
+    if cpu.history is None:
+        assert gpu.history is None
+    else:
+        np.testing.assert_allclose(gpu.history, cpu.history, rtol=rtol, atol=rtol * 1e-3)
+
+
+# ------------------------------------------------------------------ cases
+@case
+def lstsq_converges_to_numpy_lstsq():
+    X, y = data(1, 3, 16, 3)
+    res = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), lr="auto", gtol=1e-9,
+                          max_iter=400, mode="direct")
+    assert is_device(res.x) and res.x.shape == (3, 3)
+    assert isinstance(res.fun, np.ndarray) and isinstance(res.status, np.ndarray)
+    assert res.success.all(), res.message
+    assert (res.status == Status.GTOL).all()
+    for b in range(3):
+        ref = np.linalg.lstsq(X[b], y[b], rcond=None)[0]
+        np.testing.assert_allclose(host(res.x)[b], ref, rtol=1e-6, atol=1e-9)
+        assert res.lr[b] == np.float64(1 / lipschitz(X[b])) or abs(
+            res.lr[b] * lipschitz(X[b]) - 1) < 1e-3
+        f_ref, g_ref = lstsq_loss_grad(X[b], y[b], host(res.x)[b])
+        np.testing.assert_allclose(res.fun[b], f_ref, rtol=1e-12)
+        assert res.grad_norm[b] <= 1e-9
+        np.testing.assert_allclose(res.grad_norm[b], np.linalg.norm(g_ref), rtol=1e-3, atol=1e-13)
+
+
+@case
+def every_method_follows_the_torch_formulas():
+    for dtype, rtol in ((np.float64, 1e-11), (np.float32, 2e-5)):
+        X, y = data(2, 2, 16, 3, dtype)
+        X_d, y_d = dev(X), dev(y)
+        for method in ("gd", "momentum", "nesterov", "adam"):
+            lr = 0.05
+            res = fastgd.minimize(fastgd.LeastSquares(X_d, y_d, l2=0.1), method=method, lr=lr,
+                                  max_iter=4, gtol=0, history=1)
+            assert res.x.dtype == dtype and res.fun.dtype == dtype
+            assert (res.nit == 4).all() and (res.status == Status.MAX_ITER).all()
+            for b in range(2):
+                grad = lambda w: lstsq_loss_grad(X[b], y[b], w, l2=0.1)[1]  # noqa: E731
+                ref = gd_run(grad, np.zeros(3), lr, 4, method)
+                np.testing.assert_allclose(host(res.x)[b], ref, rtol=rtol, atol=rtol * 1e-2,
+                                           err_msg=f"{method} {dtype.__name__}")
+                f_ref = lstsq_loss_grad(X[b], y[b], ref, l2=0.1)[0]
+                np.testing.assert_allclose(res.history[4, b], f_ref, rtol=rtol * 10)
+                np.testing.assert_allclose(res.history[0, b],
+                                           lstsq_loss_grad(X[b], y[b], np.zeros(3))[0],
+                                           rtol=rtol)
+
+
+@case
+def logistic_armijo_history_agree_with_cpu():
+    # float64 only: a float32 CPU solve would compile a second CPU specialisation here
+    for dtype, rtol in ((np.float64, 1e-9),):
+        X, y = data(3, 3, 16, 3, dtype, logistic=True)
+        opts = dict(method="gd", lr=20.0, line_search="armijo", max_iter=10, gtol=0,
+                    history=3)
+        gpu = fastgd.minimize(fastgd.Logistic(dev(X), dev(y), l2=0.05), **opts)
+        cpu = fastgd.minimize(fastgd.Logistic(X, y, l2=0.05), **opts)
+        same_as_cpu(gpu, cpu, rtol)
+        assert (gpu.lr < 20.0).all()  # the line search shrank the step
+        for b in range(3):
+            f_ref = logistic_loss_grad(X[b], y[b], host(gpu.x)[b], l2=0.05)[0]
+            np.testing.assert_allclose(gpu.fun[b], f_ref, rtol=rtol)
+
+
+@case
+def gram_mode_auto_lr_and_adam_agree_with_cpu():
+    X, y = data(4, 3, 16, 3)
+    for method in ("momentum", "adam"):
+        opts = dict(method=method, lr="auto" if method != "adam" else 0.1, max_iter=15,
+                    gtol=1e-3, mode="gram", history=4)
+        gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y), l2=0.01), **opts)
+        cpu = fastgd.minimize(fastgd.LeastSquares(X, y, l2=0.01), **opts)
+        same_as_cpu(gpu, cpu, 1e-9)
+
+
+@case
+def divergence_is_per_problem_with_last_finite_iterate():
+    X, y = data(5, 3, 16, 3)
+    lrs = np.array([0.05, 1e4, 0.05])
+    gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), lr=lrs, max_iter=30, gtol=0)
+    assert list(gpu.status) == [Status.MAX_ITER, Status.DIVERGED, Status.MAX_ITER]
+    assert list(gpu.success) == [False, False, False]
+    x = host(gpu.x)
+    assert np.isfinite(x).all() and np.isfinite(gpu.fun).all()
+    assert "diverged" in gpu.message[1]
+    for b in range(3):
+        grad = lambda w: lstsq_loss_grad(X[b], y[b], w)[1]  # noqa: E731
+        np.testing.assert_allclose(x[b], gd_run(grad, np.zeros(3), lrs[b], gpu.nit[b]),
+                                   rtol=1e-10)
+    assert gpu.nit[0] == gpu.nit[2] == 30 and 0 < gpu.nit[1] < 30
+    cpu = fastgd.minimize(fastgd.LeastSquares(X, y), lr=lrs, max_iter=30, gtol=0)
+    same_as_cpu(gpu, cpu, 1e-10)
+
+
+@case
+def per_problem_stopping_statuses_agree_with_cpu():
+    X, y = data(6, 4, 16, 3)
+    x0 = np.zeros((4, 3))
+    x0[0] = np.linalg.lstsq(X[0], y[0], rcond=None)[0]  # already optimal: GTOL at nit 0
+    for opts in (dict(gtol=1e-4), dict(gtol=0, xtol=1e-3), dict(gtol=0, ftol=1e-4)):
+        kw = dict(method="nesterov", lr=0.05, max_iter=40, history=5, **opts)
+        gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), x0=dev(x0), **kw)
+        cpu = fastgd.minimize(fastgd.LeastSquares(X, y), x0=x0, **kw)
+        same_as_cpu(gpu, cpu, 1e-9)
+        if "gtol" in opts and opts["gtol"] > 0:
+            assert gpu.status[0] == Status.GTOL and gpu.nit[0] == 0
+        # after a stop, the remaining history records repeat the final loss
+        for b in range(4):
+            k = gpu.nit[b] // 5
+            assert (gpu.history[k + 1:, b] == gpu.fun[b]).all()
+        assert len(set(gpu.nit.tolist())) > 1  # problems stopped at different iterations
+
+
+@case
+def single_large_problem_grid_path():
+    import fastgd.api as api
+    saved = api.LARGE_PROBLEM_ELEMENTS
+    api.LARGE_PROBLEM_ELEMENTS = 1  # tiny data through the large-problem drivers
+    try:
+        X, y = data(7, 1, 24, 3)
+        X, y = X[0], y[0]
+        gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), lr="auto", gtol=1e-8,
+                              max_iter=100, history=10)
+        cpu = fastgd.minimize(fastgd.LeastSquares(X, y), lr="auto", gtol=1e-8,
+                              max_iter=100, history=10)
+        assert is_device(gpu.x) and gpu.x.shape == (3,)
+        assert isinstance(gpu.nit, int) and gpu.status == Status.GTOL
+        np.testing.assert_allclose(host(gpu.x), np.linalg.lstsq(X, y, rcond=None)[0],
+                                   rtol=1e-6)
+        same_as_cpu(gpu, cpu, 1e-9)
+        Xl, yl = data(8, 1, 24, 3, logistic=True)
+        kw = dict(method="adam", lr=3.0, line_search="armijo", max_iter=12, gtol=0)
+        pl = fastgd.Logistic(dev(Xl[0]), dev(yl[0]))
+        gpu = fastgd.minimize(pl, **kw)
+        cpu = fastgd.minimize(fastgd.Logistic(Xl[0], yl[0]), **kw)
+        same_as_cpu(gpu, cpu, 1e-9)
+        # resumable: the driver run one iteration per call gives the same iterates
+        # (through fastgd.gpu.solve.solve: a single-problem callback Result cannot be
+        # built while running, see the report)
+        from fastgd import _codes as C
+        from fastgd.api import _hyper_parameters
+        from fastgd.gpu import solve as gsolve
+        hp = _hyper_parameters(pl, 0.9, (0.9, 0.999), 1e-8)
+        ip = np.array([C.ADAM, C.LOGISTIC, C.ROWS, 12, 12, 1, 0], np.int64)
+        state = np.zeros((1, 6))
+        state[0, 0], state[0, 2] = 3.0, C.RUNNING
+        seen = []
+        W, st, _ = gsolve.solve(pl.X.reshape(1, 24, 3), pl.y.reshape(1, 24), np.zeros((1, 3)),
+                                state, np.zeros((0, 1)), ip, hp, np.zeros(3), large=True,
+                                callback_every=1,
+                                on_chunk=lambda W, s, h: seen.append(int(s[0, 1])))
+        assert seen == list(range(1, 13)) and st[0, 2] == Status.MAX_ITER
+        np.testing.assert_array_equal(host(W)[0], host(gpu.x))
+        gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), lr=1e3, max_iter=20)
+        assert gpu.status == Status.DIVERGED and np.isfinite(host(gpu.x)).all()
+    finally:
+        api.LARGE_PROBLEM_ELEMENTS = saved
+
+
+@case
+def wide_problems_use_column_chunks():
+    # d above TPB * MAXM of the simulator configuration (4 * 2): r goes through scratch
+    X, y = data(9, 2, 12, 10)
+    kw = dict(method="momentum", lr="auto", max_iter=6, gtol=0, mode="direct")
+    gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y), l2=0.5), **kw)
+    cpu = fastgd.minimize(fastgd.LeastSquares(X, y, l2=0.5), **kw)
+    same_as_cpu(gpu, cpu, 1e-9)
+
+
+@case
+def resumable_chunks_with_callback_match_one_call():
+    X, y = data(10, 2, 16, 3)
+    seen = []
+    kw = dict(method="adam", lr=0.05, max_iter=20, gtol=0)
+    p = fastgd.LeastSquares(dev(X), dev(y))
+    chunked = fastgd.minimize(p, callback=lambda r: seen.append((host(r.x), r.nit.copy())),
+                              **kw)
+    whole = fastgd.minimize(p, **kw)
+    assert len(seen) == 20 and [s[1][0] for s in seen] == list(range(1, 21))
+    np.testing.assert_array_equal(host(chunked.x), host(whole.x))
+    np.testing.assert_array_equal(seen[-1][0], host(whole.x))
+    for b in range(2):
+        grad = lambda w: lstsq_loss_grad(X[b], y[b], w)[1]  # noqa: E731
+        np.testing.assert_allclose(seen[6][0][b], gd_run(grad, np.zeros(3), 0.05, 7, "adam"),
+                                   rtol=1e-11)
+
+
+@case
+def zero_copy_inputs_and_where_results_live():
+    X, y = data(11, 2, 16, 3)
+    X_d, y_d = dev(X), dev(y)
+    p = fastgd.LeastSquares(X_d, y_d)
+    assert pointer(p.X) == pointer(X_d) and pointer(p.y) == pointer(y_d)
+    x0 = np.full((2, 3), 0.25)
+    x0_d = dev(x0)
+    res = fastgd.minimize(p, x0=x0_d, lr=0.1, max_iter=3, gtol=0)
+    np.testing.assert_array_equal(host(x0_d), x0)  # x0 untouched
+    assert is_device(res.x) and pointer(res.x) != pointer(x0_d)
+    for name in ("fun", "grad_norm", "nit", "status", "success", "lr"):
+        assert isinstance(res[name], np.ndarray), name
+    res2 = fastgd.minimize(p, x0=x0_d, lr=0.1, max_iter=3, gtol=0, inplace=True)
+    assert res2.x is x0_d
+    np.testing.assert_array_equal(host(x0_d), host(res.x))
+    # NumPy data with device="cuda": solved on the GPU, result back where the data live
+    res3 = fastgd.minimize(fastgd.LeastSquares(X, y), x0=x0, lr=0.1, max_iter=3, gtol=0,
+                           device="cuda")
+    assert isinstance(res3.x, np.ndarray)
+    np.testing.assert_array_equal(res3.x, host(res.x))
+    np.testing.assert_array_equal(x0, np.full((2, 3), 0.25))
+
+
+@case
+def device_arrays_are_validated_before_any_work():
+    X, y = data(12, 2, 16, 3)
+
+    def raises(exc, match, fn):
+        try:
+            fn()
+        except exc as e:
+            assert match in str(e), str(e)
+        else:
+            raise AssertionError(f"no {exc.__name__} ({match})")
+
+    bad = X.copy()
+    bad[1, 3, 2] = np.nan
+    raises(ValueError, "X contains NaN", lambda: fastgd.LeastSquares(dev(bad), dev(y)))
+    yb = y.copy()
+    yb[0, 0] = np.inf
+    raises(ValueError, "y contains NaN", lambda: fastgd.LeastSquares(dev(X), dev(yb)))
+    raises(ValueError, "C-contiguous",
+           lambda: fastgd.LeastSquares(dev(np.concatenate([X, X], 2))[:, :, ::2], dev(y)))
+    raises(TypeError, "dtype", lambda: fastgd.LeastSquares(dev(X.astype(np.float32)), dev(y)))
+    raises(TypeError, "float32 or float64",
+           lambda: fastgd.LeastSquares(dev(X.astype(np.int64)), dev(y)))
+    raises(ValueError, "shape", lambda: fastgd.LeastSquares(dev(X), dev(y[:, :5])))
+    raises(ValueError, "labels 0 and 1",
+           lambda: fastgd.Logistic(dev(X), dev(np.full((2, 16), 0.5))))
+    raises(ValueError, "same device", lambda: fastgd.LeastSquares(X, dev(y)))
+    p = fastgd.LeastSquares(dev(X), dev(y))
+    raises(ValueError, "device='cpu'", lambda: fastgd.minimize(p, device="cpu"))
+    x0 = dev(np.zeros((2, 3)))
+    raises(ValueError, "shape", lambda: fastgd.minimize(p, x0=dev(np.zeros(3))))
+    raises(ValueError, "x0 contains NaN",
+           lambda: fastgd.minimize(p, x0=dev(np.full((2, 3), np.nan)), inplace=True))
+    np.testing.assert_array_equal(host(x0), 0.0)
+
+
+def main(names):
+    names = names or list(CASES)
+    failed = 0
+    for name in names:
+        t0 = time.perf_counter()
+        try:
+            CASES[name]()
+            err = None
+        except Exception:
+            err = traceback.format_exc()
+            failed += 1
+        print(json.dumps({"case": name, "ok": err is None, "error": err,
+                          "seconds": round(time.perf_counter() - t0, 2)}), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
