@@ -144,7 +144,7 @@ def adam_(params, grads, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0.99
     return params
 
 
-def _gradient(code, X, y, w, out):
+def _gradient(code, X, y, w, out, check_finite):
     X = _v.kernel_array("X", X, (2, 3))
     y = _v.kernel_array("y", y, (1, 2))
     _v.same_dtype("y", y, "X", X)
@@ -153,6 +153,9 @@ def _gradient(code, X, y, w, out):
     _v.same_dtype("w", w, "X", X)
     wshape = X.shape[:-2] + X.shape[-1:]
     _v.shape("w", w, wshape, " (X.shape[:-2] + (d,))")
+    if check_finite:
+        for name, a in (("X", X), ("y", y), ("w", w)):
+            _v.finite(name, a)
     if code == LOGISTIC:
         _v.binary_labels("y", y)
     if out is None:
@@ -176,20 +179,21 @@ def _gradient(code, X, y, w, out):
     return loss, out
 
 
-def lstsq_grad(X, y, w, out=None):
+def lstsq_grad(X, y, w, out=None, *, check_finite=True):
     """Least squares ``(loss, grad)``: loss = ||X w - y||^2 / (2 n), grad = X^T (X w - y) / n.
 
     X (n, d) or (B, n, d); y (n,) or (B, n); w (d,) or (B, d); one dtype (float32/float64).
     ``grad`` has w's shape and dtype and is written into ``out`` when given; ``loss`` is a
-    float (float64 array of shape (B,) for a batch).  No l2 term.  NaN/Inf in the inputs
-    are not checked (they propagate).
+    float (float64 array of shape (B,) for a batch).  No l2 term.  NaN/Inf in X, y, w raise
+    ValueError; ``check_finite=False`` skips that extra read of X (as in scipy.linalg), and
+    then NaN/Inf propagate into the result.
     """
-    return _gradient(LSQ, X, y, w, out)
+    return _gradient(LSQ, X, y, w, out, check_finite)
 
 
-def logistic_grad(X, y, w, out=None):
+def logistic_grad(X, y, w, out=None, *, check_finite=True):
     """Logistic ``(loss, grad)``: loss = mean log(1 + exp(-s x.w)), s = 2y - 1, y in {0, 1}.
 
     grad = X^T (sigmoid(X w) - y) / n.  Shapes, dtypes and ``out`` as in :func:`lstsq_grad`.
     """
-    return _gradient(LOGISTIC, X, y, w, out)
+    return _gradient(LOGISTIC, X, y, w, out, check_finite)
