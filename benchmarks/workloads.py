@@ -32,7 +32,7 @@ SIZES = {
            "quick": dict(B=500, n=200, d=20, iters=300),
            "smoke": dict(B=32, n=40, d=5, iters=20)},
     "W5": {"full": dict(B=20000, n=64, d=8, max_iter=3000, gtol=1e-8, kappa=100.0, hard=0.1),
-           "quick": dict(B=1000, n=64, d=8, max_iter=3000, gtol=1e-8, kappa=100.0, hard=0.1),
+           "quick": dict(B=500, n=64, d=8, max_iter=3000, gtol=1e-8, kappa=100.0, hard=0.1),
            "smoke": dict(B=40, n=16, d=4, max_iter=400, gtol=1e-8, kappa=10.0, hard=0.1)},
 }
 
