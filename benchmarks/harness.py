@@ -67,8 +67,10 @@ def _timed(fn):
     return time.perf_counter() - t0, out
 
 
-def run_workload(workload, contenders, rounds, log=print):
+def run_workload(workload, contenders, rounds, log=print, max_call_s=None):
     """Prepare and check every contender, then time `rounds` interleaved rounds.
+    max_call_s: a contender whose timed call takes longer than this runs no further rounds
+    (its row keeps the rounds it ran, with a note; keeps --quick bounded on a slow machine).
     Returns a list of Row (skipped and failed contenders included, with their message)."""
     rows, live = [], []
     for c in contenders:
@@ -90,7 +92,7 @@ def run_workload(workload, contenders, rounds, log=print):
             log(f"  {workload} {c.name}: {row.message} (time not counted)")
             continue
         live.append((c, row, fn))
-    last = {}
+    last, stopped = {}, set()
     gc_was_enabled = gc.isenabled()
     try:
         for r in range(rounds):
@@ -98,10 +100,18 @@ def run_workload(workload, contenders, rounds, log=print):
             gc.collect()
             gc.disable()                 # no collector pauses inside a timed call
             for c, row, fn in live[k:] + live[:k]:
+                if c.name in stopped:
+                    continue
                 t, out = _timed(fn)
                 row.times.append(t)
                 last[c.name] = out
                 del out
+                if max_call_s is not None and t > max_call_s and r < rounds - 1:
+                    stopped.add(c.name)
+                    row.note = "; ".join(x for x in (
+                        f"stopped after {r + 1} round(s): {t:.1f} s > {max_call_s:g} s/call limit",
+                        row.note) if x)
+                    log(f"  {workload} {c.name}: {row.note}")
             gc.enable()
     finally:
         if gc_was_enabled:
@@ -124,7 +134,7 @@ def _ratios(rows):
     for r in rows:
         if r.status != "ok" or not r.times:
             continue
-        if best is not None:
+        if best is not None and r.role != CEILING:
             r.vs_best_peer = best / r.median
         if ceil is not None and r.nbytes and r is not ceil:
             fr = [(r.nbytes / t) / (ceil.nbytes / tc) for t, tc in zip(r.times, ceil.times)]

@@ -66,6 +66,9 @@ def parse(argv):
                     help="comma list of peer families from numpy,torch,jax (default all; "
                          "--smoke: numpy)")
     ap.add_argument("--rounds", type=int, default=None, help="timed rounds (default 5; smoke 1)")
+    ap.add_argument("--max-call-s", type=float, default=None,
+                    help="a contender slower than this per call runs no further rounds "
+                         "(default: none; --quick: 3)")
     ap.add_argument("--markdown", metavar="FILE", help="also write the results as Markdown")
     args = ap.parse_args(argv)
     args.size = "smoke" if args.smoke else "quick" if args.quick else "full"
@@ -77,6 +80,8 @@ def parse(argv):
     args.peer_set = {p.strip().lower() for p in peers.split(",") if p.strip()}
     if args.peer_set - set(PEERS):
         ap.error(f"--peers: unknown {sorted(args.peer_set - set(PEERS))}; choose from numpy,torch,jax")
+    if args.max_call_s is None and args.size == "quick":
+        args.max_call_s = 3.0
     args.rounds = args.rounds if args.rounds is not None else (1 if args.smoke else 5)
     if args.rounds < 1:
         ap.error("--rounds must be >= 1")
@@ -96,7 +101,8 @@ def main(argv=None):
     for w in args.wl:
         title, contenders, targets = workloads.BUILDERS[w](args.size, args.peer_set)
         print(f"\n{title}", flush=True)
-        rows = harness.run_workload(w, contenders, args.rounds, log=lambda m: print(m, flush=True))
+        rows = harness.run_workload(w, contenders, args.rounds, log=lambda m: print(m, flush=True),
+                                    max_call_s=args.max_call_s)
         print(harness.text_table(rows), flush=True)
         tg = targets(rows)
         sections.append((title, rows))

@@ -43,3 +43,32 @@ def test_bench_check_rejects_a_wrong_result():
 def test_bench_cli_rejects_unknown_workload(capsys):
     assert bench.main(["--smoke", "--workloads", "W9"]) == 2
     assert "W9" in capsys.readouterr().err
+
+
+def test_bench_interleaved_rounds_and_call_limit():
+    """Every round runs every contender once; a contender over the per-call limit stops after
+    the round in which it exceeded it; the ratio is best peer median / median."""
+    import time
+
+    from benchmarks import harness
+
+    calls = []
+
+    def contender(name, role, seconds):
+        def prep():
+            def fn():
+                calls.append(name)
+                time.sleep(seconds)
+                return name
+            return fn
+        return harness.Contender(name, role, prep, lambda out: None if out == name else "bad")
+
+    cs = [contender("fast", harness.PEER, 0.002), contender("slow", harness.PEER, 0.03),
+          contender("mine", harness.FASTGD, 0.001)]
+    rows = harness.run_workload("WX", cs, rounds=3, log=lambda m: None, max_call_s=0.02)
+    fast, slow, mine = rows
+    assert len(fast.times) == 3 and len(mine.times) == 3 and len(slow.times) == 1
+    assert "stopped after 1 round" in slow.note
+    assert calls[:3] == ["fast", "slow", "mine"]             # warm-up calls, then rounds
+    assert calls[3:6] == ["fast", "slow", "mine"] and calls[6:] == ["mine", "fast", "mine", "fast"]  # rotated
+    assert abs(mine.vs_best_peer - fast.median / mine.median) < 1e-12
