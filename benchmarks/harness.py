@@ -21,7 +21,8 @@ class Contender:
     """One way of doing a workload's work.
 
     prepare() builds buffers and compiles outside timing, and returns the callable that is
-    timed (or (callable, compile seconds) for JIT peers; the harness adds one warm-up call); check(output) returns None when the output matches the float64 reference,
+    timed (or (callable, compile seconds) for JIT peers; the harness adds one warm-up call);
+    check(output) returns None when the output matches the float64 reference,
     else a message.  nbytes: the bytes of the workload's minimum memory traffic per call
     (GB/s is reported only when set).  recheck: also check the output of the last timed round
     (False for stateful steps such as Adam, whose check applies to step 1 only).
@@ -48,7 +49,7 @@ class Row:
     nbytes: Optional[float] = None
     compile_s: Optional[float] = None
     note: str = ""
-    ceiling_fraction: Optional[float] = None   # median over rounds of (GB/s / same-round ceiling GB/s)
+    ceiling_fraction: Optional[float] = None   # median over rounds: GB/s / that round's ceiling
     vs_best_peer: Optional[float] = None       # best peer median / this median (> 1: faster)
 
     @property

@@ -56,7 +56,8 @@ def machine():
 
 
 def parse(argv):
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.run",
+                                 description=__doc__.split("\n")[0])
     size = ap.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="scaled-down sizes (< 60 s on 2 cores)")
     size.add_argument("--smoke", action="store_true",
@@ -79,7 +80,8 @@ def parse(argv):
     peers = args.peers or ("numpy" if args.smoke else ",".join(PEERS))
     args.peer_set = {p.strip().lower() for p in peers.split(",") if p.strip()}
     if args.peer_set - set(PEERS):
-        ap.error(f"--peers: unknown {sorted(args.peer_set - set(PEERS))}; choose from numpy,torch,jax")
+        ap.error(f"--peers: unknown {sorted(args.peer_set - set(PEERS))}; "
+                 f"choose from numpy,torch,jax")
     if args.max_call_s is None and args.size == "quick":
         args.max_call_s = 3.0
     args.rounds = args.rounds if args.rounds is not None else (1 if args.smoke else 5)
@@ -136,7 +138,8 @@ def write_markdown(path, cmd, started, info, sections, targets, args, elapsed):
         lines += [f"## {title}", "", harness.markdown_table(rows), ""]
     lines += ["## Targets", "", "| target | measured | |", "|---|---|---|"]
     for text, measured, met in targets:
-        lines.append(f"| {text} | {measured} | {'n/a' if met is None else 'met' if met else 'MISSED'} |")
+        verdict = "n/a" if met is None else "met" if met else "MISSED"
+        lines.append(f"| {text} | {measured} | {verdict} |")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 

@@ -473,9 +473,9 @@ def build_w3(size, peers):
         try:
             from fastgd import ops
             adam_ = ops.adam_
-        except (ImportError, AttributeError):
-            raise Skip("fastgd.ops.adam_ does not exist yet (ops issue not merged): "
-                       "fastgd's W3 row is skipped") from None
+        except (ImportError, AttributeError) as e:
+            raise Skip(f"fastgd.ops.adam_ is not available ({type(e).__name__}: {e}); "
+                       f"fastgd's W3 row is skipped until the ops issue lands") from None
         p, m, v = fresh()
         g, t = data["g"], [0]
 
