@@ -87,6 +87,10 @@ def run_workload(workload, contenders, rounds, log=print, max_call_s=None):
             row.status, row.message = "skipped", str(e)
             log(f"  {workload} {c.name}: skipped: {e}")
             continue
+        except Exception as e:           # one broken contender must not end the whole run
+            row.status, row.message = "failed", f"error: {type(e).__name__}: {e}"
+            log(f"  {workload} {c.name}: {row.message}")
+            continue
         row.compile_s, row.nbytes, row.note = c.compile_s, c.nbytes, c.note   # prepare may set them
         if err:
             row.status, row.message = "failed", f"check failed: {err}"

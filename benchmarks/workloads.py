@@ -11,6 +11,7 @@ Setup outside timing, for every contender alike: data generation, problem constr
 warm-up call.  Times are for the solve (or step) itself.
 """
 import math
+import os
 import time
 
 import numpy as np
@@ -476,6 +477,9 @@ def build_w3(size, peers):
         except (ImportError, AttributeError) as e:
             raise Skip(f"fastgd.ops.adam_ is not available ({type(e).__name__}: {e}); "
                        f"fastgd's W3 row is skipped until the ops issue lands") from None
+        if os.path.dirname(ops.__file__) != os.path.dirname(fastgd.__file__):
+            raise Skip(f"fastgd.ops was imported from another checkout ({ops.__file__}, "
+                       f"fastgd from {fastgd.__file__}): mixed installs, skipped")
         p, m, v = fresh()
         g, t = data["g"], [0]
 

@@ -73,3 +73,15 @@ def test_bench_interleaved_rounds_and_call_limit():
     assert calls[3:6] == ["fast", "slow", "mine"]
     assert calls[6:] == ["mine", "fast", "mine", "fast"]     # order rotated; slow stopped
     assert abs(mine.vs_best_peer - fast.median / mine.median) < 1e-12
+
+
+def test_bench_broken_contender_is_reported_not_fatal():
+    from benchmarks import harness
+
+    def broken():
+        raise RuntimeError("kernel exploded")
+    ok = harness.Contender("ok", harness.PEER, lambda: (lambda: 1), lambda out: None)
+    bad = harness.Contender("bad", harness.FASTGD, broken, lambda out: None)
+    rows = harness.run_workload("WX", [bad, ok], rounds=2, log=lambda m: None)
+    assert rows[0].status == "failed" and "kernel exploded" in rows[0].message
+    assert rows[1].status == "ok" and len(rows[1].times) == 2
