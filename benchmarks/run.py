@@ -55,6 +55,20 @@ def machine():
     return lines
 
 
+def load_note(warn=True):
+    """The 1-minute load average, with a warning when the machine is not quiet."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return "load average: unknown"
+    cores = os.cpu_count() or 1
+    note = f"load average (1 min): {load:.2f} on {cores} cores"
+    if warn and load > 0.5 * cores:
+        note += (" -- WARNING: the machine is busy; parallel regions (Numba, torch OpenMP) then "
+                 "wait on the scheduler and times inflate: do not record these figures")
+    return note
+
+
 def parse(argv):
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run",
                                  description=__doc__.split("\n")[0])
@@ -99,6 +113,8 @@ def main(argv=None):
     t0 = time.perf_counter()
     print(f"fastgd peer benchmark ({args.size} sizes, {args.rounds} interleaved round(s), "
           f"medians; 'x best peer' = best peer median / median)", flush=True)
+    load_start = load_note()
+    print(load_start, flush=True)
     sections, all_rows, all_targets = [], [], []
     for w in args.wl:
         title, contenders, targets = workloads.BUILDERS[w](args.size, args.peer_set)
@@ -119,7 +135,7 @@ def main(argv=None):
     for text, measured, met in all_targets:
         flag = "n/a" if met is None else "MET" if met else "MISSED"
         print(f"  {flag:7s} {text}: {measured}")
-    info = machine()
+    info = machine() + [f"at start: {load_start}", f"at end (includes this run): {load_note(warn=False)}"]
     print("\n" + "\n".join(info))
     print(f"total {elapsed:.1f} s")
     if args.markdown:
