@@ -1,0 +1,87 @@
+"""The benchmark code runs: every workload at toy size, one round, NumPy + fastgd (+ ceilings),
+every contender's result checked against its float64 reference (a failed check -> exit 1)."""
+import numpy as np
+import pytest
+
+from fastgd import bench
+
+
+def test_bench_smoke_runs_and_checks(capsys, tmp_path):
+    md = tmp_path / "smoke.md"
+    code = bench.main(["--smoke", "--markdown", str(md)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for w in ("W1", "W2", "W3", "W4", "W5"):
+        assert f"\n{w} " in out
+    assert "numpy matmul" in out and "fastgd auto" in out and "ceiling: numba read of X" in out
+    assert "FAILED" not in out
+    assert "Targets of the performance issue" in out
+    text = md.read_text()
+    assert "| workload | contender |" in text and "## Targets" in text
+
+
+def test_bench_check_rejects_a_wrong_result():
+    """The correctness gate can fail: a perturbed solution fails W1's check, and the harness
+    then reports the contender as failed instead of timing it."""
+    from benchmarks import harness, workloads
+
+    title, cs, _ = workloads.build_w1("smoke", {"numpy"})
+    numpy_c = cs[0]
+    good = numpy_c.prepare()
+
+    def bad():
+        w = good().copy()
+        w[:, 0] += 1e-6 * np.abs(w).max()
+        return w
+    wrong = harness.Contender("wrong", harness.PEER, lambda: bad, numpy_c.check)
+    rows = harness.run_workload("W1", [numpy_c, wrong], rounds=1, log=lambda m: None)
+    assert rows[0].status == "ok" and rows[0].times
+    assert rows[1].status == "failed" and not rows[1].times
+    assert "check failed" in rows[1].message
+
+
+def test_bench_cli_rejects_unknown_workload(capsys):
+    assert bench.main(["--smoke", "--workloads", "W9"]) == 2
+    assert "W9" in capsys.readouterr().err
+
+
+def test_bench_interleaved_rounds_and_call_limit():
+    """Every round runs every contender once; a contender over the per-call limit stops after
+    the round in which it exceeded it; the ratio is best peer median / median."""
+    import time
+
+    from benchmarks import harness
+
+    calls = []
+
+    def contender(name, role, seconds):
+        def prep():
+            def fn():
+                calls.append(name)
+                time.sleep(seconds)
+                return name
+            return fn
+        return harness.Contender(name, role, prep, lambda out: None if out == name else "bad")
+
+    cs = [contender("fast", harness.PEER, 0.002), contender("slow", harness.PEER, 0.03),
+          contender("mine", harness.FASTGD, 0.001)]
+    rows = harness.run_workload("WX", cs, rounds=3, log=lambda m: None, max_call_s=0.02)
+    fast, slow, mine = rows
+    assert len(fast.times) == 3 and len(mine.times) == 3 and len(slow.times) == 1
+    assert "stopped after 1 round" in slow.note
+    assert calls[:3] == ["fast", "slow", "mine"]             # warm-up calls, then rounds
+    assert calls[3:6] == ["fast", "slow", "mine"]
+    assert calls[6:] == ["mine", "fast", "mine", "fast"]     # order rotated; slow stopped
+    assert abs(mine.vs_best_peer - fast.median / mine.median) < 1e-12
+
+
+def test_bench_broken_contender_is_reported_not_fatal():
+    from benchmarks import harness
+
+    def broken():
+        raise RuntimeError("kernel exploded")
+    ok = harness.Contender("ok", harness.PEER, lambda: (lambda: 1), lambda out: None)
+    bad = harness.Contender("bad", harness.FASTGD, broken, lambda out: None)
+    rows = harness.run_workload("WX", [bad, ok], rounds=2, log=lambda m: None)
+    assert rows[0].status == "failed" and "kernel exploded" in rows[0].message
+    assert rows[1].status == "ok" and len(rows[1].times) == 2
