@@ -14,27 +14,29 @@ from numba.core.registry import CPUDispatcher
 FASTMATH = frozenset({"contract", "arcp", "reassoc"})
 
 
-def cpu_kernel(fn=None, *, parallel=False, error_model="python"):
-    """njit with the project's options: cached, GIL released, safe fastmath.
-
-    error_model="numpy" (x/0 gives inf/nan instead of raising) lets loops with
-    divisions vectorise; the maths it calls must be compiled the same way.
+def cpu_kernel(fn=None, *, parallel=False):
+    """njit with the project's options: cached, GIL released, safe fastmath, and
+    error_model="numpy": x/0 gives inf/nan (caught by the divergence checks) instead of
+    a zero test per division, which would stop loops from vectorising.
     """
     deco = njit(cache=True, nogil=True, fastmath=set(FASTMATH), parallel=parallel,
-                error_model=error_model)
+                error_model="numpy")
     return deco if fn is None else deco(fn)
 
 
-def compile_math(module, wrap):
+def compile_math(module, wrap, **overrides):
     """Every plain function of a math module (losses.py, rules.py) compiled by `wrap`.
 
     The copies see each other's compiled versions as globals, so math functions
     may call one another.  `wrap` is e.g. ``cpu_function`` or
-    ``numba.cuda.jit(device=True)``: one source, every target.
+    ``numba.cuda.jit(device=True)``: one source, every target.  `overrides` replace
+    primitives for one target (the CPU's vectorisable exp_neg), already compiled.
     """
     glb = dict(module.__dict__)
-    out = {}
+    out = dict(overrides)
     for name, obj in module.__dict__.items():
+        if name in overrides:
+            continue
         if isinstance(obj, types.FunctionType) and obj.__module__ == module.__name__:
             fn = types.FunctionType(obj.__code__, glb, obj.__name__, obj.__defaults__)
             fn.__qualname__ = obj.__qualname__
@@ -63,8 +65,11 @@ def parallel_launch():
 
 
 def cpu_function(fn):
-    """Compile one plain Python math function for the CPU (cached, inlinable)."""
-    return njit(cache=True, nogil=True, fastmath=set(FASTMATH))(fn)
+    """Compile one plain Python math function for the CPU (cached, inlinable).
+
+    Same error model as cpu_kernel: Numba's cache key ignores it, so every CPU
+    build of a function must use one."""
+    return njit(cache=True, nogil=True, fastmath=set(FASTMATH), error_model="numpy")(fn)
 
 
 def rebind_module(module, **replacements):

@@ -15,18 +15,12 @@ import functools
 
 from numba import njit, prange
 
-from .. import rules as _rules
-from .._jit import FASTMATH, compile_math, cpu_kernel
-from .math import losses
+from .._jit import cpu_kernel
+from .math import losses, rules
 
-# The step loops divide (Adam's denominator); with numba's default "python" error
-# model every division checks for zero and the loop cannot vectorise.  The step
-# kernels and the rules they call therefore use error_model="numpy" (x/0 -> inf/nan,
-# as in torch).  Same source as fastgd/cpu/math.py, compiled with that one option,
-# and not disk-cached on its own: numba's cache key ignores error_model, so it would
-# collide with cpu/math.py's copy (it is cached inside the kernels that call it).
-rules = compile_math(_rules, njit(nogil=True, fastmath=set(FASTMATH), error_model="numpy"))
-step_kernel = functools.partial(cpu_kernel, error_model="numpy")
+# cpu_kernel's error_model="numpy" keeps Adam's division from blocking vectorisation
+# (x/0 -> inf/nan, as in torch).
+step_kernel = cpu_kernel
 
 row_terms = losses.row_terms
 momentum_buffer = rules.momentum_buffer

@@ -19,7 +19,7 @@ import numpy as np
 from numba import prange
 
 from .._codes import (
-    ADAM, ARMIJO_C1, ARMIJO_MAX_HALVINGS, DIRECT, DIVERGE_FACTOR, DIVERGED, FTOL, GD, GRAM,
+    ADAM, ARMIJO_C1, LOGISTIC, LSQ, ARMIJO_MAX_HALVINGS, DIRECT, DIVERGE_FACTOR, DIVERGED, FTOL, GD, GRAM,
     GTOL, HP_BETA1, HP_BETA2, HP_CURV, HP_EPS, HP_KEEP, HP_L2, HP_LOSS_ROUNDING, HP_LPARAM, HP_MOMENTUM, HP_NINV,
     HP_ONE, IP_ARMIJO, IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_STOP_AT,
     LINE_SEARCH_FAILED, MAX_ITER, NESTEROV, POWER_ITERATIONS, ROWS, RUNNING, TOL_F, TOL_G, TOL_X,
@@ -29,6 +29,8 @@ from .math import losses, rules
 from .._jit import borrowed, cpu_kernel
 
 row_terms = losses.row_terms
+lsq_terms = losses.lsq_terms
+logistic_terms = losses.logistic_terms
 momentum_buffer = rules.momentum_buffer
 sgd_direction = rules.sgd_direction
 adam_moments = rules.adam_moments
@@ -57,12 +59,37 @@ def eval_transposed(code, Xt, y, w, z, g, hp):
         wj = w[j]
         for i in range(n):
             z[i] += Xt[j, i] * wj
-    f = 0.0
-    for i in range(n):
-        phi, r = row_terms(code, z[i], y[i], one, hp[HP_LPARAM])
-        f += phi
-        z[i] = r
+    f = apply_rows(code, z, y, one, hp[HP_LPARAM])
     return finish_gradient(Xt, z, w, g, f, hp)
+
+
+@cpu_kernel
+def apply_rows(code, z, y, one, param):
+    """z <- phi'(z, y) row by row; returns sum phi (float64).
+
+    The loss is chosen outside the loop so each loop inlines one small row function
+    and vectorises (the vectorisable exp of fastgd/cpu/fastexp.py included); other
+    losses (and user RowLoss, which rebinds row_terms) take the generic loop.  The
+    logistic rows run in float64 for both dtypes: mixing widths kept LLVM from
+    vectorising the float32 loop (14 ns per row instead of 1.4).
+    """
+    f = 0.0
+    if code == LSQ:
+        for i in range(z.shape[0]):
+            phi, r = lsq_terms(z[i], y[i])
+            f += phi
+            z[i] = r
+    elif code == LOGISTIC:
+        for i in range(z.shape[0]):
+            phi, r = logistic_terms(float(z[i]), float(y[i]), 1.0)
+            f += phi
+            z[i] = r
+    else:
+        for i in range(z.shape[0]):
+            phi, r = row_terms(code, z[i], y[i], one, param)
+            f += phi
+            z[i] = r
+    return f
 
 
 @cpu_kernel
