@@ -44,7 +44,7 @@ power_start = rules.power_start
 
 
 # ----------------------------------------------------------------- evaluation
-@cpu_kernel
+@cpu_kernel(refcount=False, inline=True)
 def eval_transposed(code, Xt, y, w, z, g, hp):
     """Loss and gradient of one problem from its transposed data Xt (d, n).
 
@@ -63,7 +63,7 @@ def eval_transposed(code, Xt, y, w, z, g, hp):
     return finish_gradient(Xt, z, w, g, f, hp)
 
 
-@cpu_kernel
+@cpu_kernel(refcount=False, inline=True)
 def apply_rows(code, z, y, one, param):
     """z <- phi'(z, y) row by row; returns sum phi (float64).
 
@@ -92,7 +92,7 @@ def apply_rows(code, z, y, one, param):
     return f
 
 
-@cpu_kernel
+@cpu_kernel(refcount=False, inline=True)
 def finish_gradient(Xt, r, w, g, f, hp):
     """g = Xt r / n + l2 w; returns (f / n + l2/2 |w|^2, |g|^2)."""
     d, n = Xt.shape
@@ -111,23 +111,28 @@ def finish_gradient(Xt, r, w, g, f, hp):
     return f * float(ninv) + 0.5 * float(l2) * ww, gg
 
 
-@cpu_kernel
+@cpu_kernel(refcount=False, inline=True)
 def eval_gram(A, b, c, w, g, hp):
     """Least squares from its Gram form: f = w.A w/2 - b.w + c, g = A w - b (+ l2 terms).
 
-    Returns (f, |g|^2)."""
+    A w is accumulated column by column (A is symmetric), so every loop runs along a
+    contiguous row with no horizontal reduction per coordinate.  Returns (f, |g|^2).
+    """
     d = w.shape[0]
     l2 = float(hp[HP_L2])
+    for j in range(d):
+        g[j] = l2 * float(w[j]) - b[j]
+    for k in range(d):
+        wk = float(w[k])
+        for j in range(d):
+            g[j] += A[k, j] * wk
     f = c
     gg = 0.0
     for j in range(d):
-        s = 0.0
-        for k in range(d):
-            s += A[j, k] * w[k]
         wj = float(w[j])
-        f += wj * (0.5 * s - b[j]) + 0.5 * l2 * wj * wj
-        gj = s - b[j] + l2 * wj
-        g[j] = gj
+        gj = float(g[j])
+        # A w = g + b - l2 w
+        f += wj * (0.5 * (gj + b[j]) - b[j])
         gg += gj * gj
     return f, gg
 
@@ -175,7 +180,7 @@ def eval_rows(code, X, y, w, g, part_g, part_f, hp):
     return f * float(hp[HP_NINV]) + 0.5 * float(l2) * ww, gg
 
 
-@cpu_kernel
+@cpu_kernel(refcount=False, inline=True)
 def evaluate(mode, code, X, y, Xt, z, A, b, c, part_g, part_f, w, g, hp):
     """(loss at w, |gradient|^2) in float64, gradient written into g, by evaluation mode."""
     if mode == DIRECT:
@@ -186,7 +191,7 @@ def evaluate(mode, code, X, y, Xt, z, A, b, c, part_g, part_f, w, g, hp):
 
 
 # ------------------------------------------------------------ preparation
-@cpu_kernel
+@cpu_kernel(refcount=False)
 def transpose_into(X, Xt):
     n, d = X.shape
     for i in range(n):
@@ -194,7 +199,7 @@ def transpose_into(X, Xt):
             Xt[j, i] = X[i, j]
 
 
-@cpu_kernel
+@cpu_kernel(refcount=False)
 def gram_into(X, y, A, b):
     """A = X^T X / n, b = X^T y / n (float64 accumulation); returns c = y.y / (2n)."""
     n, d = X.shape
@@ -248,7 +253,7 @@ def gram_rows(X, y, A, b, part_A, part_b, part_c):
     return c / n
 
 
-@cpu_kernel
+@cpu_kernel(refcount=False)
 def lipschitz(mode, X, Xt, A, v, u, gv, part_g, hp):
     """Largest eigenvalue of X^T X / n by power iteration (v, u, gv are scratch)."""
     d = v.shape[0]
@@ -319,7 +324,7 @@ def xtx_rows(X, v, out, part_g, hp):
 
 
 # ------------------------------------------------------------ one problem
-@cpu_kernel
+@cpu_kernel(refcount=False, inline=True)
 def take_direction(method, t, g, s1, s2, p, hp):
     """Advance the method's state at update number t+1 and write the direction p.
 
@@ -351,7 +356,7 @@ def take_direction(method, t, g, s1, s2, p, hp):
     return 1.0
 
 
-@cpu_kernel
+@cpu_kernel(refcount=False, inline=True)
 def record_history(hist, col, t, hist_every, f, finished):
     """History row j holds the loss at iterate j*k; a stopped problem fills the rest."""
     if hist_every <= 0:
@@ -363,7 +368,7 @@ def record_history(hist, col, t, hist_every, f, finished):
             hist[j, col] = f
 
 
-@cpu_kernel
+@cpu_kernel(refcount=False)
 def solve_problem(X, y, Xt, z, A, b, c, part_g, part_f, w_out, ip, hp, tol, state, col,
                   w_new, g, g_new, s1, s2, p, hist):
     """Run one problem from its saved state up to iteration ip[IP_STOP_AT].
