@@ -209,8 +209,15 @@ class _Rows:
     """Row chunks persisted on the workers and one map-reduce per evaluation."""
 
     def __init__(self, dask, X, y, code, client):
-        from distributed import default_client
-        self.client = client if client is not None else default_client()
+        if client is None:
+            from distributed import default_client
+            try:
+                client = default_client()
+            except ValueError:
+                raise ValueError("client: the row-sharded mode (X of shape (n, d)) needs a "
+                                 "distributed.Client; pass client= or create one first, e.g. "
+                                 "Client(LocalCluster())") from None
+        self.client = client
         X = X.rechunk({1: -1})
         y = y.rechunk((X.chunks[0],))
         self.n = X.shape[0]

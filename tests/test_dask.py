@@ -213,6 +213,7 @@ def test_bad_input_named_before_any_work(client, rng):
 
 
 def test_import_fastgd_does_not_import_dask():
-    code = "import sys, fastgd; assert 'dask' not in sys.modules and 'distributed' not in sys.modules"
+    code = ("import sys, fastgd; "
+            "assert 'dask' not in sys.modules and 'distributed' not in sys.modules")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
