@@ -1,0 +1,219 @@
+"""fastgd.dask on a real 2-process distributed.LocalCluster.
+
+References are independent: numpy.linalg.lstsq, and fastgd.minimize on one machine with the
+same options (same iterations -> same x to rounding; the in-process kernels are checked
+against NumPy float64 references elsewhere).
+"""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+import fastgd  # noqa: E402
+import fastgd.dask as fdask  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def client():
+    # workers import this checkout's fastgd and share the session's kernel cache
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT)] + [p for p in os.environ.get(
+               "PYTHONPATH", "").split(os.pathsep) if p]),
+           "NUMBA_CACHE_DIR": os.environ["NUMBA_CACHE_DIR"],
+           "NUMBA_NUM_THREADS": "1"}
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=None, env=env) as cluster:
+        with distributed.Client(cluster) as c:
+            yield c
+
+
+def _data(rng, n=1200, d=6, dtype=np.float64, logistic=False):
+    X = rng.standard_normal((n, d)) / np.sqrt(d) + 0.3
+    w = rng.standard_normal(d)
+    if logistic:
+        y = (rng.random(n) < 1 / (1 + np.exp(-3 * X @ w))).astype(float)
+    else:
+        y = X @ w + 0.1 * rng.standard_normal(n)
+    return X.astype(dtype), y.astype(dtype)
+
+
+def _dask(X, y, rows=300):
+    return da.from_array(X, chunks=(rows, X.shape[1])), da.from_array(y, chunks=rows)
+
+
+@pytest.mark.parametrize("method,lr", [("gd", "auto"), ("momentum", "auto"),
+                                       ("nesterov", 0.3), ("adam", 0.05)])
+def test_rows_same_iterates_as_one_machine(client, rng, method, lr):
+    X, y = _data(rng)
+    Xd, yd = _dask(X, y)
+    res = fdask.minimize(Xd, yd, "lstsq", method, lr=lr, max_iter=40, gtol=0, l2=0.01,
+                         client=client)
+    ref = fastgd.minimize(fastgd.LeastSquares(X, y, l2=0.01), method, lr=lr, max_iter=40, gtol=0)
+    assert isinstance(res.x, np.ndarray) and res.x.dtype == np.float64
+    assert res.nit == ref.nit == 40 and res.status == fastgd.Status.MAX_ITER
+    np.testing.assert_allclose(res.lr, ref.lr, rtol=1e-12)
+    np.testing.assert_allclose(res.x, ref.x, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(res.fun, ref.fun, rtol=1e-12)
+    np.testing.assert_allclose(res.grad_norm, ref.grad_norm, rtol=1e-8)
+
+
+def test_rows_logistic_float32_uneven_chunks(client, rng):
+    X, y = _data(rng, n=1000, dtype=np.float32, logistic=True)
+    Xd = da.from_array(X, chunks=((123, 400, 277, 200), (3, 3)))  # column chunks are merged
+    yd = da.from_array(y, chunks=250)                            # rechunked to match X
+    res = fdask.minimize(Xd, yd, "logistic", "momentum", max_iter=60, gtol=0, l2=0.05)
+    ref = fastgd.minimize(fastgd.Logistic(X, y, l2=0.05), "momentum", max_iter=60, gtol=0)
+    assert res.x.dtype == np.float32 and res.nit == 60
+    np.testing.assert_allclose(res.lr, ref.lr, rtol=1e-5)
+    np.testing.assert_allclose(res.x, ref.x, rtol=2e-4, atol=2e-5)
+
+
+def test_rows_converges_to_lstsq(client, rng):
+    X, y = _data(rng, n=900, d=4)
+    w_ls = np.linalg.lstsq(X, y, rcond=None)[0]
+    res = fdask.minimize(*_dask(X, y), method="nesterov", lr="auto", max_iter=3000, gtol=1e-9)
+    assert res.success and res.status == fastgd.Status.GTOL and res.grad_norm <= 1e-9
+    assert "gtol" in res.message
+    np.testing.assert_allclose(res.x, w_ls, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("opts,status", [(dict(xtol=1e-4), fastgd.Status.XTOL),
+                                         (dict(ftol=1e-6), fastgd.Status.FTOL),
+                                         (dict(lr=50.0), fastgd.Status.DIVERGED)])
+def test_rows_stopping_rules_as_one_machine(client, rng, opts, status):
+    X, y = _data(rng, n=600)
+    opts = dict(dict(lr=0.5, gtol=0.0, max_iter=2000), **opts)
+    res = fdask.minimize(*_dask(X, y, rows=200), **opts)
+    ref = fastgd.minimize(fastgd.LeastSquares(X, y), **opts)
+    assert res.status == ref.status == status
+    assert res.nit == ref.nit and res.success == ref.success
+    assert np.isfinite(res.x).all()
+    np.testing.assert_allclose(res.x, ref.x, rtol=1e-9, atol=1e-12)
+
+
+def test_batch_chunks_solved_per_task(client, rng):
+    B, n, d = 7, 40, 3
+    X = rng.standard_normal((B, n, d))
+    y = rng.standard_normal((B, n))
+    lrs = np.linspace(0.2, 0.6, B)
+    x0 = rng.standard_normal((B, d))
+    Xd = da.from_array(X, chunks=(3, 20, d))  # the n axis is merged into one chunk per task
+    yd = da.from_array(y, chunks=(2, n))      # rechunked along B to X's chunks
+    res = fdask.minimize(Xd, yd, "lstsq", "momentum", lr=lrs, x0=x0, max_iter=25, gtol=0,
+                         client=client)
+    ref = fastgd.minimize(fastgd.LeastSquares(X, y), "momentum", lr=lrs, x0=x0, max_iter=25,
+                          gtol=0)
+    assert res.x.shape == (B, d) and res.nit.shape == (B,)
+    np.testing.assert_array_equal(res.nit, ref.nit)
+    np.testing.assert_array_equal(res.status, ref.status)
+    np.testing.assert_allclose(res.x, ref.x, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(res.lr, lrs)
+    # to convergence: each problem's own least-squares solution
+    res = fdask.minimize(Xd, yd, lr="auto", max_iter=5000, gtol=1e-10, line_search="armijo")
+    assert res.success.all() and len(res.message) == B
+    for k in range(B):
+        np.testing.assert_allclose(res.x[k], np.linalg.lstsq(X[k], y[k], rcond=None)[0],
+                                   rtol=1e-7, atol=1e-8)
+
+
+def test_batch_other_problem_class_float32(client, rng):
+    X = rng.standard_normal((5, 30, 2)).astype(np.float32)
+    y = rng.standard_normal((5, 30)).astype(np.float32)
+    res = fdask.minimize(da.from_array(X, chunks=(2, 30, 2)), da.from_array(y, chunks=(2, 30)),
+                         fastgd.Huber, max_iter=30, gtol=0, lr=0.5)
+    ref = fastgd.minimize(fastgd.Huber(X, y), max_iter=30, gtol=0, lr=0.5)
+    assert res.x.dtype == np.float32
+    np.testing.assert_allclose(res.x, ref.x, rtol=1e-6, atol=1e-7)
+
+
+def _pids(client):
+    return client.run(os.getpid)
+
+
+def _restore(client):
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_worker_killed_between_iterations_recomputes(client, rng):
+    """SIGKILL one worker mid-solve: its chunks are recomputed from the graph by Dask."""
+    X, y = _data(rng, n=1200)
+    ref = fastgd.minimize(fastgd.LeastSquares(X, y), "adam", lr=0.05, max_iter=30, gtol=0)
+    pid = list(_pids(client).values())[0]
+    killed = []
+
+    def kill(t, w):
+        if t == 5:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(t)
+            time.sleep(0.5)  # let the scheduler notice: the next map runs without that worker
+
+    try:
+        res = fdask.minimize(*_dask(X, y), method="adam", lr=0.05, max_iter=30, gtol=0,
+                             callback=kill)
+    except RuntimeError as e:  # acceptable: a clear error, never a silent wrong x
+        assert "failed" in str(e)
+    else:
+        assert killed and res.nit == 30
+        np.testing.assert_allclose(res.x, ref.x, rtol=1e-10, atol=1e-12)
+    finally:
+        _restore(client)
+
+
+def test_worker_killed_during_tasks_no_retries_gives_error_or_right_x(client, rng):
+    """A kill while gradient tasks may run, with Dask's retries off: error or right x."""
+    X, y = _data(rng, n=1200)
+    ref = fastgd.minimize(fastgd.LeastSquares(X, y), lr=0.3, max_iter=40, gtol=0)
+    sched = client.cluster.scheduler
+    allowed = sched.allowed_failures
+    pid = list(_pids(client).values())[1]
+
+    def kill(t, w):
+        if t == 3:
+            threading.Timer(0.002, os.kill, (pid, signal.SIGKILL)).start()
+
+    sched.allowed_failures = 0
+    try:
+        res = fdask.minimize(*_dask(X, y, rows=100), lr=0.3, max_iter=40, gtol=0, callback=kill)
+    except RuntimeError as e:
+        assert "no result is returned" in str(e)
+    else:
+        np.testing.assert_allclose(res.x, ref.x, rtol=1e-10, atol=1e-12)
+    finally:
+        sched.allowed_failures = allowed
+        _restore(client)
+
+
+def test_bad_input_named_before_any_work(client, rng):
+    X, y = _data(rng, n=200)
+    Xd, yd = _dask(X, y, rows=50)
+    with pytest.raises(TypeError, match="y must have X's dtype"):
+        fdask.minimize(Xd, yd.astype(np.float32))
+    with pytest.raises(ValueError, match="y must have shape"):
+        fdask.minimize(Xd, yd[:-1])
+    with pytest.raises(ValueError, match="method"):
+        fdask.minimize(Xd, yd, method="lbfgs")
+    with pytest.raises(ValueError, match="problem must be"):
+        fdask.minimize(Xd, yd, problem="huber")
+    Xn = X.copy()
+    Xn[123, 2] = np.nan
+    with pytest.raises(ValueError, match="X must be finite: row chunk 2"):
+        fdask.minimize(*_dask(Xn, y, rows=50))
+    with pytest.raises(ValueError, match="labels"):
+        fdask.minimize(*_dask(X, y * 0 + 2, rows=50), problem="logistic")
+
+
+def test_import_fastgd_does_not_import_dask():
+    code = ("import sys, fastgd; "
+            "assert 'dask' not in sys.modules and 'distributed' not in sys.modules")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
