@@ -9,11 +9,17 @@ from .result import build_result
 # one large problem is parallelised over rows from this many elements of X on
 LARGE_PROBLEM_ELEMENTS = 1 << 16
 MAX_GRAM_D = 2048
+GRAM_SETUP_WEIGHT = 4.0
+# per-chunk scratch of the batched driver is about n*d elements: beyond one chunk per
+# thread, add chunks only while their scratch stays under this many elements (2 MB)
+CHUNK_SCRATCH_ELEMENTS = 1 << 18
 
 
 def choose_mode(problem, mode, max_iter):
     """'direct' or 'gram'.  'auto' picks gram for a quadratic loss when its cost,
-    n d^2/2 once plus d^2 per iteration, is below direct's 2 n d per iteration."""
+    n d^2/2 once (weighted GRAM_SETUP_WEIGHT: forming X^T X runs at a quarter of the speed
+    of a streaming pass, measured on W2) plus d^2 per iteration, is below direct's
+    2 n d per iteration."""
     validate.choice("mode", mode, ("auto", "direct", "gram"))
     if mode == "gram" and not problem.quadratic:
         raise ValueError(f"mode='gram' needs a quadratic loss (LeastSquares), "
@@ -23,7 +29,7 @@ def choose_mode(problem, mode, max_iter):
     n, d = problem.n, problem.d
     if not problem.quadratic or d > MAX_GRAM_D:
         return "direct"
-    gram_cost = n * d * (d + 1) / 2 + max_iter * d * d
+    gram_cost = GRAM_SETUP_WEIGHT * n * d * (d + 1) / 2 + max_iter * d * d
     return "gram" if gram_cost < 2.0 * max_iter * n * d else "direct"
 
 
@@ -138,8 +144,16 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
                 kernels.solve_single(problem.X, problem.y, W[0], S1[0], S2[0], ip, hp, tol,
                                      state[0], hist, nblocks)
             else:
-                nchunks = min(B, 4 * threads)  # a few per thread: balance without much scratch
-                kernels.solve_batch(X3, y2, W, S1, S2, ip, hp, tol, state, hist, nchunks)
+                # many small chunks handed out dynamically: problems that run long (W5's
+                # ill-conditioned tenth) do not leave one thread with the tail
+                nchunks = min(B, max(threads, min(16 * threads, CHUNK_SCRATCH_ELEMENTS
+                                                  // (problem.n * problem.d + 1))))
+                previous = numba.get_parallel_chunksize()
+                numba.set_parallel_chunksize(1)
+                try:
+                    kernels.solve_batch(X3, y2, W, S1, S2, ip, hp, tol, state, hist, nchunks)
+                finally:
+                    numba.set_parallel_chunksize(previous)
         done = stop_at >= max_iter or not (state[:, 2] == _codes.RUNNING).any()
         if callback is not None:
             callback(_result(problem, W, state, hist, history, gtol, xtol, ftol, max_iter, None))

@@ -407,11 +407,14 @@ def solve_problem(X, y, Xt, z, A, b, c, part_g, part_f, w_out, ip, hp, tol, stat
             record_history(hist, col, 0, hist_every, f, False)
     f0 = state[3]
     limit = diverge_limit(f0, DIVERGE_FACTOR)
-    gn = math.sqrt(gsq)
-    if is_bad(f) or is_bad(gn):
+    # squared norms against squared tolerances: no square root in the iteration's
+    # dependency chain (for small problems that chain, not arithmetic, sets the speed)
+    gtol2 = gtol * gtol
+    xtol2 = xtol * xtol
+    if is_bad(f) or is_bad(gsq):
         status = DIVERGED
     while status == RUNNING:
-        if gtol > 0.0 and gn <= gtol:
+        if gtol > 0.0 and gsq <= gtol2:
             status = GTOL
             break
         if t >= max_iter:
@@ -468,11 +471,11 @@ def solve_problem(X, y, Xt, z, A, b, c, part_g, part_f, w_out, ip, hp, tol, stat
         df = abs(f_new - f)
         fscale = max(1.0, abs(f))
         f = f_new
-        gn = math.sqrt(gsq_new)
+        gsq = gsq_new
         t += 1
         if hist_every > 0:
             record_history(hist, col, t, hist_every, f, False)
-        if xtol > 0.0 and math.sqrt(step) <= xtol:
+        if xtol > 0.0 and step <= xtol2:
             status = XTOL
         elif ftol > 0.0 and df <= ftol * fscale:
             status = FTOL
@@ -485,7 +488,7 @@ def solve_problem(X, y, Xt, z, A, b, c, part_g, part_f, w_out, ip, hp, tol, stat
     state[1] = t
     state[2] = status
     state[4] = f
-    state[5] = gn
+    state[5] = math.sqrt(gsq)
 
 
 # ------------------------------------------------------------ drivers
