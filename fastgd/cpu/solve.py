@@ -224,6 +224,28 @@ def gram_into(X, y, A, b):
     return c / (2.0 * n)
 
 
+@cpu_kernel(refcount=False)
+def gram_transposed(Xt, y, A, b):
+    """gram_into from the transposed data Xt (d, n): every entry a dot product along n
+    (contiguous, vectorised), where row updates of a d x d matrix stay scalar for small d."""
+    d, n = Xt.shape
+    c = 0.0
+    for i in range(n):
+        c += float(y[i]) * float(y[i])
+    for j in range(d):
+        s = 0.0
+        for i in range(n):
+            s += float(Xt[j, i]) * float(y[i])
+        b[j] = s / n
+        for k in range(j, d):
+            s = 0.0
+            for i in range(n):
+                s += float(Xt[j, i]) * float(Xt[k, i])
+            A[j, k] = s / n
+            A[k, j] = A[j, k]
+    return c / (2.0 * n)
+
+
 @cpu_kernel(parallel=True)
 def gram_rows(X, y, A, b, part_A, part_b, part_c):
     """gram_into for one large X, in parallel row blocks; returns c."""
@@ -505,7 +527,7 @@ def solve_batch(X, y, W, S1, S2, ip, hp, tol, state, hist, nchunks):
     """
     B, n, d = X.shape
     mode = ip[IP_MODE]
-    nt = n if mode == DIRECT else 1
+    nt = n if mode in (DIRECT, GRAM) else 1
     dg = d if mode == GRAM else 1
     Xt_all = np.empty((nchunks, d, nt), X.dtype)
     z_all = np.empty((nchunks, n), X.dtype)
@@ -528,10 +550,9 @@ def solve_batch(X, y, W, S1, S2, ip, hp, tol, state, hist, nchunks):
             if int(stb[k, 2]) != RUNNING:
                 continue
             c = 0.0
-            if mode == DIRECT:
-                transpose_into(Xb[k], Xt)
-            else:
-                c = gram_into(Xb[k], yb[k], A, b)
+            transpose_into(Xb[k], Xt)
+            if mode == GRAM:
+                c = gram_transposed(Xt, yb[k], A, b)
             solve_problem(Xb[k], yb[k], Xt, z, A, b, c, part_g, part_f, Wb[k], ipb, hpb, tolb,
                           stb[k], k, vec[0], vec[1], vec[2], S1b[k], S2b[k], vec[3], hb)
 
