@@ -73,3 +73,37 @@ def power_start(j, one):
     """Power iteration's start vector, coordinate j: deterministic, not orthogonal to
     typical top eigenvectors."""
     return one + one * (j % 3) / 7
+
+
+def sgd_element(p, g, buf, lr, momentum, keep, weight_decay, maximize, decay, use_momentum,
+                first, nesterov):
+    """One parameter of torch.optim.SGD (maximize, weight decay, momentum, dampening via
+    keep = 1 - dampening, nesterov): returns (new p, new momentum buffer)."""
+    if maximize:
+        g = -g
+    if decay:
+        g = coupled_decay(g, p, weight_decay)
+    if use_momentum:
+        buf = momentum_buffer(buf, g, momentum, keep, first)
+        g = sgd_direction(g, buf, momentum, nesterov)
+    return p - lr * g, buf
+
+
+def adam_element(p, g, m, v, vmax, step_size, one_minus_beta1, beta2, one_minus_beta2,
+                 bias_correction2_sqrt, eps, weight_decay, shrink, maximize, decay, decoupled,
+                 amsgrad):
+    """One parameter of torch.optim.Adam / AdamW (decoupled: p *= 1 - lr wd) / AMSGrad:
+    returns (new p, m, v, vmax); step_size = lr / (1 - beta1^t)."""
+    if maximize:
+        g = -g
+    if decay:
+        if decoupled:
+            p = p * shrink
+        else:
+            g = coupled_decay(g, p, weight_decay)
+    m, v = adam_moments(m, v, g, one_minus_beta1, beta2, one_minus_beta2)
+    v_used = v
+    if amsgrad:
+        vmax = amsgrad_max(vmax, v)
+        v_used = vmax
+    return p - step_size * adam_direction(m, v_used, bias_correction2_sqrt, eps), m, v, vmax

@@ -9,12 +9,8 @@ from numba import cuda
 
 from .math import rules
 
-momentum_buffer = rules.momentum_buffer
-sgd_direction = rules.sgd_direction
-adam_moments = rules.adam_moments
-adam_direction = rules.adam_direction
-coupled_decay = rules.coupled_decay
-amsgrad_max = rules.amsgrad_max
+sgd_element = rules.sgd_element
+adam_element = rules.adam_element
 
 THREADS = 256
 MAX_BLOCKS = 65536
@@ -25,17 +21,12 @@ def sgd_kernel(p, g, buf, lr, mom, keep, wd, maximize, decay, use_momentum, firs
     start = cuda.grid(1)
     stride = cuda.gridsize(1)
     for i in range(start, p.shape[0], stride):
-        gi = g[i]
-        if maximize:
-            gi = -gi
-        pi = p[i]
-        if decay:
-            gi = coupled_decay(gi, pi, wd)
+        bi = buf[i] if use_momentum else g[i]  # no buffer without momentum
+        pi, bi = sgd_element(p[i], g[i], bi, lr, mom, keep, wd, maximize, decay, use_momentum,
+                             first, nesterov)
+        p[i] = pi
         if use_momentum:
-            b = momentum_buffer(buf[i], gi, mom, keep, first)
-            buf[i] = b
-            gi = sgd_direction(gi, b, mom, nesterov)
-        p[i] = pi - lr * gi
+            buf[i] = bi
 
 
 @cuda.jit
@@ -44,22 +35,15 @@ def adam_kernel(p, g, m, v, vmax, step_size, omb1, beta2, omb2, bc2_sqrt, eps, w
     start = cuda.grid(1)
     stride = cuda.gridsize(1)
     for i in range(start, p.shape[0], stride):
-        gi = g[i]
-        if maximize:
-            gi = -gi
-        pi = p[i]
-        if decay:
-            if decoupled:
-                pi = pi * shrink
-            else:
-                gi = coupled_decay(gi, pi, wd)
-        mi, vi = adam_moments(m[i], v[i], gi, omb1, beta2, omb2)
+        vmi = vmax[i] if amsgrad else v[i]  # no max buffer without amsgrad
+        pi, mi, vi, vmi = adam_element(p[i], g[i], m[i], v[i], vmi, step_size, omb1, beta2, omb2,
+                                       bc2_sqrt, eps, wd, shrink, maximize, decay, decoupled,
+                                       amsgrad)
+        p[i] = pi
         m[i] = mi
         v[i] = vi
         if amsgrad:
-            vi = amsgrad_max(vmax[i], vi)
-            vmax[i] = vi
-        p[i] = pi - step_size * adam_direction(mi, vi, bc2_sqrt, eps)
+            vmax[i] = vmi
 
 
 def _view(a):
