@@ -10,7 +10,7 @@ dtype (a literal ``1.0`` would promote float32 to float64 inside Numba).
 """
 import math
 
-from ._codes import HUBER, LOGISTIC, LSQ, POISSON
+from ._codes import HUBER, LOGISTIC, LSQ
 
 LN2 = 0.6931471805599453
 SQRT2_MINUS_1 = 0.41421356237309503

@@ -6,6 +6,8 @@ so ``fastgd.minimize`` and ``fastgd.ops`` share them.  Coefficients such as
 """
 import math
 
+from ._codes import ADAM, GD, HP_BETA1, HP_BETA2, HP_EPS, HP_KEEP, HP_MOMENTUM, HP_ONE, NESTEROV
+
 
 def momentum_buffer(buf, g, momentum, keep, first):
     """torch SGD: buf = g on the first step, else momentum * buf + (1 - dampening) * g."""
@@ -107,3 +109,34 @@ def adam_element(p, g, m, v, vmax, step_size, one_minus_beta1, beta2, one_minus_
         vmax = amsgrad_max(vmax, v)
         v_used = vmax
     return p - step_size * adam_direction(m, v_used, bias_correction2_sqrt, eps), m, v, vmax
+
+
+def method_direction(method, t, g, s1, s2, p, hp, start, stride):
+    """Advance the method's state at update number t + 1 and write its direction p, over
+    coordinates start, start + stride, ... (all of them on a CPU: 0, 1; one thread's share
+    on a GPU).  The update is w <- w - alpha p; returns alpha / lr (1 / (1 - beta1^t) for
+    Adam, else 1).  s1, s2: momentum buffer, or Adam's m and v."""
+    d = g.shape[0]
+    if method == GD:
+        for j in range(start, d, stride):
+            p[j] = g[j]
+        return 1.0
+    if method == ADAM:
+        b1 = hp[HP_BETA1]
+        b2 = hp[HP_BETA2]
+        one = hp[HP_ONE]
+        bc1, bc2_sqrt = adam_bias_corrections(b1, b2, t + 1)
+        bc2s = (one - one) + bc2_sqrt
+        for j in range(start, d, stride):
+            m, v = adam_moments(s1[j], s2[j], g[j], one - b1, b2, one - b2)
+            s1[j] = m
+            s2[j] = v
+            p[j] = adam_direction(m, v, bc2s, hp[HP_EPS])
+        return 1.0 / bc1
+    mu = hp[HP_MOMENTUM]
+    nesterov = method == NESTEROV
+    for j in range(start, d, stride):
+        buf = momentum_buffer(s1[j], g[j], mu, hp[HP_KEEP], t == 0)
+        s1[j] = buf
+        p[j] = sgd_direction(g[j], buf, mu, nesterov)
+    return 1.0

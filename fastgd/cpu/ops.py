@@ -11,9 +11,8 @@ over blocks, for large buffers).  ``*_range`` loops over views ``a[lo:hi]`` with
 ``range(len)``: an index known to be >= 0 lets LLVM vectorise (with
 ``range(lo, hi)`` numba's negative-index wraparound blocks it).
 """
-import functools
 
-from numba import njit, prange
+from numba import prange
 
 from .._jit import cpu_kernel
 from .math import losses, rules

@@ -19,10 +19,10 @@ import numpy as np
 from numba import prange
 
 from .._codes import (
-    ADAM, ARMIJO_C1, LOGISTIC, LSQ, ARMIJO_MAX_HALVINGS, DIRECT, DIVERGE_FACTOR, DIVERGED, FTOL, GD, GRAM,
-    GTOL, HP_BETA1, HP_BETA2, HP_CURV, HP_EPS, HP_KEEP, HP_L2, HP_LOSS_ROUNDING, HP_LPARAM, HP_MOMENTUM, HP_NINV,
+    ARMIJO_C1, LOGISTIC, LSQ, ARMIJO_MAX_HALVINGS, DIRECT, DIVERGE_FACTOR, DIVERGED, FTOL, GD, GRAM,
+    GTOL, HP_CURV, HP_L2, HP_LOSS_ROUNDING, HP_LPARAM, HP_NINV,
     HP_ONE, IP_ARMIJO, IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_STOP_AT,
-    LINE_SEARCH_FAILED, MAX_ITER, NESTEROV, POWER_ITERATIONS, ROWS, RUNNING, TOL_F, TOL_G, TOL_X,
+    LINE_SEARCH_FAILED, MAX_ITER, POWER_ITERATIONS, RUNNING, TOL_F, TOL_G, TOL_X,
     XTOL,
 )
 from .math import losses, rules
@@ -36,6 +36,7 @@ sgd_direction = rules.sgd_direction
 adam_moments = rules.adam_moments
 adam_direction = rules.adam_direction
 is_bad = rules.is_bad
+method_direction = rules.method_direction
 adam_bias_corrections = rules.adam_bias_corrections
 armijo_accepts = rules.armijo_accepts
 auto_lr = rules.auto_lr
@@ -352,30 +353,7 @@ def take_direction(method, t, g, s1, s2, p, hp):
 
     The update is w <- w - alpha * p; returns alpha / lr (1/(1 - beta1^t) for Adam).
     """
-    d = g.shape[0]
-    if method == GD:
-        for j in range(d):
-            p[j] = g[j]
-        return 1.0
-    if method == ADAM:
-        b1 = hp[HP_BETA1]
-        b2 = hp[HP_BETA2]
-        one = hp[HP_ONE]
-        bc1, bc2_sqrt = adam_bias_corrections(b1, b2, t + 1)
-        bc2s = (one - one) + bc2_sqrt
-        for j in range(d):
-            m, v = adam_moments(s1[j], s2[j], g[j], one - b1, b2, one - b2)
-            s1[j] = m
-            s2[j] = v
-            p[j] = adam_direction(m, v, bc2s, hp[HP_EPS])
-        return 1.0 / bc1
-    mu = hp[HP_MOMENTUM]
-    nesterov = method == NESTEROV
-    for j in range(d):
-        buf = momentum_buffer(s1[j], g[j], mu, hp[HP_KEEP], t == 0)
-        s1[j] = buf
-        p[j] = sgd_direction(g[j], buf, mu, nesterov)
-    return 1.0
+    return method_direction(method, t, g, s1, s2, p, hp, 0, 1)
 
 
 @cpu_kernel(refcount=False, inline=True)

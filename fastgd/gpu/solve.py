@@ -42,10 +42,10 @@ import numpy as np
 from numba import cuda, float64
 
 from .._codes import (
-    ADAM, ARMIJO_C1, ARMIJO_MAX_HALVINGS, DIVERGE_FACTOR, DIVERGED, FTOL, GD, GRAM, GTOL,
-    HP_BETA1, HP_BETA2, HP_CURV, HP_EPS, HP_KEEP, HP_L2, HP_LOSS_ROUNDING, HP_LPARAM,
-    HP_MOMENTUM, HP_NINV, HP_ONE, IP_ARMIJO, IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD,
-    IP_MODE, IP_STOP_AT, LINE_SEARCH_FAILED, MAX_ITER, NESTEROV, POWER_ITERATIONS, ROWS,
+    ARMIJO_C1, ARMIJO_MAX_HALVINGS, DIVERGE_FACTOR, DIVERGED, FTOL, GRAM, GTOL,
+    HP_CURV, HP_L2, HP_LOSS_ROUNDING, HP_LPARAM,
+    HP_NINV, HP_ONE, IP_ARMIJO, IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD,
+    IP_MODE, IP_STOP_AT, LINE_SEARCH_FAILED, MAX_ITER, POWER_ITERATIONS, ROWS,
     RUNNING, TOL_F, TOL_G, TOL_X, XTOL,
 )
 from .math import losses, rules
@@ -61,6 +61,7 @@ auto_lr = rules.auto_lr
 diverge_limit = rules.diverge_limit
 power_start = rules.power_start
 is_bad = rules.is_bad
+method_direction = rules.method_direction
 
 # threads per block (a power of two) and gradient columns per thread per pass over X;
 # the environment overrides exist so the CUDA simulator can run tiny blocks in tests
@@ -298,31 +299,7 @@ def take_direction(method, t_it, g, s1, s2, p, hp):
 
     Returns alpha / lr (1 / (1 - beta1^t) for Adam).  Threads split the coordinates.
     """
-    d = g.shape[0]
-    t = cuda.threadIdx.x
-    if method == GD:
-        for j in range(t, d, TPB):
-            p[j] = g[j]
-        return 1.0
-    if method == ADAM:
-        b1 = hp[HP_BETA1]
-        b2 = hp[HP_BETA2]
-        one = hp[HP_ONE]
-        bc1, bc2_sqrt = adam_bias_corrections(b1, b2, t_it + 1)
-        bc2s = (one - one) + bc2_sqrt
-        for j in range(t, d, TPB):
-            m, v = adam_moments(s1[j], s2[j], g[j], one - b1, b2, one - b2)
-            s1[j] = m
-            s2[j] = v
-            p[j] = adam_direction(m, v, bc2s, hp[HP_EPS])
-        return 1.0 / bc1
-    mu = hp[HP_MOMENTUM]
-    nesterov = method == NESTEROV
-    for j in range(t, d, TPB):
-        buf = momentum_buffer(s1[j], g[j], mu, hp[HP_KEEP], t_it == 0)
-        s1[j] = buf
-        p[j] = sgd_direction(g[j], buf, mu, nesterov)
-    return 1.0
+    return method_direction(method, t_it, g, s1, s2, p, hp, cuda.threadIdx.x, TPB)
 
 
 @cuda.jit(device=True)
