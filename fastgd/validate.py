@@ -24,21 +24,27 @@ def data_array(name, a, ndims):
         # the kernels would read the masked-out values: refuse rather than ignore the mask
         raise TypeError(f"{name} is a masked array; pass {name}.filled(...) or drop the "
                         f"masked rows (fastgd would read the hidden values)")
-    if a.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
-    if a.ndim not in ndims:
-        want = " or ".join(f"{k}-d" for k in ndims)
-        raise ValueError(f"{name} must be {want}, got shape {a.shape}")
-    if a.size == 0:
-        raise ValueError(f"{name} must not be empty, got shape {a.shape}")
-    if not a.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name}) "
-                         f"(fastgd never copies data silently)")
+    layout(name, a.dtype, a.shape, a.flags.c_contiguous, ndims)
     finite(name, a)
     return a
 
 
 FINITE_CHUNK = 1 << 22
+
+
+def layout(name, dtype, shape, c_contiguous, ndims):
+    """dtype float32/float64, one of `ndims` dimensions, non-empty, C-contiguous: the checks
+    every data array gets, NumPy or CUDA."""
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {dtype}")
+    if len(shape) not in ndims:
+        want = " or ".join(f"{k}-d" for k in ndims)
+        raise ValueError(f"{name} must be {want}, got shape {shape}")
+    if 0 in shape:
+        raise ValueError(f"{name} must not be empty, got shape {shape}")
+    if not c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name}) "
+                         f"(fastgd never copies data silently)")
 
 
 def finite(name, a):
@@ -256,16 +262,7 @@ def kernel_array(name, a, ndims):
     """data_array without the NaN/Inf scan (a kernel's own input, read exactly once)."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
-    if a.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
-    if a.ndim not in ndims:
-        want = " or ".join(f"{k}-d" for k in ndims)
-        raise ValueError(f"{name} must be {want}, got shape {a.shape}")
-    if a.size == 0:
-        raise ValueError(f"{name} must not be empty, got shape {a.shape}")
-    if not a.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name}) "
-                         f"(fastgd never copies data silently)")
+    layout(name, a.dtype, a.shape, a.flags.c_contiguous, ndims)
     return a
 
 
@@ -392,15 +389,7 @@ def cuda_data_array(name, a, ndims):
     small reduction kernel on the device.
     """
     arr = _as_cuda(name, a)
-    if arr.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must have dtype float32 or float64, got {arr.dtype}")
-    if arr.ndim not in ndims:
-        want = " or ".join(f"{k}-d" for k in ndims)
-        raise ValueError(f"{name} must be {want}, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
-    if not arr.is_c_contiguous():
-        raise ValueError(f"{name} must be C-contiguous (fastgd never copies data silently)")
+    layout(name, arr.dtype, arr.shape, arr.is_c_contiguous(), ndims)
     from .gpu.checks import has_nonfinite
     if has_nonfinite(arr):
         raise ValueError(f"{name} contains NaN or Inf")
