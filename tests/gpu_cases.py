@@ -18,6 +18,10 @@ import numpy as np
 sys.setswitchinterval(2e-5)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import cudasim_patch  # noqa: E402
+
+cudasim_patch.install()  # before any kernel runs: the simulator's shared arrays, made thread-safe
+
 import fastgd  # noqa: E402
 from fastgd import Status  # noqa: E402
 from reference import gd_run, lipschitz, logistic_loss_grad, lstsq_loss_grad  # noqa: E402

@@ -78,3 +78,45 @@ def test_cuda_without_gpu_names_what_is_missing(rng):
     with pytest.raises(RuntimeError, match="GPU|CUDA driver"):
         fastgd.minimize(p, device="cuda")
     assert np.isfinite(p.X).all()
+
+
+SHARED_RACE_SCRIPT = """
+import sys, time, numpy as np
+import cudasim_patch
+assert cudasim_patch.install()
+
+def slow_empty(shape, dtype):  # a thread switch inside every allocation window
+    time.sleep(0.005)
+    return np.full(shape, np.nan, dtype)
+
+cudasim_patch._new_array = slow_empty
+from numba import cuda, float64
+
+@cuda.jit
+def weighted_sum(out):
+    a = cuda.shared.array(8, float64)
+    b = cuda.shared.array(8, float64)
+    t = cuda.threadIdx.x
+    a[t] = t + 1.0
+    b[t] = 2.0
+    cuda.syncthreads()
+    s = 0.0
+    for i in range(8):
+        s += a[i] * b[i]
+    out[t] = s
+
+out = np.full(8, -1.0)
+weighted_sum[1, 8](out)
+print(out.tolist())
+"""
+
+
+def test_simulator_shared_arrays_are_one_array_per_block():
+    """tests/cudasim_patch.py: every thread of a block sees the same shared arrays (two
+    distinct ones) even when threads switch inside the simulator's allocation (the
+    unpatched simulator gives threads different arrays then: garbage sums)."""
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    env["PYTHONPATH"] = HERE + os.pathsep + ROOT
+    out = subprocess.run([sys.executable, "-c", SHARED_RACE_SCRIPT], env=env,
+                         capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == str([2.0 * sum(range(1, 9))] * 8)
