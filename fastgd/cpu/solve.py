@@ -141,28 +141,53 @@ def finish_gradient(Xt, r, w, g, f, hp):
 
 
 @cpu_kernel(refcount=False, inline=True)
+def gram_row_done(s, j, w, b, g, l2):
+    """Row j of the Gram evaluation from s = (A w)_j: writes g[j]; returns the row's
+    share of f - c and of |g|^2."""
+    wj = float(w[j])
+    gj = s - b[j] + l2 * wj
+    g[j] = gj
+    return wj * (0.5 * s - b[j]) + 0.5 * l2 * wj * wj, gj * gj
+
+
+@cpu_kernel(refcount=False, inline=True)
 def eval_gram(A, b, c, w, g, hp):
     """Least squares from its Gram form: f = w.A w/2 - b.w + c, g = A w - b (+ l2 terms).
 
-    A w is accumulated column by column (A is symmetric), so every loop runs along a
-    contiguous row with no horizontal reduction per coordinate.  Returns (f, |g|^2).
+    A w runs four rows at a time, each row's dot product in a register: Gram mode runs
+    small d, where an iteration is a dependency chain, and accumulating into g instead
+    (column-wise) put a store and a reload into every step of it (d=8: 29 -> 14 ns).
+    Returns (f, |g|^2).
     """
     d = w.shape[0]
     l2 = float(hp[HP_L2])
-    for j in range(d):
-        g[j] = l2 * float(w[j]) - b[j]
-    for k in range(d):
-        wk = float(w[k])
-        for j in range(d):
-            g[j] += A[k, j] * wk
     f = c
     gg = 0.0
-    for j in range(d):
-        wj = float(w[j])
-        gj = float(g[j])
-        # A w = g + b - l2 w
-        f += wj * (0.5 * (gj + b[j]) - b[j])
-        gg += gj * gj
+    j = 0
+    while j + 3 < d:
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for k in range(d):
+            wk = float(w[k])
+            s0 += A[j, k] * wk
+            s1 += A[j + 1, k] * wk
+            s2 += A[j + 2, k] * wk
+            s3 += A[j + 3, k] * wk
+        for q, s in ((0, s0), (1, s1), (2, s2), (3, s3)):
+            df, dg = gram_row_done(s, j + q, w, b, g, l2)
+            f += df
+            gg += dg
+        j += 4
+    while j < d:
+        s = 0.0
+        for k in range(d):
+            s += A[j, k] * float(w[k])
+        df, dg = gram_row_done(s, j, w, b, g, l2)
+        f += df
+        gg += dg
+        j += 1
     return f, gg
 
 
