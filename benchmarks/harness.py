@@ -68,10 +68,27 @@ def _timed(fn):
     return time.perf_counter() - t0, out
 
 
-def run_workload(workload, contenders, rounds, log=print, max_call_s=None):
+def _timed_round(fn, min_s, max_calls=100):
+    """(seconds per call, last output): fn is called until `min_s` seconds have passed
+    (timeit style), so a round of a fast contender averages over about as much machine
+    time as a round of a slow one instead of sampling one short stretch of this VM's
+    bandwidth swings.  min_s=0: one call."""
+    t, out = _timed(fn)
+    calls, total = 1, t
+    while total < min_s and calls < max_calls:
+        del out
+        t, out = _timed(fn)
+        calls += 1
+        total += t
+    return total / calls, out
+
+
+def run_workload(workload, contenders, rounds, log=print, max_call_s=None, min_round_s=0.0):
     """Prepare and check every contender, then time `rounds` interleaved rounds.
     max_call_s: a contender whose timed call takes longer than this runs no further rounds
     (its row keeps the rounds it ran, with a note; keeps --quick bounded on a slow machine).
+    min_round_s: within a round, a contender is called until this much time has passed
+    and the round records the mean time per call (every contender alike).
     Returns a list of Row (skipped and failed contenders included, with their message)."""
     rows, live = [], []
     for c in contenders:
@@ -107,7 +124,7 @@ def run_workload(workload, contenders, rounds, log=print, max_call_s=None):
             for c, row, fn in live[k:] + live[:k]:
                 if c.name in stopped:
                     continue
-                t, out = _timed(fn)
+                t, out = _timed_round(fn, min_round_s)
                 row.times.append(t)
                 last[c.name] = out
                 del out

@@ -6,8 +6,9 @@
     python -m benchmarks.run --smoke              # toy sizes, 1 round, NumPy + fastgd only (CI)
 
 Each workload prepares every contender (data, compilation, one warm-up call, a check against a
-float64 reference), then runs ``--rounds`` rounds in which every contender runs once, in a
-rotating order.  Reported: median time, min, best-peer median / median ("x best peer", > 1 is
+float64 reference), then runs ``--rounds`` rounds in which every contender runs, in a
+rotating order: once, or for calls shorter than ``--min-round-s`` repeatedly until that much
+time has passed, recording the mean per call (timeit style).  Reported: median time, min, best-peer median / median ("x best peer", > 1 is
 faster), GB/s of the workload's minimum traffic and its fraction of the same-round ceiling.
 """
 import argparse
@@ -84,6 +85,10 @@ def parse(argv):
     ap.add_argument("--max-call-s", type=float, default=None,
                     help="a contender slower than this per call runs no further rounds "
                          "(default: none; --quick: 3)")
+    ap.add_argument("--min-round-s", type=float, default=None,
+                    help="within a round, repeat a contender's call until this many seconds "
+                         "have passed and record the mean per call (default 0.5; quick 0.1; "
+                         "smoke 0)")
     ap.add_argument("--markdown", metavar="FILE", help="also write the results as Markdown")
     args = ap.parse_args(argv)
     args.size = "smoke" if args.smoke else "quick" if args.quick else "full"
@@ -99,6 +104,8 @@ def parse(argv):
     if args.max_call_s is None and args.size == "quick":
         args.max_call_s = 3.0
     args.rounds = args.rounds if args.rounds is not None else (1 if args.smoke else 5)
+    if args.min_round_s is None:
+        args.min_round_s = {"smoke": 0.0, "quick": 0.1, "full": 0.5}[args.size]
     if args.rounds < 1:
         ap.error("--rounds must be >= 1")
     return args
@@ -120,7 +127,7 @@ def main(argv=None):
         title, contenders, targets = workloads.BUILDERS[w](args.size, args.peer_set)
         print(f"\n{title}", flush=True)
         rows = harness.run_workload(w, contenders, args.rounds, log=lambda m: print(m, flush=True),
-                                    max_call_s=args.max_call_s)
+                                    max_call_s=args.max_call_s, min_round_s=args.min_round_s)
         print(harness.text_table(rows), flush=True)
         tg = targets(rows)
         sections.append((title, rows))

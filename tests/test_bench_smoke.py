@@ -85,3 +85,22 @@ def test_bench_broken_contender_is_reported_not_fatal():
     rows = harness.run_workload("WX", [bad, ok], rounds=2, log=lambda m: None)
     assert rows[0].status == "failed" and "kernel exploded" in rows[0].message
     assert rows[1].status == "ok" and len(rows[1].times) == 2
+
+
+def test_bench_round_repeats_short_calls_and_records_the_mean():
+    import time
+    from benchmarks import harness
+    durations = iter([0.03, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01])
+    calls = []
+
+    def fn():
+        t = next(durations)
+        calls.append(t)
+        time.sleep(t)
+        return len(calls)
+    per_call, out = harness._timed_round(fn, min_s=0.055)
+    # 0.03 + 0.01 + 0.01 + 0.01 >= 0.055 after four calls: the mean of those four
+    assert len(calls) == 4 and out == 4
+    assert 0.0145 <= per_call <= 0.02
+    one, _ = harness._timed_round(lambda: time.sleep(0.005), min_s=0.0)
+    assert 0.004 <= one < 0.05
