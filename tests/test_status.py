@@ -101,3 +101,16 @@ def test_result_api():
     assert r.x is r["x"] and "fun" in repr(r)
     with pytest.raises(AttributeError):
         r.nothing
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_auto_lr_of_a_large_single_problem_is_one_over_lambda_max(rng, dtype):
+    """The row-block driver's power iteration (X^T X v in row pairs): 1/L against eigvalsh,
+    with an odd row count and column scales that separate the top eigenvalue."""
+    n, d = 20_001, 5
+    X = (rng.standard_normal((n, d)) * np.array([3.0, 1.0, 0.5, 2.0, 1.5])).astype(dtype)
+    y = rng.standard_normal(n).astype(dtype)
+    res = fastgd.minimize(fastgd.LeastSquares(X, y, l2=0.1), max_iter=0)
+    assert res.lr == pytest.approx(1 / lipschitz(X, 1.0, 0.1), rel=1e-4)
+    res = fastgd.minimize(fastgd.Logistic(X, (y > 0).astype(dtype)), max_iter=0)
+    assert res.lr == pytest.approx(1 / lipschitz(X, 0.25), rel=1e-4)
