@@ -11,6 +11,7 @@ METHODS = {"gd": GD, "momentum": MOMENTUM, "nesterov": NESTEROV, "adam": ADAM}
 
 # built-in per-row losses (see losses.row_terms)
 LSQ, LOGISTIC, HUBER, POISSON = 0, 1, 2, 3
+GPU_LOSSES = (LSQ, LOGISTIC, HUBER, POISSON)  # the row losses the CUDA kernels implement
 
 # how the gradient is evaluated
 DIRECT, GRAM, ROWS = 0, 1, 2

@@ -93,6 +93,12 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     x0 = (validate.cuda_initial_point if validate.is_cuda_array(x0) else validate.initial_point)(
         x0, problem.solution_shape, problem.dtype, inplace)
     device = _device.resolve(device, problem.X, problem.y, x0)
+    if device == "cuda" and problem.loss_code not in _codes.GPU_LOSSES:
+        # the CUDA kernels know the built-in row losses only (a user RowLoss or Softmax
+        # would otherwise run some other loss there)
+        raise ValueError(f"device='cuda' solves LeastSquares, Logistic, Huber and Poisson; "
+                         f"{type(problem).__name__} runs on the CPU: use device='cpu' with "
+                         f"NumPy arrays")
     mode = choose_mode(problem, mode, max_iter)
 
     d = problem.n_params  # d * n_classes for Softmax

@@ -67,6 +67,16 @@ def data(seed, B, n, d, dtype=np.float64, logistic=False):
     return X, y
 
 
+def raises(exc, match, fn):
+    """fn() raises exc with `match` in its message."""
+    try:
+        fn()
+    except exc as e:
+        assert match in str(e), str(e)
+    else:
+        raise AssertionError(f"no {exc.__name__} ({match})")
+
+
 def same_as_cpu(gpu, cpu, rtol):
     """Every Result field of a GPU solve agrees with the CPU solve to rounding."""
     np.testing.assert_allclose(host(gpu.x), cpu.x, rtol=rtol, atol=rtol * 1e-3)
@@ -289,16 +299,25 @@ def zero_copy_inputs_and_where_results_live():
 
 
 @case
+def losses_without_cuda_kernels_are_refused_on_the_gpu():
+    # a user RowLoss or Softmax must not reach the CUDA kernels, which implement the
+    # built-in row losses only (a RowLoss once ran as another loss there)
+    rng = np.random.default_rng(11)
+    X, y = rng.standard_normal((30, 3)), rng.standard_normal(30)
+    labels = rng.integers(0, 3, 30).astype(np.float64)
+    logcosh = fastgd.RowLoss(lambda z, t: np.log(np.cosh(z - t)), lambda z, t: np.tanh(z - t),
+                             lipschitz=1.0)
+    x0 = np.full(3, 0.5)
+    for prob, start in ((logcosh(X, y), x0), (fastgd.Softmax(X, labels, 3), np.full((3, 3), 0.5))):
+        keep = start.copy()
+        raises(ValueError, "runs on the CPU",
+               lambda: fastgd.minimize(prob, device="cuda", x0=start, inplace=True, lr=0.1))
+        np.testing.assert_array_equal(start, keep)
+
+
+@case
 def device_arrays_are_validated_before_any_work():
     X, y = data(12, 2, 16, 3)
-
-    def raises(exc, match, fn):
-        try:
-            fn()
-        except exc as e:
-            assert match in str(e), str(e)
-        else:
-            raise AssertionError(f"no {exc.__name__} ({match})")
 
     bad = X.copy()
     bad[1, 3, 2] = np.nan
