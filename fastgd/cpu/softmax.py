@@ -244,12 +244,12 @@ def solve_problem(parallel, X, y, zblk, part_g, part_f, u, w, ip, hp, tol, state
 
 # ------------------------------------------------------------ drivers
 @cpu_kernel(parallel=True)
-def solve_batch(X, y, W, S1, S2, ip, hp, tol, state, hist, chunk):
-    """Solve B problems X (B, n, d), y (B, n) from W (B, d*k), in place (see solve.solve_batch)."""
+def solve_batch(X, y, W, S1, S2, ip, hp, tol, state, hist, nchunks):
+    """Solve B problems X (B, n, d), y (B, n) from W (B, d*k), in place, in `nchunks`
+    contiguous chunks of problems (see solve.solve_batch)."""
     B, n, d = X.shape
     m = W.shape[1]
     k = m // d
-    nchunks = (B + chunk - 1) // chunk
     for ch in prange(nchunks):
         zblk = np.empty((1, k), X.dtype)
         part_g = np.empty((1, 1), X.dtype)
@@ -259,7 +259,7 @@ def solve_batch(X, y, W, S1, S2, ip, hp, tol, state, hist, chunk):
         g = np.empty(m, X.dtype)
         g_new = np.empty(m, X.dtype)
         p = np.empty(m, X.dtype)
-        for b in range(ch * chunk, min(B, (ch + 1) * chunk)):
+        for b in range(ch * B // nchunks, (ch + 1) * B // nchunks):
             if int(state[b, 2]) != RUNNING:
                 continue
             solve_problem(False, X[b], y[b], zblk, part_g, part_f, u, W[b], ip, hp, tol,
