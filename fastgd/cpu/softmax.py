@@ -207,23 +207,23 @@ def solve_problem(parallel, X, y, zblk, part_g, part_f, u, w, ip, hp, tol, state
             lr = alpha / scale
         bad = is_bad(f_new) or f_new > limit
         step = 0.0
+        gn_new = 0.0
         for j in range(m):
             dj = float(w_new[j]) - float(w[j])
             step += dj * dj
+            gn_new += float(g_new[j]) * float(g_new[j])
             if is_bad(w_new[j]):
                 bad = True
-        if bad:
+        if bad or is_bad(gn_new):  # as solve.solve_problem: w stays the last finite iterate
             status = DIVERGED
             break
         step = math.sqrt(step)
         df = abs(f_new - f)
         fscale = max(1.0, abs(f))
-        gn = 0.0
         for j in range(m):
             w[j] = w_new[j]
             g[j] = g_new[j]
-            gn += float(g[j]) * float(g[j])
-        gn = math.sqrt(gn)
+        gn = math.sqrt(gn_new)
         f = f_new
         t += 1
         record_history(hist, col, t, hist_every, f, False)
@@ -231,8 +231,6 @@ def solve_problem(parallel, X, y, zblk, part_g, part_f, u, w, ip, hp, tol, state
             status = XTOL
         elif ftol > 0.0 and df <= ftol * fscale:
             status = FTOL
-        elif is_bad(gn):
-            status = DIVERGED
     if status != RUNNING:
         record_history(hist, col, t, hist_every, f, True)
     state[0] = lr
