@@ -2,7 +2,7 @@
 import numba
 import numpy as np
 
-from . import _codes, _device, _jit, validate
+from . import contract, _device, _jit, validate
 from .problems import Problem
 from .result import build_result
 
@@ -34,18 +34,18 @@ def choose_mode(problem, mode, max_iter):
 
 
 def _hyper_parameters(problem, momentum, betas, eps):
-    hp = np.zeros(_codes.HP_SIZE, problem.dtype)
-    hp[_codes.HP_MOMENTUM] = momentum
-    hp[_codes.HP_KEEP] = 1.0
-    hp[_codes.HP_BETA1], hp[_codes.HP_BETA2] = betas
-    hp[_codes.HP_EPS] = eps
-    hp[_codes.HP_L2] = problem.l2
-    hp[_codes.HP_NINV] = 1.0 / problem.n
-    hp[_codes.HP_ONE] = 1.0
-    hp[_codes.HP_LPARAM] = problem.loss_param
-    hp[_codes.HP_CURV] = problem.curvature
+    hp = np.zeros(contract.HP_SIZE, problem.dtype)
+    hp[contract.HP_MOMENTUM] = momentum
+    hp[contract.HP_KEEP] = 1.0
+    hp[contract.HP_BETA1], hp[contract.HP_BETA2] = betas
+    hp[contract.HP_EPS] = eps
+    hp[contract.HP_L2] = problem.l2
+    hp[contract.HP_NINV] = 1.0 / problem.n
+    hp[contract.HP_ONE] = 1.0
+    hp[contract.HP_LPARAM] = problem.loss_param
+    hp[contract.HP_CURV] = problem.curvature
     # relative rounding of a computed loss: Armijo accepts a step within it
-    hp[_codes.HP_LOSS_ROUNDING] = 16 * np.finfo(problem.dtype).eps
+    hp[contract.HP_LOSS_ROUNDING] = 16 * np.finfo(problem.dtype).eps
     return hp
 
 
@@ -93,7 +93,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     x0 = (validate.cuda_initial_point if validate.is_cuda_array(x0) else validate.initial_point)(
         x0, problem.solution_shape, problem.dtype, inplace)
     device = _device.resolve(device, problem.X, problem.y, x0)
-    if device == "cuda" and problem.loss_code not in _codes.GPU_LOSSES:
+    if device == "cuda" and problem.loss_code not in contract.GPU_LOSSES:
         # the CUDA kernels know the built-in row losses only (a user RowLoss or Softmax
         # would otherwise run some other loss there)
         raise ValueError(f"device='cuda' solves LeastSquares, Logistic, Huber and Poisson; "
@@ -108,15 +108,15 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     S2 = np.zeros((B, d), problem.dtype)
     state = np.zeros((B, 6), np.float64)
     state[:, 0] = -1.0 if lrs is None else lrs
-    state[:, 2] = _codes.RUNNING
+    state[:, 2] = contract.RUNNING
     hist = np.full((max_iter // history + 1 if history else 0, B), np.nan)
     hp = _hyper_parameters(problem, momentum, betas, eps)
     tol = np.array([gtol, xtol, ftol], np.float64)
     large = not problem.batched and problem.X.size >= LARGE_PROBLEM_ELEMENTS
     if large:
-        mode_code = _codes.GRAM if mode == "gram" else _codes.ROWS
+        mode_code = contract.GRAM if mode == "gram" else contract.ROWS
     else:
-        mode_code = _codes.MODES[mode]
+        mode_code = contract.MODES[mode]
     ip = np.array([method_code, problem.loss_code, mode_code, max_iter, max_iter,
                    line_search == "armijo", history], np.int64)
 
@@ -143,7 +143,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     stop_at = 0
     while True:
         stop_at = bar.next_stop(stop_at) if timed_chunks else min(max_iter, stop_at + chunk_iters)
-        ip[_codes.IP_STOP_AT] = stop_at
+        ip[contract.IP_STOP_AT] = stop_at
         with _jit.parallel_launch():
             if large:
                 nblocks = max(1, min(problem.n // 256, 4 * threads))
@@ -160,7 +160,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
                     kernels.solve_batch(X3, y2, W, S1, S2, ip, hp, tol, state, hist, nchunks)
                 finally:
                     numba.set_parallel_chunksize(previous)
-        done = stop_at >= max_iter or not (state[:, 2] == _codes.RUNNING).any()
+        done = stop_at >= max_iter or not (state[:, 2] == contract.RUNNING).any()
         if callback is not None:
             callback(_result(problem, W, state, hist, history, gtol, xtol, ftol, max_iter, None))
         if bar is not None:

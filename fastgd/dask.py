@@ -27,13 +27,13 @@ import uuid
 
 import numpy as np
 
-from . import _codes, _jit, rules, validate
+from . import contract, _jit, rules, validate
 from . import ops as _ops
 from .result import build_result
 
 __all__ = ["minimize"]
 
-_PROBLEMS = {"lstsq": _codes.LSQ, "logistic": _codes.LOGISTIC}
+_PROBLEMS = {"lstsq": contract.LSQ, "logistic": contract.LOGISTIC}
 
 
 def _dask():
@@ -182,7 +182,7 @@ def _prepare_chunk(Xb, yb, code, index):
         raise ValueError(f"X must be finite: row chunk {index} holds NaN or Inf")
     if not np.isfinite(yc).all():
         raise ValueError(f"y must be finite: row chunk {index} holds NaN or Inf")
-    if code == _codes.LOGISTIC and not ((yc == 0) | (yc == 1)).all():
+    if code == contract.LOGISTIC and not ((yc == 0) | (yc == 1)).all():
         raise ValueError(f"y must hold labels in {{0, 1}} for logistic: row chunk {index} "
                          f"does not")
     return Xc, yc, np.zeros_like(yc)
@@ -191,7 +191,7 @@ def _prepare_chunk(Xb, yb, code, index):
 def _chunk_grad(chunk, w, code):
     """(rows, mean loss, mean gradient) of one chunk at w: one pass over X_c."""
     Xc, yc, _ = chunk
-    grad = _ops.logistic_grad if code == _codes.LOGISTIC else _ops.lstsq_grad
+    grad = _ops.logistic_grad if code == contract.LOGISTIC else _ops.lstsq_grad
     with _jit.parallel_launch():
         f, g = grad(Xc, yc, w, check_finite=False)
     return Xc.shape[0], f, g
@@ -284,7 +284,7 @@ def _minimize_rows(dask, X, y, code, method, l2, lr, x0, max_iter, gtol, xtol, f
     try:
         if lrs is None:
             from .problems import LeastSquares, Logistic
-            curvature = (Logistic if code == _codes.LOGISTIC else LeastSquares).curvature
+            curvature = (Logistic if code == contract.LOGISTIC else LeastSquares).curvature
             lr = rules.auto_lr(curvature, _power_iteration(rows, d, dtype), l2)
         else:
             lr = float(lrs[0])
@@ -296,39 +296,39 @@ def _minimize_rows(dask, X, y, code, method, l2, lr, x0, max_iter, gtol, xtol, f
             g64 = g.astype(np.float64)
             return f + 0.5 * l2 * float(w64 @ w64), g, float(g64 @ g64)
 
-        t, status = 0, _codes.RUNNING
+        t, status = 0, contract.RUNNING
         f, g, gsq = evaluate(w)
         f0 = f
-        limit = rules.diverge_limit(f0, _codes.DIVERGE_FACTOR)
+        limit = rules.diverge_limit(f0, contract.DIVERGE_FACTOR)
         gn = math.sqrt(gsq)
         if rules.is_bad(f) or rules.is_bad(gn):
-            status = _codes.DIVERGED
+            status = contract.DIVERGED
         s1 = np.zeros(d, dtype)
         s2 = np.zeros(d, dtype)
-        while status == _codes.RUNNING:
+        while status == contract.RUNNING:
             if gtol > 0.0 and gn <= gtol:
-                status = _codes.GTOL
+                status = contract.GTOL
                 break
             if t >= max_iter:
-                status = _codes.MAX_ITER
+                status = contract.MAX_ITER
                 break
             w_new = w.copy()
-            if mcode == _codes.ADAM:
+            if mcode == contract.ADAM:
                 _ops.adam_(w_new, g, s1, s2, step=t + 1, lr=lr, betas=(b1, b2), eps=eps)
             else:
                 _ops.sgd_(w_new, g, step=t + 1, lr=lr,
-                          momentum=momentum if mcode != _codes.GD else 0.0,
-                          nesterov=mcode == _codes.NESTEROV,
-                          momentum_buffer=s1 if mcode != _codes.GD else None)
+                          momentum=momentum if mcode != contract.GD else 0.0,
+                          nesterov=mcode == contract.NESTEROV,
+                          momentum_buffer=s1 if mcode != contract.GD else None)
             dw = w_new.astype(np.float64) - w.astype(np.float64)
             step = float(dw @ dw)
             ww = float(w_new.astype(np.float64) @ w_new.astype(np.float64))
             if rules.is_bad(ww):
-                status = _codes.DIVERGED
+                status = contract.DIVERGED
                 break
             f_new, g_new, gsq_new = evaluate(w_new)
             if rules.is_bad(f_new) or f_new > limit or rules.is_bad(gsq_new):
-                status = _codes.DIVERGED  # w stays the last finite iterate
+                status = contract.DIVERGED  # w stays the last finite iterate
                 break
             df = abs(f_new - f)
             fscale = max(1.0, abs(f))
@@ -337,9 +337,9 @@ def _minimize_rows(dask, X, y, code, method, l2, lr, x0, max_iter, gtol, xtol, f
             if callback is not None:
                 callback(t, w)
             if xtol > 0.0 and math.sqrt(step) <= xtol:
-                status = _codes.XTOL
+                status = contract.XTOL
             elif ftol > 0.0 and df <= ftol * fscale:
-                status = _codes.FTOL
+                status = contract.FTOL
     finally:
         rows.close()
     state = np.array([[lr, t, status, f0, f, gn]], np.float64)
@@ -352,7 +352,7 @@ def _power_iteration(rows, d, dtype):
     one = dtype.type(1.0)
     v = np.array([rules.power_start(j, one) for j in range(d)], dtype)
     lam = 0.0
-    for _ in range(_codes.POWER_ITERATIONS):
+    for _ in range(contract.POWER_ITERATIONS):
         v64 = v.astype(np.float64)
         nrm = math.sqrt(float(v64 @ v64))
         if nrm == 0.0 or rules.is_bad(nrm):

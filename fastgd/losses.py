@@ -10,7 +10,7 @@ dtype (a literal ``1.0`` would promote float32 to float64 inside Numba).
 """
 import math
 
-from ._codes import HUBER, LOGISTIC, LSQ
+from .contract import HUBER, LOGISTIC, LSQ
 
 LN2 = 0.6931471805599453
 SQRT2_MINUS_1 = 0.41421356237309503
@@ -85,7 +85,7 @@ def poisson_terms(z, y):
 
 
 def row_terms(code, z, y, one, param):
-    """(phi(z, y), phi'(z, y)) for built-in loss `code` (see fastgd._codes)."""
+    """(phi(z, y), phi'(z, y)) for built-in loss `code` (see fastgd.contract)."""
     if code == LSQ:
         return lsq_terms(z, y)
     elif code == LOGISTIC:

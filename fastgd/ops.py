@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 from . import validate as _v
-from ._codes import LOGISTIC, LSQ
+from .contract import LOGISTIC, LSQ
 
 __all__ = ["sgd_", "adam_", "lstsq_grad", "logistic_grad"]
 

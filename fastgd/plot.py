@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from . import _codes
+from . import contract
 
 _MISSING = "fastgd.plot needs matplotlib: pip install 'fastgd[plot]' (or pip install matplotlib)"
 
@@ -129,7 +129,7 @@ def sweep(result, lrs=None, *, auto_lr=None, every=None, path=None, title=None):
     status = np.asarray(result["status"])
     nit = np.asarray(result["nit"])
     fun = np.asarray(result["fun"], np.float64)
-    diverged = status == _codes.DIVERGED
+    diverged = status == contract.DIVERGED
 
     from matplotlib import cm, colors  # available: _figure succeeded
     fig = _figure(figsize=(11, 4.3), dpi=100, layout="constrained")

@@ -9,13 +9,13 @@ problem class from two user-supplied Numba-compilable scalar functions.
 """
 import numpy as np
 
-from . import _codes, validate
+from . import contract, validate
 
 
 class Problem:
     """Base of the per-row loss family.  Arrays are validated once, here."""
 
-    loss_code = None      # built-in loss code of fastgd._codes (-1: the problem has own kernels)
+    loss_code = None      # built-in loss code of fastgd.contract (-1: the problem has own kernels)
     curvature = 1.0       # sup phi'' (for lr="auto": L = curvature * lambda_max(X^T X / n) + l2)
     quadratic = False     # True when mode="gram" applies (phi quadratic in z)
     loss_param = 0.0      # a loss parameter (Huber's delta)
@@ -101,7 +101,7 @@ class Problem:
 class LeastSquares(Problem):
     """f(w) = ||X w - y||^2 / (2 n) + l2/2 ||w||^2; gradient X^T (X w - y) / n + l2 w."""
 
-    loss_code = _codes.LSQ
+    loss_code = contract.LSQ
     curvature = 1.0
     quadratic = True
 
@@ -112,7 +112,7 @@ class Logistic(Problem):
     Computed as max(-m, 0) + log1p(exp(-|m|)): no overflow for any margin m.
     """
 
-    loss_code = _codes.LOGISTIC
+    loss_code = contract.LOGISTIC
     curvature = 0.25
 
     def _check_labels(self, y):
@@ -130,7 +130,7 @@ class Huber(Problem):
     L = lambda_max(X^T X / n) + l2.
     """
 
-    loss_code = _codes.HUBER
+    loss_code = contract.HUBER
     curvature = 1.0
 
     def __init__(self, X, y, *, delta=1.0, l2=0.0):
@@ -158,7 +158,7 @@ class Poisson(Problem):
     exp(z) = 1, and near a fit, where exp(z_i) ~ y_i).
     """
 
-    loss_code = _codes.POISSON
+    loss_code = contract.POISSON
 
     def _check_labels(self, y):
         if (y < 0).any():

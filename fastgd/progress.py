@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from . import _codes
+from . import contract
 
 try:
     from tqdm.auto import tqdm
@@ -84,9 +84,9 @@ class Progress:
         """Show progress after a chunk; `state` is the drivers' (B, 6) array."""
         status = state[:, 2]
         fun = state[:, 4]
-        live = status != _codes.DIVERGED
+        live = status != contract.DIVERGED
         best = float(np.min(fun[live])) if live.any() else float("nan")
-        converged = int(np.isin(status, (_codes.GTOL, _codes.XTOL, _codes.FTOL)).sum())
+        converged = int(np.isin(status, (contract.GTOL, contract.XTOL, contract.FTOL)).sum())
         diverged = int((~live).sum())
         it = int(state[:, 1].max()) if done else stop_at
         text = f"best loss {best:.4g}, converged {converged}/{self.batch}"

@@ -4,18 +4,18 @@ from enum import IntEnum
 
 import numpy as np
 
-from . import _codes
+from . import contract
 
 
 class Status(IntEnum):
     """Why a problem stopped.  GTOL, XTOL and FTOL count as success."""
 
-    GTOL = _codes.GTOL
-    XTOL = _codes.XTOL
-    FTOL = _codes.FTOL
-    MAX_ITER = _codes.MAX_ITER
-    DIVERGED = _codes.DIVERGED
-    LINE_SEARCH_FAILED = _codes.LINE_SEARCH_FAILED
+    GTOL = contract.GTOL
+    XTOL = contract.XTOL
+    FTOL = contract.FTOL
+    MAX_ITER = contract.MAX_ITER
+    DIVERGED = contract.DIVERGED
+    LINE_SEARCH_FAILED = contract.LINE_SEARCH_FAILED
 
     @property
     def success(self):
@@ -38,7 +38,7 @@ def status_message(status, *, grad_norm, nit, gtol, xtol, ftol, max_iter):
         return f"maximum number of iterations {max_iter} reached (gradient norm {grad_norm:.2g})"
     if status is Status.DIVERGED:
         return (f"diverged after {nit} iterations: the next loss or iterate was non-finite or "
-                f"grew past {_codes.DIVERGE_FACTOR:g} x the start; x is the last finite iterate "
+                f"grew past {contract.DIVERGE_FACTOR:g} x the start; x is the last finite iterate "
                 f"(try a smaller lr, or lr='auto')")
     return (f"line search could not decrease the loss after {nit} iterations "
             f"(gradient norm {grad_norm:.2g}; likely at the precision limit)")

@@ -6,7 +6,7 @@ so ``fastgd.minimize`` and ``fastgd.ops`` share them.  Coefficients such as
 """
 import math
 
-from ._codes import ADAM, GD, HP_BETA1, HP_BETA2, HP_EPS, HP_KEEP, HP_MOMENTUM, HP_ONE, NESTEROV
+from .contract import ADAM, GD, HP_BETA1, HP_BETA2, HP_EPS, HP_KEEP, HP_MOMENTUM, HP_ONE, NESTEROV
 
 
 def momentum_buffer(buf, g, momentum, keep, first):

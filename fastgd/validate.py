@@ -8,7 +8,7 @@ import operator
 
 import numpy as np
 
-from ._codes import METHODS
+from .contract import METHODS
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 

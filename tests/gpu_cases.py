@@ -226,7 +226,7 @@ def single_large_problem_grid_path():
         # resumable: the driver run one iteration per call gives the same iterates
         # (through fastgd.gpu.solve.solve: a single-problem callback Result cannot be
         # built while running, see the report)
-        from fastgd import _codes as C
+        from fastgd import contract as C
         from fastgd.api import _hyper_parameters
         from fastgd.gpu import solve as gsolve
         hp = _hyper_parameters(pl, 0.9, (0.9, 0.999), 1e-8)

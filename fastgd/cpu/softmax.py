@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numba import prange
 
-from .._codes import (
+from ..contract import (
     ARMIJO_C1, ARMIJO_MAX_HALVINGS, DIVERGE_FACTOR, DIVERGED, FTOL, GTOL, HP_CURV, HP_L2,
     HP_LOSS_ROUNDING, HP_NINV, HP_ONE, IP_ARMIJO, IP_HIST_EVERY, IP_MAX_ITER, IP_METHOD,
     IP_STOP_AT, LINE_SEARCH_FAILED, MAX_ITER, POWER_ITERATIONS, RUNNING, TOL_F, TOL_G, TOL_X,

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import prange
 
-from .._codes import (
+from ..contract import (
     ARMIJO_C1, LOGISTIC, LSQ, ARMIJO_MAX_HALVINGS, DIRECT, DIVERGE_FACTOR, DIVERGED, FTOL, GD, GRAM,
     GTOL, HP_CURV, HP_L2, HP_LOSS_ROUNDING, HP_LPARAM, HP_NINV,
     HP_ONE, IP_ARMIJO, IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_STOP_AT,

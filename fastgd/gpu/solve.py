@@ -11,7 +11,7 @@ and the lr='auto' step come from fastgd/losses.py and fastgd/rules.py.
 
 Resumable state, as on the CPU: ``state`` (B, 6) float64 = [lr (<=0: auto), nit,
 status (-1 running), f0, fun, grad_norm]; W, S1, S2 (B, d) iterate and method state;
-ip/hp/tol packed options (fastgd/_codes.py).  One call advances every running
+ip/hp/tol packed options (fastgd/contract.py).  One call advances every running
 problem up to iteration ``ip[IP_STOP_AT]``.  Besides these, the GPU keeps per-problem
 scratch: G, WN, GN, P (B, d) and a control row ``cx`` (B, NCX) float64 (step size of
 the current trial, Armijo halvings, done flag) -- the state machine that lets the
@@ -41,7 +41,7 @@ import os
 import numpy as np
 from numba import cuda, float64
 
-from .._codes import (
+from ..contract import (
     ARMIJO_C1, ARMIJO_MAX_HALVINGS, DIVERGE_FACTOR, DIVERGED, FTOL, GRAM, GTOL,
     HP_CURV, HP_L2, HP_LOSS_ROUNDING, HP_LPARAM,
     HP_NINV, HP_ONE, IP_ARMIJO, IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD,

@@ -1,0 +1,54 @@
+"""Every tunable of fastgd, in one place.
+
+The API layer reads these at call time, so tests (and users who know their machine) may
+patch them: ``monkeypatch.setattr(fastgd.config, "LARGE_PROBLEM_ELEMENTS", 1)``.
+The CPU kernel constants (``ROW_TILE``, ``PREFETCH_BYTES``) are compile-time constants
+of cached kernels: changing them needs a fresh ``NUMBA_CACHE_DIR``.  The GPU block shape
+is read once, when fastgd.gpu is first imported (environment overrides for the
+simulator).  Semantic constants (status codes, the divergence factor, Armijo's c1) are
+not tunables: they live in fastgd.contract.
+"""
+import os
+
+# ---------------------------------------------------------------- plan (fastgd.plan)
+# one problem (B == 1) is parallelised over rows from this many elements of X on
+LARGE_PROBLEM_ELEMENTS = 1 << 16
+# mode="auto" never picks Gram form above this many columns (d^2 scratch per problem)
+MAX_GRAM_D = 2048
+# forming X^T X runs at about a quarter of the speed of a streaming pass over X (measured
+# on W2): mode="auto" weighs the Gram set-up by this factor
+GRAM_SETUP_WEIGHT = 4.0
+# per-chunk scratch of the batched driver is about n*d elements: beyond one chunk per
+# thread, add chunks only while their scratch stays under this many elements (2 MB)
+CHUNK_SCRATCH_ELEMENTS = 1 << 18
+# at most this many chunks per thread (dynamic scheduling of a batch)
+CHUNKS_PER_THREAD = 16
+# row blocks of one large problem: one per ROWS_PER_BLOCK rows, at most BLOCKS_PER_THREAD
+# per thread
+ROWS_PER_BLOCK = 256
+BLOCKS_PER_THREAD = 4
+# a callback splits the solve into this many chunks of iterations
+CALLBACK_CHUNKS = 20
+
+# ---------------------------------------------------------------- CPU kernels (compile time)
+# rows per tile of the tiled row loop (cpu/evaluate.eval_rows): the tile is re-read from cache
+ROW_TILE = 64
+# how far ahead the streaming row loops prefetch X (bytes): 32 rows of W2 (2e6 x 64
+# float32) lifted one pass over X from 80% to 91% of the read ceiling
+PREFETCH_BYTES = 8192
+
+# ---------------------------------------------------------------- fastgd.ops
+# a step op runs its prange kernel from this many elements on
+OPS_PARALLEL_MIN = 1 << 17
+# a gradient op (lstsq_grad, logistic_grad) runs in parallel from this many elements of X
+OPS_GRAD_PARALLEL_MIN = 1 << 16
+
+# ---------------------------------------------------------------- GPU (read at import)
+# threads per block (a power of two) and gradient columns per thread per pass over X;
+# the environment overrides exist so the CUDA simulator can run tiny blocks in tests
+GPU_THREADS = int(os.environ.get("FASTGD_GPU_THREADS", "128"))
+GPU_COLUMNS = int(os.environ.get("FASTGD_GPU_COLUMNS", "16"))
+# single large problem: trial steps launched between two looks at the done flag
+GPU_CHECK_EVERY = 8
+GPU_MAX_GRID_BLOCKS = 1024
+

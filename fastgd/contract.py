@@ -1,0 +1,75 @@
+"""The packed contract between the API layer and every compiled driver (CPU and GPU).
+
+Kernels take a few packed arrays instead of dozens of scalars, so the number of
+compiled specialisations stays at one per dtype.  Every slot of those arrays, every
+integer code and the semantic constants of an iteration have a name here, and only
+here: no other module indexes a packed array by a bare number.
+
+Packed arrays of one solve of B problems with d parameters each:
+
+    state  (B, STATE_SIZE) float64  per-problem, read and written by the drivers:
+           ST_LR      step size (LR_AUTO until lr="auto" has been resolved)
+           ST_NIT     updates applied
+           ST_STATUS  RUNNING, or the Status code it stopped with
+           ST_F0      loss at x0 (the divergence limit is relative to it)
+           ST_FUN     loss at the current iterate
+           ST_GNORM   gradient norm at the current iterate
+    hp     (HP_SIZE,) dtype of X    float hyper-parameters (HP_*)
+    ip     (IP_SIZE,) int64         integer options (IP_*)
+    tol    (TOL_SIZE,) float64      tolerances (TOL_*)
+    W, S1, S2 (B, d)                iterate, method state (momentum buffer; Adam m, v)
+    hist   (rows, B) float64        loss records (see decisions.record_history)
+"""
+
+# ---------------------------------------------------------------- methods
+GD, MOMENTUM, NESTEROV, ADAM = 0, 1, 2, 3
+METHODS = {"gd": GD, "momentum": MOMENTUM, "nesterov": NESTEROV, "adam": ADAM}
+
+# ---------------------------------------------------------------- losses
+# built-in per-row losses (see losses.row_terms)
+LSQ, LOGISTIC, HUBER, POISSON = 0, 1, 2, 3
+GPU_LOSSES = (LSQ, LOGISTIC, HUBER, POISSON)  # the row losses the CUDA kernels implement
+OWN_KERNELS = -1  # loss code of a problem with drivers of its own (Softmax)
+
+# ---------------------------------------------------------------- evaluation modes
+DIRECT, GRAM, ROWS = 0, 1, 2
+MODES = {"direct": DIRECT, "gram": GRAM}
+
+# ---------------------------------------------------------------- per-problem status
+# RUNNING: not stopped yet (a paused, resumable problem keeps it)
+RUNNING = -1
+GTOL, XTOL, FTOL, MAX_ITER, DIVERGED, LINE_SEARCH_FAILED = 0, 1, 2, 3, 4, 5
+SUCCESS_CODES = (GTOL, XTOL, FTOL)
+
+# ---------------------------------------------------------------- outcomes of one decision
+# before an update (decisions.before_update): RUNNING = go on, PAUSE = this call's chunk
+# is done (the problem stays RUNNING), or a stopping status
+PAUSE = -2
+# of one trial point (decisions.trial_outcome): ACCEPT, BACKTRACK (Armijo halves the
+# step), or a stopping status (DIVERGED, LINE_SEARCH_FAILED)
+ACCEPT, BACKTRACK = -3, -4
+
+# ---------------------------------------------------------------- semantic constants
+# a loss that exceeds its start by this factor (of max(|f0|, tiny)) counts as diverged
+DIVERGE_FACTOR = 1e10
+ARMIJO_C1 = 1e-4
+ARMIJO_MAX_HALVINGS = 60
+POWER_ITERATIONS = 50
+
+# ---------------------------------------------------------------- state (B, STATE_SIZE)
+ST_LR, ST_NIT, ST_STATUS, ST_F0, ST_FUN, ST_GNORM = range(6)
+STATE_SIZE = 6
+# ST_LR before lr="auto" is resolved by the driver (any value <= 0 would do; this one)
+LR_AUTO = -1.0
+
+# ---------------------------------------------------------------- hp: float hyper-parameters
+(HP_MOMENTUM, HP_KEEP, HP_BETA1, HP_BETA2, HP_EPS, HP_L2, HP_NINV, HP_ONE, HP_LPARAM, HP_CURV,
+ HP_LOSS_ROUNDING) = range(11)
+HP_SIZE = 11
+# ---------------------------------------------------------------- ip: int64 options
+IP_METHOD, IP_LOSS, IP_MODE, IP_MAX_ITER, IP_STOP_AT, IP_ARMIJO, IP_HIST_EVERY = range(7)
+IP_SIZE = 7
+# ---------------------------------------------------------------- tol: float64 tolerances
+TOL_G, TOL_X, TOL_F = range(3)
+TOL_SIZE = 3
+
