@@ -81,24 +81,43 @@ def cpu_function(fn):
     return njit(cache=True, nogil=True, fastmath=set(FASTMATH), error_model="numpy")(fn)
 
 
-def rebind_module(module, **replacements):
-    """Copies of every CPU kernel in `module` whose globals have `replacements`.
+def rebind(modules, replacements, *, cache_tag=None):
+    """Copies of every CPU kernel of `modules` in which the global names of
+    `replacements` resolve to something else: the hooks of a driver skeleton.
 
-    Used to build the drivers for a user-defined row loss without a second copy of
-    their source: the functions keep their code, only the name ``row_terms`` (and
-    anything else given) resolves to something else.  Not cached on disk.
+    How a problem family gets its drivers without a second copy of their source: the
+    copies keep their code; only, e.g., ``row_terms`` (a user's RowLoss) or ``evaluate``
+    (Softmax) is replaced, and every reference from one module of the set to a kernel
+    of the set goes to its copy.  Returns a namespace of the copies by name.
+
+    cache_tag: the copies are cached on disk under their qualname + "__" + cache_tag
+    (for the package's own hooks, whose source is fixed); None: not cached (user code).
+    A tagged cache is keyed on the source file of each kernel, as every cached kernel.
     """
-    glb = dict(module.__dict__)
-    glb.update(replacements)
-    for name, obj in module.__dict__.items():
-        if isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == module.__name__:
+    new_of = {}
+    globals_of = []
+    out = {}
+    for module in modules:
+        glb = dict(module.__dict__)
+        glb.update(replacements)
+        globals_of.append(glb)
+        for name, obj in module.__dict__.items():
+            if (name in replacements or not isinstance(obj, CPUDispatcher)
+                    or obj.py_func.__module__ != module.__name__):
+                continue
             py = obj.py_func
-            fn = types.FunctionType(py.__code__, glb, py.__name__, py.__defaults__, py.__closure__)
+            fn = types.FunctionType(py.__code__, glb, py.__name__, py.__defaults__,
+                                    py.__closure__)
+            fn.__qualname__ = py.__qualname__ + (f"__{cache_tag}" if cache_tag else "")
             opts = dict(obj.targetoptions)
-            opts.pop("cache", None)
             opts.pop("nopython", None)  # njit sets it; passing it again warns
-            glb[name] = njit(**opts)(fn)
-    return types.SimpleNamespace(**glb)
+            opts["cache"] = cache_tag is not None
+            out[name] = new_of[id(obj)] = njit(**opts)(fn)
+    for glb in globals_of:
+        for name, obj in list(glb.items()):
+            if name not in replacements and id(obj) in new_of:
+                glb[name] = new_of[id(obj)]
+    return types.SimpleNamespace(**out)
 
 
 @intrinsic

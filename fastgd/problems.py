@@ -15,7 +15,7 @@ from . import contract, validate
 class Problem:
     """Base of the per-row loss family.  Arrays are validated once, here."""
 
-    loss_code = None      # built-in loss code of fastgd.contract (-1: the problem has own kernels)
+    loss_code = None      # built-in loss code of fastgd.contract (OWN_KERNELS: kernels of its own)
     curvature = 1.0       # sup phi'' (for lr="auto": L = curvature * lambda_max(X^T X / n) + l2)
     quadratic = False     # True when mode="gram" applies (phi quadratic in z)
     loss_param = 0.0      # a loss parameter (Huber's delta)
@@ -184,7 +184,7 @@ class Softmax(Problem):
     flattened to (B, d*k).
     """
 
-    loss_code = -1
+    loss_code = contract.OWN_KERNELS
     curvature = 0.5
 
     def __init__(self, X, y, n_classes, *, l2=0.0):
@@ -211,7 +211,7 @@ class Softmax(Problem):
 
     def kernels(self):
         from .cpu import softmax
-        return softmax
+        return softmax.kernels()
 
     def row_function(self, dtype):
         raise TypeError("Softmax is not a scalar row loss")
@@ -291,7 +291,7 @@ def _wrapper(phi_c, dphi_c, cast):
 class CustomLoss(Problem):
     """Base of the classes that :func:`RowLoss` returns (one per (phi, dphi, lipschitz))."""
 
-    loss_code = -1
+    loss_code = contract.OWN_KERNELS
     _entry = None
     lipschitz = None
 
@@ -305,15 +305,16 @@ class CustomLoss(Problem):
         return fn
 
     def kernels(self):
-        """fastgd.cpu.solve rebound to this loss (compiled on first use per dtype, then kept)."""
+        """The CPU drivers with ``row_terms`` rebound to this loss (compiled on first use
+        per dtype, then kept for the process; user code is not cached on disk)."""
         entry = self._entry
         key = self.dtype.str
         mod = entry["kernels"].get(key)
         if mod is None:
-            from ._jit import rebind_module
-            from .cpu import solve
-            mod = entry["kernels"][key] = rebind_module(solve,
-                                                        row_terms=self.row_function(self.dtype))
+            from ._jit import rebind
+            from .cpu import evaluate, solve
+            mod = entry["kernels"][key] = rebind(
+                [evaluate, solve], {"row_terms": self.row_function(self.dtype)})
         return mod
 
     def check_auto_lr(self, line_search):

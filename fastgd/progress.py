@@ -81,14 +81,14 @@ class Progress:
         return min(self.max_iter, stop_at + k)
 
     def update(self, stop_at, state, done=False):
-        """Show progress after a chunk; `state` is the drivers' (B, 6) array."""
-        status = state[:, 2]
-        fun = state[:, 4]
+        """Show progress after a chunk; `state` is the drivers' (B, STATE_SIZE) array."""
+        status = state[:, contract.ST_STATUS]
+        fun = state[:, contract.ST_FUN]
         live = status != contract.DIVERGED
         best = float(np.min(fun[live])) if live.any() else float("nan")
-        converged = int(np.isin(status, (contract.GTOL, contract.XTOL, contract.FTOL)).sum())
+        converged = int(np.isin(status, contract.SUCCESS_CODES).sum())
         diverged = int((~live).sum())
-        it = int(state[:, 1].max()) if done else stop_at
+        it = int(state[:, contract.ST_NIT].max()) if done else stop_at
         text = f"best loss {best:.4g}, converged {converged}/{self.batch}"
         if diverged:
             text += f", diverged {diverged}"

@@ -8,8 +8,10 @@ from . import contract
 
 
 class Status(IntEnum):
-    """Why a problem stopped.  GTOL, XTOL and FTOL count as success."""
+    """Why a problem stopped.  GTOL, XTOL and FTOL count as success.  RUNNING: not
+    stopped yet (only seen by a callback, in the Result of a solve in progress)."""
 
+    RUNNING = contract.RUNNING
     GTOL = contract.GTOL
     XTOL = contract.XTOL
     FTOL = contract.FTOL
@@ -19,15 +21,16 @@ class Status(IntEnum):
 
     @property
     def success(self):
-        return self in (Status.GTOL, Status.XTOL, Status.FTOL)
+        return int(self) in contract.SUCCESS_CODES
 
 
-_SUCCESS = np.array([s.success for s in Status])
 
 
 def status_message(status, *, grad_norm, nit, gtol, xtol, ftol, max_iter):
     """A readable sentence for one problem's stop, e.g. 'gradient norm 3.1e-07 <= gtol 1e-06'."""
     status = Status(int(status))
+    if status is Status.RUNNING:
+        return f"running: {nit} iterations so far (gradient norm {grad_norm:.2g})"
     if status is Status.GTOL:
         return f"gradient norm {grad_norm:.2g} <= gtol {gtol:g}"
     if status is Status.XTOL:
@@ -98,13 +101,13 @@ class Result(dict):
 
 
 def build_result(x, state, hist, *, batched, gtol, xtol, ftol, max_iter):
-    """Result from the drivers' per-problem state array (B, 6) = [lr, nit, status, f0, fun, gnorm]."""
-    lr = state[:, 0].copy()
-    nit = state[:, 1].astype(np.int64)
-    status = state[:, 2].astype(np.int64)
-    fun = state[:, 4].copy()
-    gnorm = state[:, 5].copy()
-    success = _SUCCESS[status]
+    """Result from the drivers' per-problem state (B, STATE_SIZE), slots of fastgd.contract."""
+    lr = state[:, contract.ST_LR].copy()
+    nit = state[:, contract.ST_NIT].astype(np.int64)
+    status = state[:, contract.ST_STATUS].astype(np.int64)
+    fun = state[:, contract.ST_FUN].copy()
+    gnorm = state[:, contract.ST_GNORM].copy()
+    success = np.isin(status, contract.SUCCESS_CODES)
     msgs = Messages(status, gnorm, nit, dict(gtol=gtol, xtol=xtol, ftol=ftol, max_iter=max_iter))
     dtype = x.dtype
     if batched:

@@ -33,11 +33,6 @@ def adam_direction(m, v, bias_correction2_sqrt, eps):
     return m / (math.sqrt(v) / bias_correction2_sqrt + eps)
 
 
-def is_bad(x):
-    """True for NaN or +-Inf (written without math.isfinite, which fastmath may fold)."""
-    return math.isnan(x) or math.isinf(x)
-
-
 def coupled_decay(g, p, weight_decay):
     """L2 weight decay folded into the gradient (torch SGD, Adam): g + weight_decay * p."""
     return g + weight_decay * p
@@ -53,22 +48,6 @@ def amsgrad_max(vmax, v):
 def adam_bias_corrections(beta1, beta2, step):
     """torch Adam at update `step` (1-based): (1 - beta1^step, sqrt(1 - beta2^step)), float64."""
     return 1.0 - float(beta1) ** step, math.sqrt(1.0 - float(beta2) ** step)
-
-
-def armijo_accepts(f_new, f, alpha, slope, c1, rounding):
-    """Sufficient decrease f_new <= f - c1 alpha g.p, up to the loss's own rounding."""
-    return not is_bad(f_new) and f_new <= f - c1 * alpha * slope + rounding
-
-
-def auto_lr(curvature, lam, l2):
-    """lr='auto': 1 / L with L = curvature * lambda_max(X^T X / n) + l2 (1 when L is 0)."""
-    big_l = curvature * lam + l2
-    return 1.0 / big_l if big_l > 0.0 else 1.0
-
-
-def diverge_limit(f0, factor):
-    """A loss above this counts as diverged: f0 + factor * max(|f0|, tiny)."""
-    return f0 + factor * max(abs(f0), 1e-30)
 
 
 def power_start(j, one):

@@ -202,9 +202,9 @@ def per_problem_stopping_statuses_agree_with_cpu():
 
 @case
 def single_large_problem_grid_path():
-    import fastgd.api as api
-    saved = api.LARGE_PROBLEM_ELEMENTS
-    api.LARGE_PROBLEM_ELEMENTS = 1  # tiny data through the large-problem drivers
+    from fastgd import config
+    saved = config.LARGE_PROBLEM_ELEMENTS
+    config.LARGE_PROBLEM_ELEMENTS = 1  # tiny data through the large-problem drivers
     try:
         X, y = data(7, 1, 24, 3)
         X, y = X[0], y[0]
@@ -223,27 +223,17 @@ def single_large_problem_grid_path():
         gpu = fastgd.minimize(pl, **kw)
         cpu = fastgd.minimize(fastgd.Logistic(Xl[0], yl[0]), **kw)
         same_as_cpu(gpu, cpu, 1e-9)
-        # resumable: the driver run one iteration per call gives the same iterates
-        # (through fastgd.gpu.solve.solve: a single-problem callback Result cannot be
-        # built while running, see the report)
-        from fastgd import contract as C
-        from fastgd.api import _hyper_parameters
-        from fastgd.gpu import solve as gsolve
-        hp = _hyper_parameters(pl, 0.9, (0.9, 0.999), 1e-8)
-        ip = np.array([C.ADAM, C.LOGISTIC, C.ROWS, 12, 12, 1, 0], np.int64)
-        state = np.zeros((1, 6))
-        state[0, 0], state[0, 2] = 3.0, C.RUNNING
+        # resumable: the driver run one iteration per chunk (a callback on a single
+        # problem, through the API's outer loop) gives the same iterates
         seen = []
-        W, st, _ = gsolve.solve(pl.X.reshape(1, 24, 3), pl.y.reshape(1, 24), np.zeros((1, 3)),
-                                state, np.zeros((0, 1)), ip, hp, np.zeros(3), large=True,
-                                callback_every=1,
-                                on_chunk=lambda W, s, h: seen.append(int(s[0, 1])))
-        assert seen == list(range(1, 13)) and st[0, 2] == Status.MAX_ITER
-        np.testing.assert_array_equal(host(W)[0], host(gpu.x))
+        chunked = fastgd.minimize(pl, callback=lambda r: seen.append((r.nit, r.status)), **kw)
+        assert [t for t, _ in seen] == list(range(1, 13))
+        assert all(s == Status.RUNNING for _, s in seen[:-1]) and chunked.status == Status.MAX_ITER
+        np.testing.assert_array_equal(host(chunked.x), host(gpu.x))
         gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), lr=1e3, max_iter=20)
         assert gpu.status == Status.DIVERGED and np.isfinite(host(gpu.x)).all()
     finally:
-        api.LARGE_PROBLEM_ELEMENTS = saved
+        config.LARGE_PROBLEM_ELEMENTS = saved
 
 
 @case

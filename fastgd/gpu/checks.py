@@ -2,9 +2,9 @@
 import numpy as np
 from numba import cuda
 
-from .math import rules
+from .math import decisions
 
-is_bad = rules.is_bad
+is_bad = decisions.is_bad
 THREADS = 256
 MAX_BLOCKS = 1024
 

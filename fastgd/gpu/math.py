@@ -1,10 +1,11 @@
-"""The shared math (fastgd/losses.py, fastgd/rules.py) compiled as CUDA device functions.
+"""The shared math (fastgd/losses.py, rules.py, decisions.py) compiled as CUDA device
+functions.
 
 Same source as fastgd/cpu/math.py: CPU and GPU cannot drift apart.
 """
 from numba import cuda
 
-from .. import losses as _losses, rules as _rules
+from .. import decisions as _decisions, losses as _losses, rules as _rules
 from .._jit import compile_math
 
 
@@ -14,3 +15,4 @@ def _device_function(fn):
 
 losses = compile_math(_losses, _device_function)
 rules = compile_math(_rules, _device_function)
+decisions = compile_math(_decisions, _device_function)

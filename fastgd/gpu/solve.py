@@ -1,32 +1,27 @@
-"""GPU drivers of `minimize` (numba-cuda): the same state contract as fastgd/cpu/solve.py.
+"""GPU drivers of `minimize` (numba-cuda): the same contract as fastgd/cpu/solve.py.
 
-Data flow mirrors the CPU: ``solve`` (host) -> ``solve_batch_kernel`` (one thread block
-per problem, the whole iteration loop in one launch, per-problem stopping) or the
-host-driven single-problem loop (grid-wide gradient per iteration) -> block-level
-``start`` / ``after`` / ``begin`` (one problem's stopping tests, divergence, Armijo,
-history) -> ``rows_pass`` / ``eval_gram`` (loss and gradient) -> ``losses.row_terms``
-and ``rules.*`` compiled as CUDA device functions (fastgd/gpu/math.py).  No formula
-lives here: every update rule, loss, bias correction, Armijo test, divergence limit
-and the lr='auto' step come from fastgd/losses.py and fastgd/rules.py.
+Data flow mirrors the CPU: ``CudaBackend.run_until`` (host, called by the API's one
+outer loop) -> ``solve_batch_kernel`` (one thread block per problem, the whole chunk of
+iterations in one launch, per-problem stopping) or the host-driven single-problem loop
+(grid-wide gradient per iteration) -> block-level ``start_tail`` / ``after`` / ``begin``
+(the skeleton of fastgd/decisions.py as a state machine) -> ``rows_pass`` /
+``eval_gram`` (loss and gradient) -> ``losses.row_terms``.  No formula or decision
+lives here: update rules, losses, bias corrections, the Armijo test, the stopping
+tests, the divergence rule, the history rule and the lr='auto' step are the device
+builds of fastgd/losses.py, rules.py and decisions.py (fastgd/gpu/math.py).
 
-Resumable state, as on the CPU: ``state`` (B, 6) float64 = [lr (<=0: auto), nit,
-status (-1 running), f0, fun, grad_norm]; W, S1, S2 (B, d) iterate and method state;
-ip/hp/tol packed options (fastgd/contract.py).  One call advances every running
-problem up to iteration ``ip[IP_STOP_AT]``.  Besides these, the GPU keeps per-problem
-scratch: G, WN, GN, P (B, d) and a control row ``cx`` (B, NCX) float64 (step size of
-the current trial, Armijo halvings, done flag) -- the state machine that lets the
-single-problem loop be driven from the host with one gradient launch and one
-single-block control launch per trial step, with nothing copied back but a flag.
+State: ``state`` (B, STATE_SIZE) float64 with the slots of fastgd/contract.py; W, S1,
+S2 (B, m) iterate and method state; ip/hp/tol packed options.  Besides these, the GPU
+keeps per-problem scratch G, WN, GN, P (B, m) and a control row ``cx`` (B, NCX)
+float64 (slots CX_*: the trial step, Armijo halvings, done flag, |g|^2) -- the state
+machine that lets the single-problem loop be driven from the host with one gradient
+launch and one single-block control launch per trial step, with nothing copied back
+but a flag.
 
-Where results live (``solve`` and ``fastgd.minimize(device="cuda")``): ``x`` is a
-numba device array (``__cuda_array_interface__``, zero-copy into CuPy/torch) when
-the problem's data are on the GPU; fun, grad_norm, nit, status, success, lr and
-history are host NumPy copies (one small device-to-host copy per solve, or per
-chunk when a callback asks for progress).  If the data were NumPy arrays and
-``device="cuda"`` was asked for, X and y are copied to the GPU once and ``x``
-comes back as a NumPy array: the result lives where the data lives.  With
-``inplace=True`` the solution is written into x0 and ``x`` is x0 (a numba device
-array) or a zero-copy numba view of it (CuPy/torch x0).
+Where results live: ``x`` is a numba device array (``__cuda_array_interface__``,
+zero-copy into CuPy/torch) when the problem's data are on the GPU; every other Result
+field is a host NumPy copy.  NumPy data with ``device="cuda"`` are copied to the GPU
+once and ``x`` comes back as NumPy.
 
 Reductions: float64 in shared memory, one tree per block; the gradient X^T r is
 accumulated per block in registers (``MAXM`` columns per thread) so each row
@@ -36,47 +31,45 @@ A single large problem in mode 'gram' runs as 'rows' on the GPU (same iterates
 up to rounding).
 """
 import math
-import os
 
 import numpy as np
 from numba import cuda, float64
 
+from .. import config
 from ..contract import (
-    ARMIJO_C1, ARMIJO_MAX_HALVINGS, DIVERGE_FACTOR, DIVERGED, FTOL, GRAM, GTOL,
-    HP_CURV, HP_L2, HP_LOSS_ROUNDING, HP_LPARAM,
-    HP_NINV, HP_ONE, IP_ARMIJO, IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD,
-    IP_MODE, IP_STOP_AT, LINE_SEARCH_FAILED, MAX_ITER, POWER_ITERATIONS, ROWS,
-    RUNNING, TOL_F, TOL_G, TOL_X, XTOL,
+    ACCEPT, BACKTRACK, GRAM, HP_CURV, HP_L2, HP_LOSS_ROUNDING, HP_LPARAM, HP_NINV, HP_ONE,
+    IP_ARMIJO, IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_STOP_AT, PAUSE,
+    POWER_ITERATIONS, ROWS, RUNNING, ST_F0, ST_FUN, ST_GNORM, ST_LR, ST_NIT, ST_STATUS, TOL_F,
+    TOL_G, TOL_X,
 )
-from .math import losses, rules
+from .math import decisions, losses, rules
 
 row_terms = losses.row_terms
-momentum_buffer = rules.momentum_buffer
-sgd_direction = rules.sgd_direction
-adam_moments = rules.adam_moments
-adam_direction = rules.adam_direction
-adam_bias_corrections = rules.adam_bias_corrections
-armijo_accepts = rules.armijo_accepts
-auto_lr = rules.auto_lr
-diverge_limit = rules.diverge_limit
 power_start = rules.power_start
-is_bad = rules.is_bad
 method_direction = rules.method_direction
+after_accept = decisions.after_accept
+auto_lr = decisions.auto_lr
+before_update = decisions.before_update
+diverge_limit = decisions.diverge_limit
+is_bad = decisions.is_bad
+loss_rounding = decisions.loss_rounding
+lr_is_auto = decisions.lr_is_auto
+record_history = decisions.record_history
+start_status = decisions.start_status
+trial_outcome = decisions.trial_outcome
 
-# threads per block (a power of two) and gradient columns per thread per pass over X;
-# the environment overrides exist so the CUDA simulator can run tiny blocks in tests
-TPB = int(os.environ.get("FASTGD_GPU_THREADS", "128"))
-MAXM = int(os.environ.get("FASTGD_GPU_COLUMNS", "16"))
+# threads per block (a power of two) and gradient columns per thread per pass over X
+TPB = config.GPU_THREADS
+MAXM = config.GPU_COLUMNS
 CHUNK = TPB * MAXM
 if TPB < 2 or TPB & (TPB - 1):
     raise ValueError(f"FASTGD_GPU_THREADS must be a power of two >= 2, got {TPB}")
-# single-problem: trial steps launched between two looks at the done flag
-CHECK_EVERY = 8
-MAX_GRID_BLOCKS = 1024
 
-# slots of the per-problem control row cx (float64)
-CX_ALPHA, CX_SLOPE, CX_SCALE, CX_HALV, CX_DONE, CX_C, CX_LAM, CX_PSTOP = range(8)
-NCX = 8
+# slots of the per-problem control row cx (float64): the trial step of the current update,
+# its Armijo halvings, the done flag, the Gram constant, the power iteration's lambda and
+# stop flag, and |g|^2 at the current iterate
+CX_ALPHA, CX_SLOPE, CX_SCALE, CX_HALV, CX_DONE, CX_C, CX_LAM, CX_PSTOP, CX_GSQ = range(9)
+NCX = 9
 
 
 # ------------------------------------------------------------ block primitives
@@ -230,7 +223,7 @@ def block_gram(X, y, A, b, sh):
 
 
 @cuda.jit(device=True)
-def block_lipschitz(mode, code, X, y, A, v, gv, R, sh, shr, acc, hp):
+def block_lambda_max(mode, code, X, y, A, v, gv, R, sh, shr, acc, hp):
     """Largest eigenvalue of X^T X / n (or of A) by power iteration; v, gv scratch (d,)."""
     d = v.shape[0]
     t = cuda.threadIdx.x
@@ -269,65 +262,40 @@ def block_lipschitz(mode, code, X, y, A, v, gv, R, sh, shr, acc, hp):
 
 
 # ------------------------------------------------------------ one problem's logic
-@cuda.jit(device=True)
-def record_history(hist, col, t_it, every, f, finished):
-    """Row j holds the loss at iterate j*every; a stopped problem fills the rest (thread 0)."""
-    if every <= 0 or cuda.threadIdx.x != 0:
-        return
-    if t_it % every == 0:
-        hist[t_it // every, col] = f
-    if finished:
-        for j in range(t_it // every + 1, hist.shape[0]):
-            hist[j, col] = f
-
-
+# The skeleton of fastgd/decisions.py as a state machine a block (or, for one large
+# problem, the host) drives: start_tail after the evaluation at the saved iterate, then
+# after() for every evaluated trial point.  Every decision is a decisions.* call.
 @cuda.jit(device=True)
 def finish(status, ip, st, cx, hist, col):
-    """Stop (status != RUNNING) or pause this call (status RUNNING); sets the done flag."""
+    """End this call for the problem: stopped with `status`, or PAUSE (stays RUNNING)."""
     cuda.syncthreads()
     if cuda.threadIdx.x == 0:
-        st[2] = status
         cx[CX_DONE] = 1.0
-        if status != RUNNING:
-            record_history(hist, col, int(st[1]), ip[IP_HIST_EVERY], st[4], True)
+        if status != PAUSE:
+            st[ST_STATUS] = status
+            record_history(hist, col, int(st[ST_NIT]), ip[IP_HIST_EVERY], st[ST_FUN], True)
     cuda.syncthreads()
-
-
-@cuda.jit(device=True)
-def take_direction(method, t_it, g, s1, s2, p, hp):
-    """Advance the method's state at update t_it + 1 and write p (w <- w - alpha p).
-
-    Returns alpha / lr (1 / (1 - beta1^t) for Adam).  Threads split the coordinates.
-    """
-    return method_direction(method, t_it, g, s1, s2, p, hp, cuda.threadIdx.x, TPB)
 
 
 @cuda.jit(device=True)
 def begin(ip, hp, tol, st, cx, w, g, wn, s1, s2, p, sh, hist, col):
     """Stopping tests before an update; else the direction and the first trial point wn."""
     cuda.syncthreads()
-    t_it = int(st[1])
-    gn = st[5]
-    gtol = tol[TOL_G]
-    if gtol > 0.0 and gn <= gtol:
-        finish(GTOL, ip, st, cx, hist, col)
-        return
-    if t_it >= ip[IP_MAX_ITER]:
-        finish(MAX_ITER, ip, st, cx, hist, col)
-        return
-    if t_it >= ip[IP_STOP_AT]:
-        finish(RUNNING, ip, st, cx, hist, col)
+    t_it = int(st[ST_NIT])
+    status = before_update(cx[CX_GSQ], tol[TOL_G], t_it, ip[IP_MAX_ITER], ip[IP_STOP_AT])
+    if status != RUNNING:
+        finish(status, ip, st, cx, hist, col)
         return
     d = w.shape[0]
     t = cuda.threadIdx.x
-    scale = take_direction(ip[IP_METHOD], t_it, g, s1, s2, p, hp)
+    scale = method_direction(ip[IP_METHOD], t_it, g, s1, s2, p, hp, t, TPB)
     slope = 0.0
     if ip[IP_ARMIJO] != 0:
         sp = 0.0
         for j in range(t, d, TPB):
             sp += float(g[j]) * float(p[j])
         slope = block_sum(sh, sp)
-    alpha = st[0] * scale
+    alpha = st[ST_LR] * scale
     for j in range(t, d, TPB):
         wn[j] = w[j] - alpha * p[j]
     cuda.syncthreads()
@@ -347,85 +315,80 @@ def start_tail(f, ip, hp, tol, st, cx, w, g, wn, s1, s2, p, sh, hist, col):
     gq = 0.0
     for j in range(t, d, TPB):
         gq += float(g[j]) * float(g[j])
-    gn = math.sqrt(block_sum(sh, gq))
+    gsq = block_sum(sh, gq)
     if t == 0:
-        if int(st[1]) == 0:
-            st[3] = f
+        if int(st[ST_NIT]) == 0:
+            st[ST_F0] = f
             record_history(hist, col, 0, ip[IP_HIST_EVERY], f, False)
-        st[4] = f
-        st[5] = gn
+        st[ST_FUN] = f
+        st[ST_GNORM] = math.sqrt(gsq)
+        cx[CX_GSQ] = gsq
     cuda.syncthreads()
-    if is_bad(f) or is_bad(gn):
-        finish(DIVERGED, ip, st, cx, hist, col)
+    status = start_status(f, gsq)
+    if status != RUNNING:
+        finish(status, ip, st, cx, hist, col)
     else:
         begin(ip, hp, tol, st, cx, w, g, wn, s1, s2, p, sh, hist, col)
 
 
 @cuda.jit(device=True)
 def after(f_new, ip, hp, tol, st, cx, w, g, wn, gnew, s1, s2, p, sh, hist, col):
-    """After evaluating the trial point wn (loss f_new, gradient gnew): Armijo,
-    divergence, accept and stopping tests, then the next direction (begin)."""
+    """After evaluating the trial point wn (loss f_new, gradient gnew): its outcome
+    (decisions.trial_outcome), then on acceptance the stopping tests and the next
+    direction (begin)."""
     cuda.syncthreads()
     d = w.shape[0]
     t = cuda.threadIdx.x
-    f = st[4]
+    f = st[ST_FUN]
     alpha = cx[CX_ALPHA]
-    lr = st[0]
-    if ip[IP_ARMIJO] != 0:
-        rounding = float(hp[HP_LOSS_ROUNDING]) * (abs(f) + cx[CX_C])
-        if not armijo_accepts(f_new, f, alpha, cx[CX_SLOPE], ARMIJO_C1, rounding):
-            halv = cx[CX_HALV] + 1.0
-            if halv > ARMIJO_MAX_HALVINGS:
-                finish(LINE_SEARCH_FAILED, ip, st, cx, hist, col)
-                return
-            alpha *= 0.5
-            for j in range(t, d, TPB):
-                wn[j] = w[j] - alpha * p[j]
-            cuda.syncthreads()
-            if t == 0:
-                cx[CX_HALV] = halv
-                cx[CX_ALPHA] = alpha
-            cuda.syncthreads()
-            return
-        lr = alpha / cx[CX_SCALE]
-    bad = is_bad(f_new) or f_new > diverge_limit(st[3], DIVERGE_FACTOR)
+    halvings = int(cx[CX_HALV])
+    armijo = ip[IP_ARMIJO] != 0
     sq = 0.0
-    nbad = 0.0
+    wq = 0.0
+    gq = 0.0
     for j in range(t, d, TPB):
         dj = float(wn[j]) - float(w[j])
         sq += dj * dj
-        if is_bad(wn[j]):
-            nbad += 1.0
-    sq = block_sum(sh, sq)
-    nbad = block_sum(sh, nbad)
-    if bad or nbad > 0.0:
-        finish(DIVERGED, ip, st, cx, hist, col)
+        wq += float(wn[j]) * float(wn[j])
+        gq += float(gnew[j]) * float(gnew[j])
+    step_sq = block_sum(sh, sq)
+    ww = block_sum(sh, wq)
+    gsq_new = block_sum(sh, gq)
+    rounding = loss_rounding(float(hp[HP_LOSS_ROUNDING]), f, cx[CX_C])
+    outcome = trial_outcome(armijo, halvings, f_new, f, alpha, cx[CX_SLOPE], rounding,
+                            diverge_limit(st[ST_F0]), ww, gsq_new)
+    if outcome == BACKTRACK:
+        alpha *= 0.5
+        for j in range(t, d, TPB):
+            wn[j] = w[j] - alpha * p[j]
+        cuda.syncthreads()
+        if t == 0:
+            cx[CX_HALV] = halvings + 1.0
+            cx[CX_ALPHA] = alpha
+        cuda.syncthreads()
         return
-    step = math.sqrt(sq)
-    df = abs(f_new - f)
-    fscale = max(1.0, abs(f))
-    gq = 0.0
+    if outcome != ACCEPT:
+        finish(outcome, ip, st, cx, hist, col)  # w stays the last finite iterate
+        return
+    lr = st[ST_LR]
+    if armijo:
+        lr = alpha / cx[CX_SCALE]
     for j in range(t, d, TPB):
         w[j] = wn[j]
         g[j] = gnew[j]
-        gq += float(g[j]) * float(g[j])
-    gn = math.sqrt(block_sum(sh, gq))
-    t_it = int(st[1]) + 1
+    t_it = int(st[ST_NIT]) + 1
+    cuda.syncthreads()
     if t == 0:
-        st[0] = lr
-        st[1] = t_it
-        st[4] = f_new
-        st[5] = gn
+        st[ST_LR] = lr
+        st[ST_NIT] = t_it
+        st[ST_FUN] = f_new
+        st[ST_GNORM] = math.sqrt(gsq_new)
+        cx[CX_GSQ] = gsq_new
         record_history(hist, col, t_it, ip[IP_HIST_EVERY], f_new, False)
     cuda.syncthreads()
-    xtol = tol[TOL_X]
-    ftol = tol[TOL_F]
-    if xtol > 0.0 and step <= xtol:
-        finish(XTOL, ip, st, cx, hist, col)
-    elif ftol > 0.0 and df <= ftol * fscale:
-        finish(FTOL, ip, st, cx, hist, col)
-    elif is_bad(gn):
-        finish(DIVERGED, ip, st, cx, hist, col)
+    status = after_accept(step_sq, tol[TOL_X], f_new, f, tol[TOL_F])
+    if status != RUNNING:
+        finish(status, ip, st, cx, hist, col)
     else:
         begin(ip, hp, tol, st, cx, w, g, wn, s1, s2, p, sh, hist, col)
 
@@ -443,7 +406,7 @@ def solve_batch_kernel(X, y, W, S1, S2, G, WN, GN, P, R, A, Bv, ip, hp, tol, sta
     code = ip[IP_LOSS]
     for k in range(cuda.blockIdx.x, nprob, cuda.gridDim.x):
         cuda.syncthreads()
-        if int(state[k, 2]) != RUNNING:
+        if int(state[k, ST_STATUS]) != RUNNING:
             continue
         st = state[k]
         cx = cxs[k]
@@ -459,14 +422,14 @@ def solve_batch_kernel(X, y, W, S1, S2, G, WN, GN, P, R, A, Bv, ip, hp, tol, sta
             cx[CX_DONE] = 0.0
             cx[CX_C] = c
         cuda.syncthreads()
-        if st[0] <= 0.0:
-            lam = block_lipschitz(mode, code, Xk, yk, Ak, S1[k], G[k], Rk, sh, shr, acc, hp)
+        if lr_is_auto(st[ST_LR]):
+            lam = block_lambda_max(mode, code, Xk, yk, Ak, S1[k], G[k], Rk, sh, shr, acc, hp)
             lr = auto_lr(float(hp[HP_CURV]), lam, float(hp[HP_L2]))
             for j in range(cuda.threadIdx.x, S1.shape[1], TPB):
                 S1[k, j] = 0.0
             cuda.syncthreads()
             if cuda.threadIdx.x == 0:
-                st[0] = lr
+                st[ST_LR] = lr
             cuda.syncthreads()
         f = block_evaluate(mode, code, Xk, yk, Ak, bk, c, W[k], G[k], Rk, sh, shr, acc, hp)
         start_tail(f, ip, hp, tol, st, cx, W[k], G[k], WN[k], S1[k], S2[k], P[k], sh, hist, k)
@@ -518,6 +481,7 @@ def single_reset_kernel(cx):
         cx[CX_PSTOP] = 0.0
         cx[CX_C] = 0.0
         cx[CX_LAM] = 0.0
+        cx[CX_GSQ] = 0.0
 
 
 @cuda.jit
@@ -574,7 +538,7 @@ def auto_lr_kernel(st, cx, s1, hp):
     for j in range(t, s1.shape[0], TPB):
         s1[j] = 0.0
     if t == 0:
-        st[0] = auto_lr(float(hp[HP_CURV]), cx[CX_LAM], float(hp[HP_L2]))
+        st[ST_LR] = auto_lr(float(hp[HP_CURV]), cx[CX_LAM], float(hp[HP_L2]))
 
 
 @cuda.jit
@@ -597,52 +561,77 @@ def single_after_kernel(part_g, part_f, ip, hp, tol, st, cx, w, g, wn, gnew, s1,
 
 # ------------------------------------------------------------ host side
 def _grid_blocks(n):
-    return max(1, min((n + TPB - 1) // TPB, MAX_GRID_BLOCKS))
+    return max(1, min((n + TPB - 1) // TPB, config.GPU_MAX_GRID_BLOCKS))
 
 
-class Solver:
-    """Device buffers of one `minimize` call; `run(stop_at)` advances it (resumable).
+def _is_cuda(a):
+    from .._device import is_cuda_array
+    return is_cuda_array(a)
 
-    X3 (B, n, d) and y2 (B, n) are numba device arrays; W0 a device (B, d) initial
-    point (copied, never written); state (B, 6), hist (rows, B) host float64 arrays
-    (copied to the device once; `state_host`/`hist_host` bring them back).  ip, hp,
-    tol: host packed options as for the CPU drivers.  `large`: one problem (B == 1)
-    solved with a grid-wide gradient per iteration.
+
+class CudaBackend:
+    """The GPU backend of fastgd.minimize: device buffers of one Plan (see
+    fastgd/cpu/backend.py for the interface the API's outer loop uses).
+
+    X, y: the problem's device arrays (NumPy data are copied to the GPU once, and the
+    solution then comes back as NumPy: the result lives where the data live).  W, S1, S2
+    (B, m) iterate and method state, G, WN, GN, P (B, m) scratch, cx (B, NCX) control
+    rows, all on the device; the state (B, STATE_SIZE) and history come back to the host
+    after every ``run_until`` (one small copy).  A large single problem (plan.large) runs
+    with a grid-wide gradient per iteration, mode 'gram' as 'rows'.
     """
 
-    def __init__(self, X3, y2, W0, state, hist, ip, hp, tol, large):
-        B, n, d = X3.shape
-        dt = X3.dtype
-        self.X3, self.y2, self.large = X3, y2, large
-        self.ip = np.array(ip, np.int64)
-        if large and self.ip[IP_MODE] == GRAM:
+    def __init__(self, plan):
+        problem = plan.problem
+        X, y = problem.X, problem.y
+        self.plan = plan
+        self.on_host = not _is_cuda(X)
+        if self.on_host:
+            X, y = cuda.to_device(X), cuda.to_device(y)
+        B, m = plan.batch_size, plan.n_params
+        n, d = problem.n, problem.d
+        self.X3 = X if problem.batched else X.reshape(1, n, d)
+        self.y2 = y if problem.batched else y.reshape(1, n)
+        self.large = plan.large
+        self.ip = plan.ip.copy()
+        if self.large and self.ip[IP_MODE] == GRAM:
             self.ip[IP_MODE] = ROWS
-        self.rows = hist.shape[0]
-        self.W = cuda.device_array((B, d), dt)
-        self.W.copy_to_device(W0)
+        dt = problem.dtype
+        x0 = plan.x0
+        self.x0_device = None
+        self.W = cuda.device_array((B, m), dt)
+        if x0 is None:
+            self.W.copy_to_device(np.zeros((B, m), dt))
+        elif _is_cuda(x0):
+            self.x0_device = (x0 if getattr(type(x0), "__cuda_ndarray__", False)
+                              else cuda.as_cuda_array(x0))
+            self.W.copy_to_device(self.x0_device.reshape(B, m))
+        else:
+            self.W.copy_to_device(np.ascontiguousarray(x0).reshape(B, m))
         zeros = lambda shape, t=dt: cuda.to_device(np.zeros(shape, t))  # noqa: E731
         # scratch starts as NaN: a read before a write would show in every result
         scratch = lambda shape, t=dt: cuda.to_device(np.full(shape, np.nan, t))  # noqa: E731
-        self.S1, self.S2 = zeros((B, d)), zeros((B, d))
-        self.G, self.WN, self.GN, self.P = (scratch((B, d)) for _ in range(4))
-        self.state = cuda.to_device(np.ascontiguousarray(state, np.float64))
-        self._state_host = np.array(state, np.float64)
+        self.S1, self.S2 = zeros((B, m)), zeros((B, m))
+        self.G, self.WN, self.GN, self.P = (scratch((B, m)) for _ in range(4))
+        self._state_host = plan.initial_state()
+        self.state = cuda.to_device(self._state_host)
+        hist = plan.empty_history()
+        self.rows = hist.shape[0]
         h = np.full((max(self.rows, 1), B), np.nan)
-        h[:self.rows] = hist
         self.hist = cuda.to_device(h)
-        self.hp = cuda.to_device(np.asarray(hp))
-        self.tol = cuda.to_device(np.asarray(tol, np.float64))
+        self.hp = cuda.to_device(np.asarray(plan.hp))
+        self.tol = cuda.to_device(np.asarray(plan.tol, np.float64))
         self.cx = scratch((B, NCX), np.float64)
         gram = self.ip[IP_MODE] == GRAM
         self.A = scratch((B, d, d) if gram else (B, 1, 1), np.float64)
         self.Bv = scratch((B, d) if gram else (B, 1), np.float64)
         self.R = scratch((B, n) if d > CHUNK else (B, 1))
-        if large:
+        if self.large:
             nb = _grid_blocks(n)
             self.part_g = scratch((nb, d), np.float64)
             self.part_f = scratch(nb, np.float64)
 
-    def run(self, stop_at):
+    def run_until(self, stop_at):
         """Advance every running problem up to iteration stop_at; returns the host state."""
         self.ip[IP_STOP_AT] = stop_at
         ip = cuda.to_device(self.ip)
@@ -659,7 +648,7 @@ class Solver:
         return self._state_host
 
     def _run_single(self, ip):
-        if int(self._state_host[0, 2]) != RUNNING:
+        if int(self._state_host[0, ST_STATUS]) != RUNNING:
             return
         X, y = self.X3[0], self.y2[0]
         st, cx, w, g, wn, gnew = (self.state[0], self.cx[0], self.W[0], self.G[0], self.WN[0],
@@ -669,8 +658,8 @@ class Solver:
         nb = pg.shape[0]
         code = int(self.ip[IP_LOSS])
         single_reset_kernel[1, 1](cx)
-        if self._state_host[0, 0] <= 0.0:  # lr="auto"; s1 is the power vector, then zeroed
-            power_start_kernel[1, TPB](s1, hp)
+        if self._state_host[0, ST_LR] <= 0.0:  # lr="auto" (contract.LR_AUTO); s1 is the power
+            power_start_kernel[1, TPB](s1, hp)  # vector, then zeroed
             for _ in range(POWER_ITERATIONS):
                 power_normalize_kernel[1, TPB](s1, cx)
                 rows_partial_kernel[nb, TPB](code, 1, X, y, s1, R, pg, pf, hp, cx, CX_PSTOP)
@@ -680,7 +669,7 @@ class Solver:
         single_start_kernel[1, TPB](pg, pf, ip, hp, tol, st, cx, w, g, wn, s1, s2, p, hist)
         done = np.zeros(1)
         while True:
-            for _ in range(CHECK_EVERY):
+            for _ in range(config.GPU_CHECK_EVERY):
                 rows_partial_kernel[nb, TPB](code, 0, X, y, wn, R, pg, pf, hp, cx, CX_DONE)
                 single_after_kernel[1, TPB](pg, pf, ip, hp, tol, st, cx, w, g, wn, gnew, s1,
                                             s2, p, hist)
@@ -688,85 +677,32 @@ class Solver:
             if done[0] != 0.0:
                 break
 
-    def hist_host(self):
+    def history(self):
         return self.hist.copy_to_host()[:self.rows]
 
-
-def solve(X3, y2, W0, state, hist, ip, hp, tol, *, large, callback_every=None, on_chunk=None):
-    """Run a whole solve on the GPU; returns (W device (B, d), state host, hist host).
-
-    on_chunk(W, state, hist) is called after every chunk of `callback_every` iterations.
-    """
-    solver = Solver(X3, y2, W0, state, hist, ip, hp, tol, large)
-    max_iter = int(ip[IP_MAX_ITER])
-    step = max_iter if callback_every is None else callback_every
-    stop_at = 0
-    while True:
-        stop_at = min(max_iter, stop_at + step)
-        st = solver.run(stop_at)
-        done = stop_at >= max_iter or not (st[:, 2] == RUNNING).any()
-        if on_chunk is not None:
-            on_chunk(solver.W, st, solver.hist_host())
-        if done:
-            break
-    return solver.W, solver._state_host, solver.hist_host()
-
-
-def _is_cuda(a):
-    from .._device import is_cuda_array
-    return is_cuda_array(a)
-
-
-def minimize_cuda(problem, x0, inplace, W, state, hist, ip, hp, tol, large, callback_every,
-                  callback, make_result):
-    """The GPU branch of `fastgd.minimize` (everything validated by then).
-
-    W is the host (B, d) start (zeros) used when x0 is None; make_result(x, state, hist)
-    builds the Result.  x is a device array when the data are on the GPU (a NumPy copy
-    when they were NumPy arrays); every other field is a host copy.
-    """
-    X, y = problem.X, problem.y
-    on_host = not _is_cuda(X)
-    if on_host:
-        X, y = cuda.to_device(X), cuda.to_device(y)
-    B, d = W.shape
-    n = problem.n
-    X3 = X if problem.batched else X.reshape(1, n, d)
-    y2 = y if problem.batched else y.reshape(1, n)
-    x0d = None
-    if x0 is None:
-        W0 = W
-    elif _is_cuda(x0):
-        x0d = x0 if getattr(type(x0), "__cuda_ndarray__", False) else cuda.as_cuda_array(x0)
-        W0 = x0d.reshape(B, d)
-    else:
-        W0 = np.ascontiguousarray(x0).reshape(B, d)
-
-    def as_x(Wd, copy):
-        if on_host:
-            x = Wd.copy_to_host()
+    def _as_x(self, copy):
+        """The iterates in the solution's shape: NumPy for host data, else a device array."""
+        if self.on_host:
+            x = self.W.copy_to_host()
         elif copy:
-            x = cuda.device_array_like(Wd)
-            x.copy_to_device(Wd)
+            x = cuda.device_array_like(self.W)
+            x.copy_to_device(self.W)
         else:
-            x = Wd
-        return x if problem.batched else x.reshape(d)
+            x = self.W
+        return x.reshape(self.plan.problem.solution_shape)
 
-    on_chunk = None
-    if callback is not None:
-        def on_chunk(Wd, st, h):
-            callback(make_result(as_x(Wd, True), st, h))
+    def iterate(self):
+        """A copy of the current iterates (for callbacks)."""
+        return self._as_x(True)
 
-    Wd, st, h = solve(X3, y2, W0, state, hist, ip, hp, tol, large=large,
-                      callback_every=callback_every, on_chunk=on_chunk)
-    x = as_x(Wd, False)
-    if inplace:
-        if x0d is not None:
-            # x is x0 itself for a numba device array, else a zero-copy numba view of it
-            # (a CuPy/torch x0 holds the solution; Result fields need a NumPy dtype)
-            x0d.reshape(B, d).copy_to_device(Wd)
-            x = x0d
-        else:
-            x0[...] = Wd.copy_to_host().reshape(x0.shape)
-            x = x0
-    return make_result(x, st, h)
+    def solution(self, into=None):
+        """The final iterates; written into `into` (x0) when given.  A numba device x0 is
+        returned itself, a CuPy/torch x0 as a zero-copy numba view of it (Result fields
+        need a NumPy dtype)."""
+        if into is None:
+            return self._as_x(False)
+        if self.x0_device is not None:
+            self.x0_device.reshape(self.W.shape).copy_to_device(self.W)
+            return self.x0_device
+        into[...] = self.W.copy_to_host().reshape(into.shape)
+        return into

@@ -1,0 +1,81 @@
+"""The CPU backend of fastgd.minimize: buffers of one Plan and the calls of its drivers.
+
+The API layer (fastgd/api.py) owns the outer loop; a backend offers
+``run_until(stop_at)`` (advance every running problem up to that iteration, return the
+state), ``iterate()`` (a copy of the current iterates), ``history()`` and
+``solution(into)``.  The GPU backend (fastgd/gpu/solve.py) offers the same.
+"""
+import numba
+import numpy as np
+
+from .. import config, contract
+from .._jit import parallel_launch
+
+
+def batch_chunks(B, n, d, threads):
+    """How many chunks the batched driver hands out: at least one per thread, more (up to
+    CHUNKS_PER_THREAD per thread) while their scratch stays small, so problems that run
+    long do not leave one thread with the tail."""
+    by_scratch = config.CHUNK_SCRATCH_ELEMENTS // (n * d + 1)
+    return min(B, max(threads, min(config.CHUNKS_PER_THREAD * threads, by_scratch)))
+
+
+def row_blocks(n, threads):
+    """Row blocks of one large problem's parallel evaluation."""
+    return max(1, min(n // config.ROWS_PER_BLOCK, config.BLOCKS_PER_THREAD * threads))
+
+
+class CpuBackend:
+    """W, S1, S2 (B, m), state (B, STATE_SIZE), hist of one Plan on the CPU."""
+
+    def __init__(self, plan):
+        problem = plan.problem
+        B, m = plan.batch_size, plan.n_params
+        self.plan = plan
+        self.kernels = problem.kernels()
+        self.X = problem.X if problem.batched else problem.X[None]
+        self.y = problem.y if problem.batched else problem.y[None]
+        x0 = plan.x0
+        self.W = np.zeros((B, m), problem.dtype) if x0 is None else x0.reshape(B, m).copy()
+        self.S1 = np.zeros((B, m), problem.dtype)
+        self.S2 = np.zeros((B, m), problem.dtype)
+        self.state = plan.initial_state()
+        self.hist = plan.empty_history()
+        self.ip = plan.ip.copy()
+
+    def run_until(self, stop_at):
+        """Advance every running problem up to iteration stop_at; returns the state."""
+        self.ip[contract.IP_STOP_AT] = stop_at
+        k = self.kernels
+        threads = numba.get_num_threads()
+        with parallel_launch():
+            if self.plan.large:
+                nblocks = row_blocks(self.X.shape[1], threads)
+                k.solve_single(self.X[0], self.y[0], self.W[0], self.S1[0], self.S2[0], self.ip,
+                               self.plan.hp, self.plan.tol, self.state[0], self.hist, nblocks)
+            else:
+                B, n, d = self.X.shape
+                previous = numba.get_parallel_chunksize()
+                numba.set_parallel_chunksize(1)  # chunks are handed out one at a time
+                try:
+                    k.solve_batch(self.X, self.y, self.W, self.S1, self.S2, self.ip,
+                                  self.plan.hp, self.plan.tol, self.state, self.hist,
+                                  batch_chunks(B, n, d, threads))
+                finally:
+                    numba.set_parallel_chunksize(previous)
+        return self.state
+
+    def iterate(self):
+        """A copy of the current iterates, in the solution's shape (for callbacks)."""
+        return self.W.reshape(self.plan.problem.solution_shape).copy()
+
+    def history(self):
+        return self.hist
+
+    def solution(self, into=None):
+        """The final iterates in the solution's shape; written into `into` (x0) if given."""
+        x = self.W.reshape(self.plan.problem.solution_shape)
+        if into is None:
+            return x
+        into[...] = x
+        return into

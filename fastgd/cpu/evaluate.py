@@ -1,0 +1,319 @@
+"""Loss and gradient of one problem at w on the CPU, by evaluation mode.
+
+``evaluate`` -> ``eval_transposed`` (mode DIRECT: a small problem from its transposed
+data, SIMD over rows), ``eval_gram`` (GRAM: from X^T X / n, O(d^2)) or ``eval_rows``
+(ROWS: one large problem, parallel over row blocks) -> ``apply_rows`` / ``rows_pairs`` /
+``rows_tiled`` -> ``row_terms`` (the per-row loss of fastgd/losses.py).
+
+Every function here that reaches ``row_terms`` does so through this module's global
+name, so a user-defined loss gets its own copies by rebinding that one name
+(``fastgd._jit.rebind``), with no second copy of any source.
+"""
+from numba import prange
+
+from .. import config
+from .._jit import cpu_kernel, prefetch
+from ..contract import DIRECT, GRAM, HP_L2, HP_LPARAM, HP_NINV, HP_ONE, LOGISTIC, LSQ
+from .math import losses
+
+row_terms = losses.row_terms
+lsq_terms = losses.lsq_terms
+logistic_terms = losses.logistic_terms
+# compile-time constants of the cached kernels (see fastgd.config)
+PREFETCH_BYTES = config.PREFETCH_BYTES
+
+
+@cpu_kernel(refcount=False, inline=True)
+def eval_transposed(code, Xt, y, w, z, g, hp):
+    """Loss and gradient of one problem from its transposed data Xt (d, n).
+
+    SIMD runs over n.  z (n,) is scratch; g (d,) is written.  Returns f (float64).
+    """
+    d, n = Xt.shape
+    one = hp[HP_ONE]
+    zero = one - one
+    for i in range(n):
+        z[i] = zero
+    # four rows of Xt per pass over z: a quarter of the loads and stores of z
+    j = 0
+    while j + 4 <= d:
+        w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
+        x0, x1, x2, x3 = Xt[j], Xt[j + 1], Xt[j + 2], Xt[j + 3]
+        for i in range(n):
+            z[i] += (x0[i] * w0 + x1[i] * w1) + (x2[i] * w2 + x3[i] * w3)
+        j += 4
+    while j < d:
+        wj = w[j]
+        xj = Xt[j]
+        for i in range(n):
+            z[i] += xj[i] * wj
+        j += 1
+    f = apply_rows(code, z, y, one, hp[HP_LPARAM])
+    return finish_gradient(Xt, z, w, g, f, hp)
+
+
+@cpu_kernel(refcount=False, inline=True)
+def apply_rows(code, z, y, one, param):
+    """z <- phi'(z, y) row by row; returns sum phi (float64).
+
+    The loss is chosen outside the loop so each loop inlines one small row function
+    and vectorises (the vectorisable exp of fastgd/cpu/fastexp.py included); other
+    losses (and user RowLoss, which rebinds row_terms) take the generic loop.  The
+    logistic rows run in float64 for both dtypes: mixing widths kept LLVM from
+    vectorising the float32 loop (14 ns per row instead of 1.4).
+    """
+    f = 0.0
+    if code == LSQ:
+        for i in range(z.shape[0]):
+            phi, r = lsq_terms(z[i], y[i])
+            f += phi
+            z[i] = r
+    elif code == LOGISTIC:
+        for i in range(z.shape[0]):
+            phi, r = logistic_terms(float(z[i]), float(y[i]), 1.0)
+            f += phi
+            z[i] = r
+    else:
+        for i in range(z.shape[0]):
+            phi, r = row_terms(code, z[i], y[i], one, param)
+            f += phi
+            z[i] = r
+    return f
+
+
+@cpu_kernel(refcount=False, inline=True)
+def finish_gradient(Xt, r, w, g, f, hp):
+    """g = Xt r / n + l2 w; returns (f / n + l2/2 |w|^2, |g|^2)."""
+    d, n = Xt.shape
+    l2 = hp[HP_L2]
+    ninv = hp[HP_NINV]
+    zero = hp[HP_ONE] - hp[HP_ONE]
+    # four dot products per pass over r (one load of r feeds four rows of Xt)
+    j = 0
+    while j + 4 <= d:
+        x0, x1, x2, x3 = Xt[j], Xt[j + 1], Xt[j + 2], Xt[j + 3]
+        s0, s1, s2, s3 = zero, zero, zero, zero
+        for i in range(n):
+            ri = r[i]
+            s0 += x0[i] * ri
+            s1 += x1[i] * ri
+            s2 += x2[i] * ri
+            s3 += x3[i] * ri
+        g[j], g[j + 1], g[j + 2], g[j + 3] = s0, s1, s2, s3
+        j += 4
+    while j < d:
+        xj = Xt[j]
+        s0 = zero
+        for i in range(n):
+            s0 += xj[i] * r[i]
+        g[j] = s0
+        j += 1
+    ww = 0.0
+    gg = 0.0
+    for j in range(d):
+        gj = g[j] * ninv + l2 * w[j]
+        g[j] = gj
+        ww += float(w[j]) * float(w[j])
+        gg += float(gj) * float(gj)
+    return f * float(ninv) + 0.5 * float(l2) * ww, gg
+
+
+@cpu_kernel(refcount=False, inline=True)
+def gram_row_done(s, j, w, b, g, l2):
+    """Row j of the Gram evaluation from s = (A w)_j: writes g[j]; returns the row's
+    share of f - c and of |g|^2."""
+    wj = float(w[j])
+    gj = s - b[j] + l2 * wj
+    g[j] = gj
+    return wj * (0.5 * s - b[j]) + 0.5 * l2 * wj * wj, gj * gj
+
+
+@cpu_kernel(refcount=False, inline=True)
+def eval_gram(A, b, c, w, g, hp):
+    """Least squares from its Gram form: f = w.A w/2 - b.w + c, g = A w - b (+ l2 terms).
+
+    A w runs four rows at a time, each row's dot product in a register: Gram mode runs
+    small d, where an iteration is a dependency chain, and accumulating into g instead
+    (column-wise) put a store and a reload into every step of it (d=8: 29 -> 14 ns).
+    Returns (f, |g|^2).
+    """
+    d = w.shape[0]
+    l2 = float(hp[HP_L2])
+    f = c
+    gg = 0.0
+    j = 0
+    while j + 3 < d:
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for k in range(d):
+            wk = float(w[k])
+            s0 += A[j, k] * wk
+            s1 += A[j + 1, k] * wk
+            s2 += A[j + 2, k] * wk
+            s3 += A[j + 3, k] * wk
+        for q, s in ((0, s0), (1, s1), (2, s2), (3, s3)):
+            df, dg = gram_row_done(s, j + q, w, b, g, l2)
+            f += df
+            gg += dg
+        j += 4
+    while j < d:
+        s = 0.0
+        for k in range(d):
+            s += A[j, k] * float(w[k])
+        df, dg = gram_row_done(s, j, w, b, g, l2)
+        f += df
+        gg += dg
+        j += 1
+    return f, gg
+
+
+@cpu_kernel(refcount=False, inline=True)
+def prefetch_rows(X, i, nrows):
+    """Prefetch hint for rows i .. i + nrows - 1 of a C-contiguous X (n, d)."""
+    d = X.shape[1]
+    for q in range(i * d, (i + nrows) * d, max(1, 64 // X.itemsize)):
+        prefetch(X, q)
+
+
+@cpu_kernel(refcount=False, inline=True)
+def rows_ahead(X):
+    """Rows of X ahead of the current one that a streaming loop prefetches."""
+    return max(2, PREFETCH_BYTES // max(1, X.shape[1] * X.itemsize))
+
+
+@cpu_kernel(refcount=False, inline=True)
+def rows_pairs(code, lin, X, y, w, acc, lo, hi, one, lparam):
+    """Rows lo..hi-1 of X: acc += sum_i phi'(x_i.w, y_i) x_i; returns sum_i phi (float64).
+    lin: acc += sum_i (x_i.w) x_i instead (X^T X w, for the power iteration; y unread).
+
+    Two rows per pass: two independent dot products in flight and half the
+    load-add-store round trips of acc (d=64 float32 in cache: 9.0 -> 4.4 ns per row
+    once the loss branch is folded, see eval_rows).
+    """
+    d = X.shape[1]
+    ahead = rows_ahead(X)
+    fb = 0.0
+    i = lo
+    while i + 1 < hi:
+        prefetch_rows(X, i + ahead, 2)
+        z0 = one - one
+        for j in range(d):
+            z0 += X[i, j] * w[j]
+        z1 = one - one
+        for j in range(d):
+            z1 += X[i + 1, j] * w[j]
+        r0 = z0
+        r1 = z1
+        if not lin:
+            phi0, r0 = row_terms(code, z0, y[i], one, lparam)
+            phi1, r1 = row_terms(code, z1, y[i + 1], one, lparam)
+            fb += phi0 + phi1
+        for j in range(d):
+            acc[j] += r0 * X[i, j] + r1 * X[i + 1, j]
+        i += 2
+    if i < hi:
+        zi = one - one
+        for j in range(d):
+            zi += X[i, j] * w[j]
+        r = zi
+        if not lin:
+            phi, r = row_terms(code, zi, y[i], one, lparam)
+            fb += phi
+        for j in range(d):
+            acc[j] += r * X[i, j]
+    return fb
+
+
+@cpu_kernel(refcount=False, inline=True)
+def rows_tiled(code, X, y, w, acc, zt, lo, hi, one, lparam):
+    """rows_pairs in tiles of zt.shape[0] rows: z for the tile, then the loss as one
+    loop over the tile (apply_rows: vectorised, logistic's exp included), then
+    acc += r_i x_i over the tile, which is still in cache (logistic, d=64 float32:
+    22.7 -> 7.6 ns per row).  zt is scratch."""
+    d = X.shape[1]
+    tile = zt.shape[0]
+    ahead = rows_ahead(X)
+    fb = 0.0
+    for t0 in range(lo, hi, tile):
+        t1 = min(t0 + tile, hi)
+        for i in range(t0, t1):
+            prefetch_rows(X, i + ahead, 1)
+            s = one - one
+            for j in range(d):
+                s += X[i, j] * w[j]
+            zt[i - t0] = s
+        fb += apply_rows(code, zt[:t1 - t0], y[t0:t1], one, lparam)
+        i = t0
+        while i + 1 < t1:
+            r0 = zt[i - t0]
+            r1 = zt[i + 1 - t0]
+            for j in range(d):
+                acc[j] += r0 * X[i, j] + r1 * X[i + 1, j]
+            i += 2
+        if i < t1:
+            r0 = zt[i - t0]
+            for j in range(d):
+                acc[j] += r0 * X[i, j]
+    return fb
+
+
+@cpu_kernel(parallel=True)
+def eval_rows(code, X, y, w, g, z, part_g, part_f, hp):
+    """One pass over a large X (n, d) in row blocks, one partial gradient per block.
+
+    part_g (nblocks, d) and part_f (nblocks,) are scratch; g (d,) is written; z
+    (nblocks * tile,) is scratch for the tiled (logistic) loop.  The loss is chosen
+    outside the row loops, so each inlined copy folds row_terms' branch on the loss.
+    """
+    n, d = X.shape
+    nblocks = part_g.shape[0]
+    tile = z.shape[0] // nblocks
+    one = hp[HP_ONE]
+    lparam = hp[HP_LPARAM]
+    for blk in prange(nblocks):
+        lo = blk * n // nblocks
+        hi = (blk + 1) * n // nblocks
+        acc = part_g[blk]
+        for j in range(d):
+            acc[j] = one - one
+        if code == LSQ:
+            fb = rows_pairs(LSQ, False, X, y, w, acc, lo, hi, one, lparam)
+        elif code == LOGISTIC:
+            zt = z[blk * tile:(blk + 1) * tile]
+            fb = rows_tiled(LOGISTIC, X, y, w, acc, zt, lo, hi, one, lparam)
+        else:
+            fb = rows_pairs(code, False, X, y, w, acc, lo, hi, one, lparam)
+        part_f[blk] = fb
+    f = 0.0
+    for blk in range(nblocks):
+        f += part_f[blk]
+    l2 = hp[HP_L2]
+    ww = 0.0
+    gg = 0.0
+    for j in range(d):
+        s = one - one
+        for blk in range(nblocks):
+            s += part_g[blk, j]
+        gj = s * hp[HP_NINV] + l2 * w[j]
+        g[j] = gj
+        ww += float(w[j]) * float(w[j])
+        gg += float(gj) * float(gj)
+    return f * float(hp[HP_NINV]) + 0.5 * float(l2) * ww, gg
+
+
+@cpu_kernel(refcount=False, inline=True)
+def evaluate(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
+    """(loss at w, |gradient|^2) in float64, gradient written into g, by evaluation mode.
+
+    The one evaluation hook of the drivers (fastgd/cpu/solve.py): X (n, d), y (n,), Xt
+    (d, n) its transpose (DIRECT), A, b, c its Gram form (GRAM); z, zk, part_g, part_f
+    scratch (zk: per-row outputs of a multi-output loss, unused here).  A problem with
+    drivers of its own (Softmax) rebinds this name.
+    """
+    if mode == DIRECT:
+        return eval_transposed(code, Xt, y, w, z, g, hp)
+    elif mode == GRAM:
+        return eval_gram(A, b, c, w, g, hp)
+    return eval_rows(code, X, y, w, g, z, part_g, part_f, hp)

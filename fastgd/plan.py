@@ -1,0 +1,133 @@
+"""From validated arguments to a Plan: the target, the mode and the packed arrays of one solve.
+
+The packed layout is fastgd/contract.py's; a backend (fastgd/cpu/backend.py,
+fastgd/gpu/solve.py) turns a Plan into buffers and runs it.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import config, contract, validate
+
+
+def choose_mode(problem, mode, max_iter):
+    """'direct' or 'gram'.  'auto' picks gram for a quadratic loss when its cost,
+    n d^2/2 once (weighted config.GRAM_SETUP_WEIGHT: forming X^T X runs slower than a
+    streaming pass) plus d^2 per iteration, is below direct's 2 n d per iteration."""
+    validate.choice("mode", mode, ("auto", "direct", "gram"))
+    if mode == "gram" and not problem.quadratic:
+        raise ValueError(f"mode='gram' needs a quadratic loss (LeastSquares), "
+                         f"not {type(problem).__name__}")
+    if mode != "auto":
+        return mode
+    n, d = problem.n, problem.d
+    if not problem.quadratic or d > config.MAX_GRAM_D:
+        return "direct"
+    gram_cost = config.GRAM_SETUP_WEIGHT * n * d * (d + 1) / 2 + max_iter * d * d
+    return "gram" if gram_cost < 2.0 * max_iter * n * d else "direct"
+
+
+def is_large(problem):
+    """One problem big enough to be parallelised over its rows (mode ROWS)."""
+    return not problem.batched and problem.X.size >= config.LARGE_PROBLEM_ELEMENTS
+
+
+@dataclass
+class Plan:
+    """One validated solve: the problem, where it runs, and its packed arrays.
+
+    ip/hp/tol are the packed options (contract IP_*, HP_*, TOL_*); lrs is (B,) float64 or
+    None for lr="auto"; x0 the validated initial point (NumPy or CUDA) or None.
+    """
+
+    problem: object
+    device: str
+    large: bool
+    ip: np.ndarray
+    hp: np.ndarray
+    tol: np.ndarray
+    lrs: object
+    x0: object
+    inplace: bool
+    history: int
+
+    @property
+    def max_iter(self):
+        return int(self.ip[contract.IP_MAX_ITER])
+
+    @property
+    def batch_size(self):
+        return self.problem.batch_size
+
+    @property
+    def n_params(self):
+        return self.problem.n_params
+
+    def initial_state(self):
+        """The per-problem state (B, STATE_SIZE) float64 before the first iteration."""
+        state = np.zeros((self.batch_size, contract.STATE_SIZE), np.float64)
+        state[:, contract.ST_LR] = contract.LR_AUTO if self.lrs is None else self.lrs
+        state[:, contract.ST_STATUS] = contract.RUNNING
+        return state
+
+    def empty_history(self):
+        """hist (max_iter // history + 1, B) float64 of NaN, or (0, B) with history off."""
+        rows = self.max_iter // self.history + 1 if self.history else 0
+        return np.full((rows, self.batch_size), np.nan)
+
+    def tolerances(self):
+        """The tolerances by name, for Result messages."""
+        return dict(gtol=float(self.tol[contract.TOL_G]), xtol=float(self.tol[contract.TOL_X]),
+                    ftol=float(self.tol[contract.TOL_F]), max_iter=self.max_iter)
+
+
+def hyper_parameters(problem, momentum, betas, eps):
+    """hp (HP_SIZE,) in the problem's dtype."""
+    hp = np.zeros(contract.HP_SIZE, problem.dtype)
+    hp[contract.HP_MOMENTUM] = momentum
+    hp[contract.HP_KEEP] = 1.0
+    hp[contract.HP_BETA1], hp[contract.HP_BETA2] = betas
+    hp[contract.HP_EPS] = eps
+    hp[contract.HP_L2] = problem.l2
+    hp[contract.HP_NINV] = 1.0 / problem.n
+    hp[contract.HP_ONE] = 1.0
+    hp[contract.HP_LPARAM] = problem.loss_param
+    hp[contract.HP_CURV] = problem.curvature
+    # relative rounding of a computed loss: Armijo accepts a step within it
+    hp[contract.HP_LOSS_ROUNDING] = 16 * np.finfo(problem.dtype).eps
+    return hp
+
+
+def options(method_code, loss_code, mode_code, max_iter, armijo, history):
+    """ip (IP_SIZE,) int64; IP_STOP_AT starts at max_iter (the outer loop moves it)."""
+    ip = np.zeros(contract.IP_SIZE, np.int64)
+    ip[contract.IP_METHOD] = method_code
+    ip[contract.IP_LOSS] = loss_code
+    ip[contract.IP_MODE] = mode_code
+    ip[contract.IP_MAX_ITER] = max_iter
+    ip[contract.IP_STOP_AT] = max_iter
+    ip[contract.IP_ARMIJO] = int(bool(armijo))
+    ip[contract.IP_HIST_EVERY] = history
+    return ip
+
+
+def tolerances(gtol, xtol, ftol):
+    tol = np.zeros(contract.TOL_SIZE, np.float64)
+    tol[contract.TOL_G], tol[contract.TOL_X], tol[contract.TOL_F] = gtol, xtol, ftol
+    return tol
+
+
+def make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs, x0,
+              inplace, momentum, betas, eps, gtol, xtol, ftol):
+    """A Plan from arguments already validated by fastgd.minimize."""
+    large = is_large(problem)
+    if mode == "gram":
+        mode_code = contract.GRAM
+    else:
+        mode_code = contract.ROWS if large else contract.DIRECT
+    ip = options(method_code, problem.loss_code, mode_code, max_iter, line_search == "armijo",
+                 history)
+    return Plan(problem=problem, device=device, large=large, ip=ip,
+                hp=hyper_parameters(problem, momentum, betas, eps),
+                tol=tolerances(gtol, xtol, ftol), lrs=lrs, x0=x0, inplace=inplace,
+                history=history)
