@@ -13,7 +13,7 @@
   (``fastgd.ops.lstsq_grad`` / ``logistic_grad``), and the client sums them weighted
   by chunk rows and applies the update with ``fastgd.ops.sgd_`` / ``adam_``.  The
   iteration, stopping rules, ``lr="auto"`` (power iteration, with ``X^T X v`` per
-  chunk) and divergence test are those of ``fastgd.minimize`` (fastgd/cpu/solve.py).
+  chunk) and divergence test are the decisions of every driver (fastgd/decisions.py).
 
 The row mode needs a ``distributed.Client`` (the ``client=`` argument or the default
 one); the batch mode runs on whatever Dask scheduler is active.  A worker lost during
@@ -27,7 +27,7 @@ import uuid
 
 import numpy as np
 
-from . import contract, _jit, rules, validate
+from . import contract, _jit, decisions, rules, validate
 from . import ops as _ops
 from .result import build_result
 
@@ -118,14 +118,23 @@ def _problem_class(problem):
 
 
 def _solve_block(Xb, yb, lrb, x0b, *, cls, l2, kwargs):
-    """Solve one chunk of problems; (Bc, d + 5) float64 = [x | fun, grad_norm, nit, status, lr]."""
+    """Solve one chunk of problems; (Bc, d + STATE_SIZE) float64 = [x | state], the state
+    in the slots of fastgd.contract (ST_F0 unused: 0)."""
     from .api import minimize as fg_minimize
     kwargs = dict(kwargs)  # shared by the tasks of a threaded worker: never mutate it
     lr = kwargs.pop("lr") if lrb is None else np.ascontiguousarray(lrb)
     res = fg_minimize(cls(np.ascontiguousarray(Xb), np.ascontiguousarray(yb), l2=l2),
                       x0=None if x0b is None else np.ascontiguousarray(x0b), lr=lr, **kwargs)
-    return np.column_stack([res.x.astype(np.float64), res.fun, res.grad_norm, res.nit,
-                            res.status, res.lr])
+    packed = np.zeros((res.x.shape[0], res.x.shape[1] + contract.STATE_SIZE), np.float64)
+    d = res.x.shape[1]
+    packed[:, :d] = res.x
+    state = packed[:, d:]
+    state[:, contract.ST_LR] = res.lr
+    state[:, contract.ST_NIT] = res.nit
+    state[:, contract.ST_STATUS] = res.status
+    state[:, contract.ST_FUN] = res.fun
+    state[:, contract.ST_GNORM] = res.grad_norm
+    return packed
 
 
 def _minimize_batch(dask, da, X, y, problem, method, l2, lr, x0, max_iter, gtol, xtol, ftol,
@@ -158,16 +167,11 @@ def _minimize_batch(dask, da, X, y, problem, method, l2, lr, x0, max_iter, gtol,
     else:
         x0 = validate.initial_point(x0, (B, d), X.dtype, False)
         args += [da.from_array(x0, chunks=(bchunks, d)), "bd"]
-    out = da.blockwise(_solve_block, "bk", *args, new_axes={"k": d + 5}, concatenate=True,
+    out = da.blockwise(_solve_block, "bk", *args, new_axes={"k": d + contract.STATE_SIZE}, concatenate=True,
                        dtype=np.float64, meta=np.empty((0, 0), np.float64), cls=cls,
                        l2=float(l2), kwargs=kwargs)
     packed = client.compute(out).result() if client is not None else out.compute()
-    state = np.zeros((B, 6), np.float64)
-    state[:, 0] = packed[:, d + 4]
-    state[:, 1] = packed[:, d + 2]
-    state[:, 2] = packed[:, d + 3]
-    state[:, 4] = packed[:, d]
-    state[:, 5] = packed[:, d + 1]
+    state = np.ascontiguousarray(packed[:, d:])
     x = np.ascontiguousarray(packed[:, :d].astype(X.dtype))
     return build_result(x, state, None, batched=True, gtol=gtol, xtol=xtol, ftol=ftol,
                         max_iter=max_iter)
@@ -285,7 +289,7 @@ def _minimize_rows(dask, X, y, code, method, l2, lr, x0, max_iter, gtol, xtol, f
         if lrs is None:
             from .problems import LeastSquares, Logistic
             curvature = (Logistic if code == contract.LOGISTIC else LeastSquares).curvature
-            lr = rules.auto_lr(curvature, _power_iteration(rows, d, dtype), l2)
+            lr = decisions.auto_lr(curvature, _power_iteration(rows, d, dtype), l2)
         else:
             lr = float(lrs[0])
 
@@ -296,21 +300,17 @@ def _minimize_rows(dask, X, y, code, method, l2, lr, x0, max_iter, gtol, xtol, f
             g64 = g.astype(np.float64)
             return f + 0.5 * l2 * float(w64 @ w64), g, float(g64 @ g64)
 
-        t, status = 0, contract.RUNNING
+        # the skeleton of fastgd/decisions.py, as every driver runs it (no Armijo here)
+        t = 0
         f, g, gsq = evaluate(w)
         f0 = f
-        limit = rules.diverge_limit(f0, contract.DIVERGE_FACTOR)
-        gn = math.sqrt(gsq)
-        if rules.is_bad(f) or rules.is_bad(gn):
-            status = contract.DIVERGED
+        limit = decisions.diverge_limit(f0)
+        status = decisions.start_status(f, gsq)
         s1 = np.zeros(d, dtype)
         s2 = np.zeros(d, dtype)
         while status == contract.RUNNING:
-            if gtol > 0.0 and gn <= gtol:
-                status = contract.GTOL
-                break
-            if t >= max_iter:
-                status = contract.MAX_ITER
+            status = decisions.before_update(gsq, gtol, t, max_iter, max_iter)
+            if status != contract.RUNNING:
                 break
             w_new = w.copy()
             if mcode == contract.ADAM:
@@ -321,28 +321,28 @@ def _minimize_rows(dask, X, y, code, method, l2, lr, x0, max_iter, gtol, xtol, f
                           nesterov=mcode == contract.NESTEROV,
                           momentum_buffer=s1 if mcode != contract.GD else None)
             dw = w_new.astype(np.float64) - w.astype(np.float64)
-            step = float(dw @ dw)
+            step_sq = float(dw @ dw)
             ww = float(w_new.astype(np.float64) @ w_new.astype(np.float64))
-            if rules.is_bad(ww):
-                status = contract.DIVERGED
-                break
             f_new, g_new, gsq_new = evaluate(w_new)
-            if rules.is_bad(f_new) or f_new > limit or rules.is_bad(gsq_new):
-                status = contract.DIVERGED  # w stays the last finite iterate
+            outcome = decisions.trial_outcome(False, 0, f_new, f, lr, 0.0, 0.0, limit, ww,
+                                              gsq_new)
+            if outcome != contract.ACCEPT:
+                status = outcome  # DIVERGED: w stays the last finite iterate
                 break
-            df = abs(f_new - f)
-            fscale = max(1.0, abs(f))
-            w, g, f, gn = w_new, g_new, f_new, math.sqrt(gsq_new)
+            status = decisions.after_accept(step_sq, xtol, f_new, f, ftol)
+            w, g, f, gsq = w_new, g_new, f_new, gsq_new
             t += 1
             if callback is not None:
                 callback(t, w)
-            if xtol > 0.0 and math.sqrt(step) <= xtol:
-                status = contract.XTOL
-            elif ftol > 0.0 and df <= ftol * fscale:
-                status = contract.FTOL
     finally:
         rows.close()
-    state = np.array([[lr, t, status, f0, f, gn]], np.float64)
+    state = np.zeros((1, contract.STATE_SIZE), np.float64)
+    state[0, contract.ST_LR] = lr
+    state[0, contract.ST_NIT] = t
+    state[0, contract.ST_STATUS] = status
+    state[0, contract.ST_F0] = f0
+    state[0, contract.ST_FUN] = f
+    state[0, contract.ST_GNORM] = math.sqrt(gsq)
     return build_result(w, state, None, batched=False, gtol=gtol, xtol=xtol, ftol=ftol,
                         max_iter=max_iter)
 
@@ -355,7 +355,7 @@ def _power_iteration(rows, d, dtype):
     for _ in range(contract.POWER_ITERATIONS):
         v64 = v.astype(np.float64)
         nrm = math.sqrt(float(v64 @ v64))
-        if nrm == 0.0 or rules.is_bad(nrm):
+        if nrm == 0.0 or decisions.is_bad(nrm):
             return lam
         v = (v / nrm).astype(dtype)
         _, gv = rows.reduce(_chunk_xtxv, v)
