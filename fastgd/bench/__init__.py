@@ -1,22 +1,18 @@
 """``fastgd bench``: the quick peer comparison (W1-W5 scaled down, < 60 s on 2 cores).
 
-A thin front end to ``benchmarks/run.py`` of the source checkout (the benchmark code, its peers
-and references are not part of the installed package): ``fastgd bench`` runs
-``python -m benchmarks.run --quick``; ``fastgd bench --full`` the issue's full sizes; other
-options (``--workloads W1,W2``, ``--peers numpy,torch``, ``--rounds 7``, ``--markdown FILE``,
-``--smoke``) are passed through.  torch and jax are optional: ``pip install -e '.[bench]'``.
+The benchmark code ships with the package: :mod:`fastgd.bench.run` (the runner),
+:mod:`fastgd.bench.workloads` (W1-W5, their contenders and float64 references),
+:mod:`fastgd.bench.harness` (interleaved timing) and :mod:`fastgd.bench.ceilings` (memory-read
+ceilings).  ``fastgd bench`` runs the runner with ``--quick``; ``fastgd bench --full`` the
+issue's full sizes; other options (``--workloads W1,W2``, ``--peers numpy,torch``,
+``--rounds 7``, ``--markdown FILE``, ``--smoke``) are passed through.  In a source checkout
+``python -m benchmarks.run`` is the same runner (full sizes by default).  torch and jax are
+optional (``pip install 'fastgd[bench]'``): a peer that is not installed is skipped.
+
+Importing this package imports nothing heavy: the runner (NumPy, Numba kernels, peers) is
+imported by :func:`main`.
 """
-import importlib
-import os
 import sys
-
-
-def _runner():
-    """benchmarks.run from the source checkout that holds this fastgd (or from sys.path)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if os.path.isfile(os.path.join(root, "benchmarks", "run.py")) and root not in sys.path:
-        sys.path.insert(0, root)
-    return importlib.import_module("benchmarks.run")
 
 
 def main(argv=None) -> int:
@@ -33,16 +29,12 @@ def main(argv=None) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__.strip() + "\n")
     try:
-        run = _runner()
+        from . import run
     except ImportError as e:
-        print(f"fastgd bench needs the benchmarks/ directory of a fastgd source checkout "
-              f"(pip install -e .) ({e})", file=sys.stderr)
+        print(f"fastgd bench: a benchmark dependency is missing ({e}); "
+              f"pip install 'fastgd[bench]'", file=sys.stderr)
         return 2
     try:
-        return run.main(argv)
+        return run.main(argv, prog="fastgd bench")
     except SystemExit as e:          # argparse: --help or a bad option
         return e.code if isinstance(e.code, int) else 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,5 @@
-"""Peer comparison of fastgd, in interleaved rounds: ``python -m benchmarks.run``.
+"""Peer comparison of fastgd, in interleaved rounds: ``python -m benchmarks.run`` (a source
+checkout; a shim to this module), ``python -m fastgd.bench.run`` or ``fastgd bench`` (--quick).
 
     python -m benchmarks.run                      # the issue's sizes, W1-W5, 5 rounds (minutes)
     python -m benchmarks.run --quick              # scaled down, < 60 s on 2 cores (fastgd bench)
@@ -70,8 +71,8 @@ def load_note(warn=True):
     return note
 
 
-def parse(argv):
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.run",
+def parse(argv, prog="python -m benchmarks.run"):
+    ap = argparse.ArgumentParser(prog=prog,
                                  description=__doc__.split("\n")[0])
     size = ap.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="scaled-down sizes (< 60 s on 2 cores)")
@@ -111,11 +112,12 @@ def parse(argv):
     return args
 
 
-def main(argv=None):
+def main(argv=None, prog="python -m benchmarks.run"):
     """Run the benchmark; prints the table and the issue's targets.  Returns an exit code
-    (0; 1 when a contender failed its correctness check)."""
-    args = parse(argv)
-    cmd = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
+    (0; 1 when a contender failed its correctness check).  ``prog``: the command named in
+    the usage text and in the Markdown report."""
+    args = parse(argv, prog)
+    cmd = prog + " " + " ".join(argv if argv is not None else sys.argv[1:])
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.perf_counter()
     print(f"fastgd peer benchmark ({args.size} sizes, {args.rounds} interleaved round(s), "
