@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from benchmarks import harness, workloads
+from fastgd.bench import harness, workloads
 
 SIZE = os.environ.get("FASTGD_BENCH_SIZE", "full")
 ROUNDS = int(os.environ.get("FASTGD_BENCH_ROUNDS", "5"))

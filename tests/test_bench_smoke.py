@@ -23,7 +23,7 @@ def test_bench_smoke_runs_and_checks(capsys, tmp_path):
 def test_bench_check_rejects_a_wrong_result():
     """The correctness gate can fail: a perturbed solution fails W1's check, and the harness
     then reports the contender as failed instead of timing it."""
-    from benchmarks import harness, workloads
+    from fastgd.bench import harness, workloads
 
     title, cs, _ = workloads.build_w1("smoke", {"numpy"})
     numpy_c = cs[0]
@@ -50,7 +50,7 @@ def test_bench_interleaved_rounds_and_call_limit():
     the round in which it exceeded it; the ratio is best peer median / median."""
     import time
 
-    from benchmarks import harness
+    from fastgd.bench import harness
 
     calls = []
 
@@ -76,7 +76,7 @@ def test_bench_interleaved_rounds_and_call_limit():
 
 
 def test_bench_broken_contender_is_reported_not_fatal():
-    from benchmarks import harness
+    from fastgd.bench import harness
 
     def broken():
         raise RuntimeError("kernel exploded")
@@ -89,7 +89,7 @@ def test_bench_broken_contender_is_reported_not_fatal():
 
 def test_bench_round_repeats_short_calls_and_records_the_mean():
     import time
-    from benchmarks import harness
+    from fastgd.bench import harness
     durations = iter([0.03, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01])
     calls = []
 

@@ -1,7 +1,7 @@
 """Workloads W1-W5 of the performance issue, their contenders and their float64 references.
 
 Each ``build_wN(size, peers)`` returns ``(title, contenders, targets)``: contenders are
-:class:`benchmarks.harness.Contender` (prepare -> timed callable, check -> None or message),
+:class:`fastgd.bench.harness.Contender` (prepare -> timed callable, check -> None or message),
 targets(rows) -> list of (text, measured, met).  ``size`` is "full" (the issue's sizes),
 "quick" (the < 60 s version of ``fastgd bench``) or "smoke" (toy sizes for CI).
 ``peers`` is a set of peer families to include: {"numpy", "torch", "jax"}.
@@ -73,7 +73,7 @@ def _torch():
     try:
         import torch
     except ImportError:
-        raise Skip("torch not installed (pip install -e '.[bench]')") from None
+        raise Skip("torch not installed (pip install 'fastgd[bench]')") from None
     return torch
 
 
@@ -81,7 +81,7 @@ def _jax():
     try:
         import jax
     except ImportError:
-        raise Skip("jax not installed (pip install -e '.[bench]')") from None
+        raise Skip("jax not installed (pip install 'fastgd[bench]')") from None
     jax.config.update("jax_enable_x64", True)    # W1/W5 are float64; float32 stays float32
     return jax
 
@@ -102,7 +102,7 @@ def _minimize(prob, **kw):
 
 def _mode_of(prob, mode, max_iter):
     try:
-        from fastgd.api import choose_mode
+        from fastgd.plan import choose_mode
         return choose_mode(prob, mode, max_iter)
     except Exception:           # internal helper; only used for a note in the table
         return None
