@@ -1,12 +1,22 @@
 """Which target runs a solve: the `device=` argument, else the arrays' own type."""
 
 
-def is_cuda_array(a):
-    """A GPU array: __cuda_array_interface__ (numba, CuPy, torch CUDA) or a numba device
-    array (the CUDA simulator's have no interface)."""
+def cuda_interface(a):
+    """The __cuda_array_interface__ of a GPU array (numba, CuPy, torch CUDA), the array
+    interface of a CUDA-simulator device array (which has none), else None."""
     if a is None or type(a).__module__ == "numpy":
-        return False
-    return hasattr(a, "__cuda_array_interface__") or getattr(type(a), "__cuda_ndarray__", False)
+        return None
+    iface = getattr(a, "__cuda_array_interface__", None)
+    if iface is not None:
+        return iface
+    if getattr(type(a), "__cuda_ndarray__", False):
+        return a.__array_interface__
+    return None
+
+
+def is_cuda_array(a):
+    """The one test of "this array lives on a GPU" (see cuda_interface)."""
+    return cuda_interface(a) is not None
 
 
 def resolve(device, *arrays):

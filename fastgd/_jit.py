@@ -1,9 +1,11 @@
 """The one place that decides how CPU code is compiled."""
 import contextlib
+import ctypes
 import threading
 import types
 
 import numba
+import numpy as np
 from numba import njit
 from numba.core import types as nbtypes
 from numba.extending import intrinsic
@@ -53,6 +55,20 @@ def compile_math(module, wrap, **overrides):
             out[name] = wrap(fn)
     glb.update(out)
     return types.SimpleNamespace(**out)
+
+
+def read_view(a):
+    """`a` as a writeable-typed view of the same memory, for a kernel that only reads it.
+
+    Numba compiles a read-only array (a memmap opened "r", ``Series.to_numpy()``, a
+    broadcast view) as a type of its own: a whole new specialisation of every driver
+    (~20 s).  The drivers never write X or y, so they get this alias instead.  The
+    caller keeps `a` alive for as long as the view is used.
+    """
+    if a.flags.writeable or a.size == 0:
+        return a
+    buf = (ctypes.c_char * a.nbytes).from_address(a.__array_interface__["data"][0])
+    return np.frombuffer(buf, dtype=a.dtype).reshape(a.shape)
 
 
 _LAUNCH_LOCK = threading.Lock()

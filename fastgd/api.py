@@ -15,14 +15,6 @@ from .result import build_result
 __all__ = ["minimize", "choose_mode"]
 
 
-def _betas(betas):
-    try:
-        b1, b2 = betas
-    except (TypeError, ValueError):
-        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
-    return validate.unit_interval("betas[0]", b1), validate.unit_interval("betas[1]", b2)
-
-
 def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e-6, xtol=0.0,
              ftol=0.0, line_search=None, momentum=0.9, betas=(0.9, 0.999), eps=1e-8,
              device=None, history=0, callback=None, mode="auto", progress=False, inplace=False):
@@ -47,7 +39,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     ftol = validate.nonneg_real("ftol", ftol)
     validate.choice("line_search", line_search, (None, "armijo"))
     momentum = validate.nonneg_real("momentum", momentum)
-    betas = _betas(betas)
+    betas = validate.betas("betas", betas)
     eps = validate.nonneg_real("eps", eps)
     history = validate.count("history", history)
     if callback is not None and not callable(callback):

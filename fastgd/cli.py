@@ -310,20 +310,8 @@ def cmd_sweep(args):
 
 # ---------------------------------------------------------------- bench
 def cmd_bench(argv):
-    import importlib
-    try:
-        bench = importlib.import_module("fastgd.bench")
-    except ModuleNotFoundError as e:
-        if e.name == "fastgd.bench":
-            print("fastgd bench: the benchmark module fastgd.bench is not part of this "
-                  "installation; run the benchmarks with `python -m pytest benchmarks/ "
-                  "--benchmark-only` from a source checkout", file=sys.stderr)
-        else:
-            print(f"fastgd bench: a benchmark dependency is missing ({e}); "
-                  f"pip install 'fastgd[bench]'", file=sys.stderr)
-        return 2
-    rc = bench.main(list(argv))
-    return int(rc or 0)
+    from . import bench  # ships with the package; peers (torch, jax) are optional
+    return int(bench.main(list(argv)) or 0)
 
 
 # ---------------------------------------------------------------- parser

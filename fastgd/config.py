@@ -38,8 +38,10 @@ ROW_TILE = 64
 PREFETCH_BYTES = 8192
 
 # ---------------------------------------------------------------- fastgd.ops
-# a step op runs its prange kernel from this many elements on
+# a step op runs its prange kernel from this many elements on, in blocks of OPS_BLOCK
+# elements (a multiple of the SIMD width)
 OPS_PARALLEL_MIN = 1 << 17
+OPS_BLOCK = 1 << 15
 # a gradient op (lstsq_grad, logistic_grad) runs in parallel from this many elements of X
 OPS_GRAD_PARALLEL_MIN = 1 << 16
 

@@ -274,8 +274,7 @@ def _minimize_rows(dask, X, y, code, method, l2, lr, x0, max_iter, gtol, xtol, f
     ftol = validate.nonneg_real("ftol", ftol)
     l2 = validate.nonneg_real("l2", l2)
     momentum = validate.nonneg_real("momentum", momentum)
-    b1, b2 = (validate.unit_interval("betas[0]", betas[0]),
-              validate.unit_interval("betas[1]", betas[1]))
+    b1, b2 = validate.betas("betas", betas)
     eps = validate.nonneg_real("eps", eps)
     dtype = X.dtype
     dt = dtype.type

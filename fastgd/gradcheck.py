@@ -5,29 +5,8 @@ derivative of phi shows up as a large relative error.
 """
 import numpy as np
 
-_ROW_LOOPS = {}
-
-
-def _row_loop(row_terms):
-    """A compiled loop applying a scalar row_terms to whole arrays (one per row function)."""
-    fn = _ROW_LOOPS.get(row_terms)
-    if fn is None:
-        from numba import njit
-
-        def loop(code, z, y, param, phi, r):
-            one = 1.0  # z, y are float64 here
-            for i in range(z.shape[0]):
-                phi[i], r[i] = row_terms(code, z[i], y[i], one, param)
-        fn = _ROW_LOOPS[row_terms] = njit(loop)
-    return fn
-
-
-def row_values(row_terms, code, z, y, param):
-    """(phi, phi') arrays over the rows z (n,), y (n,) float64, from a compiled row_terms."""
-    phi = np.empty_like(z)
-    r = np.empty_like(z)
-    _row_loop(row_terms)(code, z, y, param, phi, r)
-    return phi, r
+from . import validate
+from .problems import Problem
 
 
 def check_grad(problem, x=None, *, eps=1e-6):
@@ -43,8 +22,6 @@ def check_grad(problem, x=None, *, eps=1e-6):
     (seed 0, entries N(0, 1/d)).  Costs 2 * n_params loss evaluations per problem:
     meant for small problems.
     """
-    from . import validate
-    from .problems import Problem
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a fastgd problem, got {type(problem).__name__}")
     eps = validate.nonneg_real("eps", eps)

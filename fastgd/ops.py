@@ -15,16 +15,11 @@ import numba
 import numpy as np
 
 from . import validate as _v
+from . import config
 from .contract import LOGISTIC, LSQ
 
 __all__ = ["sgd_", "adam_", "lstsq_grad", "logistic_grad"]
 
-# Buffers at least this long use the parallel (prange) step kernels.
-PARALLEL_MIN = 1 << 17
-# Elements per prange block of the step kernels (a multiple of the SIMD width).
-BLOCK = 1 << 15
-# Gradient kernels go parallel from this many elements of X.
-GRAD_PARALLEL_MIN = 1 << 16
 
 _EMPTY = {}
 
@@ -63,10 +58,10 @@ def sgd_(params, grads, *, step, lr, momentum=0.0, dampening=0.0, nesterov=False
     """
     step = _v.step_count("step", step)
     lr = _v.positive_real("lr", lr)
-    momentum = _v.small_nonneg("momentum", momentum)
+    momentum = _v.nonneg_real("momentum", momentum)
     dampening = _v.finite_real("dampening", dampening)
     nesterov = _v.flag("nesterov", nesterov)
-    weight_decay = _v.small_nonneg("weight_decay", weight_decay)
+    weight_decay = _v.nonneg_real("weight_decay", weight_decay)
     maximize = _v.flag("maximize", maximize)
     if nesterov and (momentum <= 0 or dampening != 0):
         raise ValueError("nesterov=True requires momentum > 0 and dampening == 0 (as in torch)")
@@ -88,8 +83,8 @@ def sgd_(params, grads, *, step, lr, momentum=0.0, dampening=0.0, nesterov=False
         return params
     from .cpu import ops as k
     buf = momentum_buffer if use_momentum else _empty(dtype)
-    if size >= PARALLEL_MIN:
-        k.sgd_blocks(params, grads, buf, hp, *flags, BLOCK)
+    if size >= config.OPS_PARALLEL_MIN:
+        k.sgd_blocks(params, grads, buf, hp, *flags, config.OPS_BLOCK)
     else:
         k.sgd_range(params, grads, buf, hp, *flags, 0, size)
     return params
@@ -107,8 +102,8 @@ def adam_(params, grads, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0.99
     step = _v.step_count("step", step)
     lr = _v.positive_real("lr", lr)
     beta1, beta2 = _v.betas("betas", betas)
-    eps = _v.small_nonneg("eps", eps)
-    weight_decay = _v.small_nonneg("weight_decay", weight_decay)
+    eps = _v.nonneg_real("eps", eps)
+    weight_decay = _v.nonneg_real("weight_decay", weight_decay)
     decoupled = _v.flag("decoupled_weight_decay", decoupled_weight_decay)
     amsgrad = _v.flag("amsgrad", amsgrad)
     maximize = _v.flag("maximize", maximize)
@@ -137,8 +132,8 @@ def adam_(params, grads, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0.99
     from .cpu import ops as k
     hp = np.array(scalars, dtype)
     vmax = max_exp_avg_sq if amsgrad else _empty(dtype)
-    if size >= PARALLEL_MIN:
-        k.adam_blocks(params, grads, exp_avg, exp_avg_sq, vmax, hp, *flags, BLOCK)
+    if size >= config.OPS_PARALLEL_MIN:
+        k.adam_blocks(params, grads, exp_avg, exp_avg_sq, vmax, hp, *flags, config.OPS_BLOCK)
     else:
         k.adam_range(params, grads, exp_avg, exp_avg_sq, vmax, hp, *flags, 0, size)
     return params
@@ -166,13 +161,13 @@ def _gradient(code, X, y, w, out, check_finite):
     from .cpu import ops as k
     if X.ndim == 2:
         n, d = X.shape
-        if X.size >= GRAD_PARALLEL_MIN and n >= 2:
+        if X.size >= config.OPS_GRAD_PARALLEL_MIN and n >= 2:
             nblocks = min(n, 4 * numba.get_num_threads())
             part = np.empty((nblocks, d), X.dtype)
             return float(k.gradient_blocks(code, X, y, w, out, part)), out
         return float(k.gradient(code, X, y, w, out)), out
     loss = np.empty(X.shape[0], np.float64)
-    if X.size >= GRAD_PARALLEL_MIN and X.shape[0] > 1:
+    if X.size >= config.OPS_GRAD_PARALLEL_MIN and X.shape[0] > 1:
         k.gradient_batch_parallel(code, X, y, w, out, loss)
     else:
         k.gradient_batch(code, X, y, w, out, loss)

@@ -67,9 +67,9 @@ class Problem:
         return (self.X.shape[0], self.d) if self.batched else (self.d,)
 
     def kernels(self):
-        """The CPU driver module for this problem's loss."""
-        from .cpu import solve
-        return solve
+        """The CPU drivers of this problem's family (fastgd/cpu/drivers.py)."""
+        from .cpu import drivers
+        return drivers.builtin()
 
     def check_auto_lr(self, line_search):
         """Raise ValueError when lr="auto" has no sound meaning for this problem."""
@@ -84,7 +84,7 @@ class Problem:
 
         Slow and simple: for checks (fastgd.check_grad), not for solving.
         """
-        from .gradcheck import row_values
+        from .cpu.rowvalues import row_values
         X = np.asarray(self.X[k] if self.batched else self.X, np.float64)
         y = np.asarray(self.y[k] if self.batched else self.y, np.float64)
         w = np.asarray(w, np.float64)
@@ -180,7 +180,7 @@ class Softmax(Problem):
     y holds class ids 0..k-1 stored as floats in X's dtype; W (and x0, res.x) has
     shape (d, k), or (B, d, k) for a batch.  The row Hessian diag(p) - p p^T is
     <= 1/2, so lr="auto" is 1/L with L = lambda_max(X^T X / n) / 2 + l2.
-    Solved by its own drivers (fastgd.cpu.softmax), which the kernels see with W
+    Solved by the common drivers with its own evaluation (fastgd.cpu.softmax), which see W
     flattened to (B, d*k).
     """
 
@@ -210,8 +210,8 @@ class Softmax(Problem):
         return (self.X.shape[0],) + dk if self.batched else dk
 
     def kernels(self):
-        from .cpu import softmax
-        return softmax.kernels()
+        from .cpu import drivers
+        return drivers.softmax()
 
     def row_function(self, dtype):
         raise TypeError("Softmax is not a scalar row loss")
@@ -311,10 +311,8 @@ class CustomLoss(Problem):
         key = self.dtype.str
         mod = entry["kernels"].get(key)
         if mod is None:
-            from ._jit import rebind
-            from .cpu import evaluate, solve
-            mod = entry["kernels"][key] = rebind(
-                [evaluate, solve], {"row_terms": self.row_function(self.dtype)})
+            from .cpu import drivers
+            mod = entry["kernels"][key] = drivers.row_loss(self.row_function(self.dtype))
         return mod
 
     def check_auto_lr(self, line_search):

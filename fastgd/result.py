@@ -19,6 +19,13 @@ class Status(IntEnum):
     DIVERGED = contract.DIVERGED
     LINE_SEARCH_FAILED = contract.LINE_SEARCH_FAILED
 
+    def __str__(self):
+        # IntEnum prints as its number on Python >= 3.11; a status should read as its name
+        return f"Status.{self.name}"
+
+    def __format__(self, spec):
+        return str(self) if not spec else format(int(self), spec)
+
     @property
     def success(self):
         return int(self) in contract.SUCCESS_CODES

@@ -201,6 +201,52 @@ def per_problem_stopping_statuses_agree_with_cpu():
 
 
 @case
+def decisions_at_the_edges_agree_with_cpu():
+    """The cases where the CPU and GPU drivers once disagreed, now one set of decisions:
+    statuses, nit and x equal, each against the outcome the contract prescribes."""
+    # a trial point with a finite loss but a non-finite gradient (float32): x = 1e20,
+    # y = 1e18, lr = 1e-39 puts the trial at w = 0.1, residual 9e18, loss 4e37 (finite,
+    # far under the divergence limit) and gradient 1e20 * 9e18 (over float32's 3.4e38).
+    # It is rejected: DIVERGED at nit 0 with the last finite iterate (the GPU accepted it).
+    X = np.array([[[1e20]]], np.float32)
+    y = np.array([[1e18]], np.float32)
+    kw = dict(lr=1e-39, max_iter=5, gtol=0)
+    gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), **kw)
+    cpu = fastgd.minimize(fastgd.LeastSquares(X, y), **kw)
+    for r in (gpu, cpu):
+        assert r.status[0] == Status.DIVERGED and r.nit[0] == 0
+        np.testing.assert_array_equal(host(r.x), np.zeros((1, 1), np.float32))
+    # an iterate that overflows, and one that grows past the divergence limit
+    Xd, yd = data(21, 3, 12, 3)
+    lr_big = np.array([1e300, 2.5 / lipschitz(Xd[1]), 0.5 / lipschitz(Xd[2])])
+    kw = dict(lr=lr_big, max_iter=400, gtol=0, history=50)
+    gpu = fastgd.minimize(fastgd.LeastSquares(dev(Xd), dev(yd)), **kw)
+    cpu = fastgd.minimize(fastgd.LeastSquares(Xd, yd), **kw)
+    same_as_cpu(gpu, cpu, 1e-9)
+    assert list(cpu.status) == [Status.DIVERGED, Status.DIVERGED, Status.MAX_ITER]
+    assert cpu.nit[0] == 0 and 0 < cpu.nit[1] < 400 and cpu.nit[2] == 400
+    assert np.isfinite(host(gpu.x)).all()
+    # the last finite iterate of problem 1 is the NumPy GD iterate number nit
+    grad = lambda w: lstsq_loss_grad(Xd[1], yd[1], w)[1]  # noqa: E731
+    np.testing.assert_allclose(host(gpu.x)[1], gd_run(grad, np.zeros(3), lr_big[1], cpu.nit[1]),
+                               rtol=1e-9)
+    # Armijo cannot find a decrease from lr = 1e300 in ARMIJO_MAX_HALVINGS halvings
+    kw = dict(lr=1e300, line_search="armijo", max_iter=5, gtol=0)
+    gpu = fastgd.minimize(fastgd.LeastSquares(dev(Xd), dev(yd)), **kw)
+    cpu = fastgd.minimize(fastgd.LeastSquares(Xd, yd), **kw)
+    same_as_cpu(gpu, cpu, 1e-9)
+    assert (cpu.status == Status.LINE_SEARCH_FAILED).all() and (cpu.nit == 0).all()
+    # every stopping rule, and MAX_ITER with every test off
+    for opts, want in ((dict(gtol=1e-3), Status.GTOL), (dict(gtol=0, xtol=1e-4), Status.XTOL),
+                       (dict(gtol=0, ftol=1e-6), Status.FTOL), (dict(gtol=0), Status.MAX_ITER)):
+        kw = dict(method="momentum", lr=0.1, max_iter=300, **opts)
+        gpu = fastgd.minimize(fastgd.LeastSquares(dev(Xd), dev(yd)), **kw)
+        cpu = fastgd.minimize(fastgd.LeastSquares(Xd, yd), **kw)
+        same_as_cpu(gpu, cpu, 1e-9)
+        assert (cpu.status == want).all(), (opts, cpu.status)
+
+
+@case
 def single_large_problem_grid_path():
     from fastgd import config
     saved = config.LARGE_PROBLEM_ELEMENTS

@@ -48,3 +48,42 @@ def gd_run(grad, w0, lr, steps, method="gd", momentum=0.9, betas=(0.9, 0.999), e
             vhat = v / (1 - b2 ** t)
             w = w - lr * mhat / (np.sqrt(vhat) + eps)
     return w
+
+
+def softmax_loss_grad(X, y, W, l2=0.0):
+    """Multinomial logistic loss mean_i [logsumexp(x_i W) - (x_i W)_{y_i}] + l2/2 |W|^2
+    and its gradient (d, k), float64 (scipy.special.logsumexp-style, shifted by the max)."""
+    X, W = np.asarray(X, np.float64), np.asarray(W, np.float64)
+    y = np.asarray(y).astype(np.int64)
+    Z = X @ W
+    m = Z.max(axis=1, keepdims=True)
+    E = np.exp(Z - m)
+    s = E.sum(axis=1, keepdims=True)
+    rows = np.arange(X.shape[0])
+    f = (m[:, 0] + np.log(s[:, 0]) - Z[rows, y]).mean() + l2 / 2 * (W * W).sum()
+    P = E / s
+    P[rows, y] -= 1.0
+    return f, X.T @ P / X.shape[0] + l2 * W
+
+
+def gd_stopping(loss_grad, w0, lr, max_iter, gtol=0.0, xtol=0.0, ftol=0.0):
+    """Plain GD w <- w - lr g with the contract's stopping rules, float64: returns
+    (w, nit, status name).  gtol: |g| <= gtol before an update; xtol: |step| <= xtol;
+    ftol: |f_new - f| <= ftol max(1, |f|); else MAX_ITER after max_iter updates."""
+    w = np.array(w0, np.float64)
+    f, g = loss_grad(w)
+    for t in range(max_iter + 1):
+        if gtol > 0 and np.linalg.norm(g) <= gtol:
+            return w, t, "GTOL"
+        if t == max_iter:
+            return w, t, "MAX_ITER"
+        w_new = w - lr * g
+        f_new, g_new = loss_grad(w_new)
+        step = np.linalg.norm(w_new - w)
+        df = abs(f_new - f)
+        scale = max(1.0, abs(f))
+        w, f, g = w_new, f_new, g_new
+        if xtol > 0 and step <= xtol:
+            return w, t + 1, "XTOL"
+        if ftol > 0 and df <= ftol * scale:
+            return w, t + 1, "FTOL"

@@ -64,7 +64,10 @@ def test_threads_match_serial():
 
 
 def test_every_cpu_kernel_releases_the_gil():
-    kernels = [v for v in vars(solve).values() if isinstance(v, CPUDispatcher)]
+    from fastgd.cpu import drivers, evaluate, prepare, softmax
+    mods = [vars(m) for m in (solve, evaluate, prepare, softmax)]
+    mods += [vars(s) for s in (drivers.builtin().small, drivers.builtin().large)]
+    kernels = [v for m in mods for v in m.values() if isinstance(v, CPUDispatcher)]
     assert len(kernels) >= 8
     for k in kernels:
         assert k.targetoptions.get("nogil") is True, k.py_func.__name__

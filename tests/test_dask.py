@@ -101,6 +101,24 @@ def test_rows_stopping_rules_as_one_machine(client, rng, opts, status):
     np.testing.assert_allclose(res.x, ref.x, rtol=1e-9, atol=1e-12)
 
 
+def test_rows_decisions_at_the_edges_as_one_machine(client, rng):
+    """The row loop takes the decisions of every driver: a trial point with a finite loss
+    and a non-finite gradient (float32; see tests/gpu_cases.py) is rejected at nit 0, an
+    overflowing iterate diverges with the last finite x, GTOL at the start stops at 0."""
+    X = np.full((4, 1), 1e20, np.float32)
+    y = np.full(4, 1e18, np.float32)
+    res = fdask.minimize(*_dask(X, y, rows=2), lr=1e-39, max_iter=5, gtol=0.0)
+    ref = fastgd.minimize(fastgd.LeastSquares(X, y), lr=1e-39, max_iter=5, gtol=0.0)
+    assert res.status == ref.status == fastgd.Status.DIVERGED and res.nit == ref.nit == 0
+    np.testing.assert_array_equal(res.x, np.zeros(1, np.float32))
+    X, y = _data(rng, n=400)
+    res = fdask.minimize(*_dask(X, y, rows=200), lr=1e300, max_iter=5, gtol=0.0)
+    assert res.status == fastgd.Status.DIVERGED and res.nit == 0 and (res.x == 0).all()
+    w_ls = np.linalg.lstsq(X, y, rcond=None)[0]
+    res = fdask.minimize(*_dask(X, y, rows=200), x0=w_ls, lr=0.1, gtol=1e-6)
+    assert res.status == fastgd.Status.GTOL and res.nit == 0
+
+
 def test_batch_chunks_solved_per_task(client, rng):
     B, n, d = 7, 40, 3
     X = rng.standard_normal((B, n, d))

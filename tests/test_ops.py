@@ -103,8 +103,8 @@ def test_adam_matches_torch(rng, dtype, opts):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_parallel_kernels_match_torch(rng, dtype, monkeypatch):
     """The prange path (forced on with small blocks and a ragged tail) matches torch too."""
-    monkeypatch.setattr(ops, "PARALLEL_MIN", 1)
-    monkeypatch.setattr(ops, "BLOCK", 64)
+    monkeypatch.setattr(fastgd.config, "OPS_PARALLEL_MIN", 1)
+    monkeypatch.setattr(fastgd.config, "OPS_BLOCK", 64)
     p0 = rng.standard_normal(SIZE).astype(dtype)
     grads = [rng.standard_normal(SIZE).astype(dtype) for _ in range(N_STEPS)]
 
@@ -153,7 +153,7 @@ def grad_data(rng, dtype, B, n=67, d=5):
 @pytest.mark.parametrize("kernel,reference", GRADS, ids=["lstsq", "logistic"])
 def test_gradients_match_numpy(rng, dtype, B, with_out, big, kernel, reference, monkeypatch):
     if big:
-        monkeypatch.setattr(ops, "GRAD_PARALLEL_MIN", 1)
+        monkeypatch.setattr(fastgd.config, "OPS_GRAD_PARALLEL_MIN", 1)
     X, y, w = grad_data(rng, dtype, B)
     copies = [a.copy() for a in (X, y, w)]
     out = np.full(w.shape, np.nan, dtype) if with_out else None

@@ -9,7 +9,7 @@ import numba
 import numpy as np
 
 from .. import config, contract
-from .._jit import parallel_launch
+from .._jit import parallel_launch, read_view
 
 
 def batch_chunks(B, n, d, threads):
@@ -33,8 +33,9 @@ class CpuBackend:
         B, m = plan.batch_size, plan.n_params
         self.plan = plan
         self.kernels = problem.kernels()
-        self.X = problem.X if problem.batched else problem.X[None]
-        self.y = problem.y if problem.batched else problem.y[None]
+        # read-only data compile no specialisation of their own (see _jit.read_view)
+        self.X = read_view(problem.X if problem.batched else problem.X[None])
+        self.y = read_view(problem.y if problem.batched else problem.y[None])
         x0 = plan.x0
         self.W = np.zeros((B, m), problem.dtype) if x0 is None else x0.reshape(B, m).copy()
         self.S1 = np.zeros((B, m), problem.dtype)

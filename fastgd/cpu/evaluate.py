@@ -1,8 +1,9 @@
 """Loss and gradient of one problem at w on the CPU, by evaluation mode.
 
-``evaluate`` -> ``eval_transposed`` (mode DIRECT: a small problem from its transposed
-data, SIMD over rows), ``eval_gram`` (GRAM: from X^T X / n, O(d^2)) or ``eval_rows``
-(ROWS: one large problem, parallel over row blocks) -> ``apply_rows`` / ``rows_pairs`` /
+``evaluate_small`` (a problem of a batch) -> ``eval_transposed`` (mode DIRECT: from its
+transposed data, SIMD over rows) or ``eval_gram`` (GRAM: from X^T X / n, O(d^2));
+``evaluate_large`` (one large problem) -> ``eval_gram`` or ``eval_rows`` (ROWS: parallel
+over row blocks) -> ``apply_rows`` / ``rows_pairs`` /
 ``rows_tiled`` -> ``row_terms`` (the per-row loss of fastgd/losses.py).
 
 Every function here that reaches ``row_terms`` does so through this module's global
@@ -13,7 +14,7 @@ from numba import prange
 
 from .. import config
 from .._jit import cpu_kernel, prefetch
-from ..contract import DIRECT, GRAM, HP_L2, HP_LPARAM, HP_NINV, HP_ONE, LOGISTIC, LSQ
+from ..contract import GRAM, HP_L2, HP_LPARAM, HP_NINV, HP_ONE, LOGISTIC, LSQ
 from .math import losses
 
 row_terms = losses.row_terms
@@ -304,16 +305,24 @@ def eval_rows(code, X, y, w, g, z, part_g, part_f, hp):
 
 
 @cpu_kernel(refcount=False, inline=True)
-def evaluate(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
-    """(loss at w, |gradient|^2) in float64, gradient written into g, by evaluation mode.
+def evaluate_small(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
+    """(loss at w, |gradient|^2) in float64, gradient written into g, for one problem of
+    a batch: from its transpose Xt (d, n) (DIRECT) or its Gram form A, b, c (GRAM).
 
-    The one evaluation hook of the drivers (fastgd/cpu/solve.py): X (n, d), y (n,), Xt
-    (d, n) its transpose (DIRECT), A, b, c its Gram form (GRAM); z, zk, part_g, part_f
-    scratch (zk: per-row outputs of a multi-output loss, unused here).  A problem with
-    drivers of its own (Softmax) rebinds this name.
+    The evaluation hook of the batched drivers (fastgd/cpu/solve.py).  X (n, d), y (n,);
+    z, zk, part_g, part_f scratch (zk: per-row outputs of a multi-output loss, unused
+    here).  A problem family with an evaluation of its own (Softmax) rebinds the hook.
     """
-    if mode == DIRECT:
-        return eval_transposed(code, Xt, y, w, z, g, hp)
-    elif mode == GRAM:
+    if mode == GRAM:
+        return eval_gram(A, b, c, w, g, hp)
+    return eval_transposed(code, Xt, y, w, z, g, hp)
+
+
+@cpu_kernel(refcount=False, inline=True)
+def evaluate_large(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
+    """evaluate_small for one large problem: from its Gram form (GRAM) or by one
+    parallel pass over the row blocks of X (ROWS).  The hook of solve_single.  (Kept
+    apart from evaluate_small so that a batch never compiles the parallel row pass.)"""
+    if mode == GRAM:
         return eval_gram(A, b, c, w, g, hp)
     return eval_rows(code, X, y, w, g, z, part_g, part_f, hp)

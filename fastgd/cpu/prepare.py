@@ -1,6 +1,6 @@
 """Per-problem set-up on the CPU: transposed data, Gram form, and lambda_max(X^T X / n).
 
-``lambda_max`` (power iteration) is what lr="auto" turns into a step size with
+``lambda_max_small`` / ``lambda_max_large`` (power iteration) is what lr="auto" turns into a step size with
 ``decisions.auto_lr``; it runs in the problem's evaluation mode (from A in GRAM mode,
 from Xt in DIRECT mode, parallel over row blocks of X in ROWS mode).
 """
@@ -9,7 +9,7 @@ import math
 from numba import prange
 
 from .._jit import cpu_kernel
-from ..contract import DIRECT, GRAM, HP_NINV, HP_ONE, LSQ, POWER_ITERATIONS
+from ..contract import GRAM, HP_NINV, HP_ONE, LSQ, POWER_ITERATIONS
 from .evaluate import rows_pairs
 from .math import decisions, rules
 
@@ -101,52 +101,100 @@ def gram_rows(X, y, A, b, part_A, part_b, part_c):
     return c / n
 
 
-@cpu_kernel(refcount=False)
-def lambda_max(mode, X, Xt, A, v, u, gv, part_g, hp):
-    """Largest eigenvalue of X^T X / n (X (n, d)) by power iteration, in float64.
-
-    v, gv: scratch of length >= d; u: scratch (n,) in DIRECT mode; part_g (nblocks, >= d)
-    in ROWS mode.
-    """
-    d = X.shape[1]
-    one = hp[HP_ONE]
+@cpu_kernel(refcount=False, inline=True)
+def power_begin(v, d, one):
+    """The power iteration's start vector in v[:d]."""
     for j in range(d):
         v[j] = power_start(j, one)
+
+
+@cpu_kernel(refcount=False, inline=True)
+def power_normalize(v, d):
+    """v[:d] /= |v[:d]|; False when |v| is 0 or not finite (the iteration stops)."""
+    nrm = 0.0
+    for j in range(d):
+        nrm += float(v[j]) * float(v[j])
+    nrm = math.sqrt(nrm)
+    if nrm == 0.0 or is_bad(nrm):
+        return False
+    for j in range(d):
+        v[j] = v[j] / nrm
+    return True
+
+
+@cpu_kernel(refcount=False, inline=True)
+def power_advance(v, gv, d):
+    """lambda = v.gv (v a unit vector, gv = M v); then v = gv.  Returns lambda (float64)."""
+    lam = 0.0
+    for j in range(d):
+        lam += float(v[j]) * float(gv[j])
+    for j in range(d):
+        v[j] = gv[j]
+    return lam
+
+
+@cpu_kernel(refcount=False, inline=True)
+def gram_apply(A, v, gv, d):
+    """gv = A v (A = X^T X / n)."""
+    for j in range(d):
+        s = 0.0
+        for k in range(d):
+            s += A[j, k] * v[k]
+        gv[j] = s
+
+
+@cpu_kernel(refcount=False, inline=True)
+def transposed_apply(Xt, v, u, gv, hp):
+    """gv = X^T X v / n from Xt (d, n); u (n,) scratch."""
+    d, n = Xt.shape
+    one = hp[HP_ONE]
+    for i in range(n):
+        u[i] = one - one
+    for j in range(d):
+        for i in range(n):
+            u[i] += Xt[j, i] * v[j]
+    for j in range(d):
+        s = one - one
+        for i in range(n):
+            s += Xt[j, i] * u[i]
+        gv[j] = s * hp[HP_NINV]
+
+
+@cpu_kernel(refcount=False)
+def lambda_max_small(mode, X, Xt, A, v, u, gv, part_g, hp):
+    """Largest eigenvalue of X^T X / n (X (n, d)) by power iteration, in float64, for a
+    small problem: from A (GRAM) or from Xt (DIRECT).  v, gv: scratch of length >= d;
+    u: scratch (n,).  (The hook of the batched drivers; lambda_max_large for one large
+    problem: the two differ only in how X^T X v is formed.)"""
+    d = X.shape[1]
+    power_begin(v, d, hp[HP_ONE])
     lam = 0.0
     for _ in range(POWER_ITERATIONS):
-        nrm = 0.0
-        for j in range(d):
-            nrm += float(v[j]) * float(v[j])
-        nrm = math.sqrt(nrm)
-        if nrm == 0.0 or is_bad(nrm):
+        if not power_normalize(v, d):
             return lam
-        for j in range(d):
-            v[j] = v[j] / nrm
         if mode == GRAM:
-            for j in range(d):
-                s = 0.0
-                for k in range(d):
-                    s += A[j, k] * v[k]
-                gv[j] = s
-        elif mode == DIRECT:
-            d_, n = Xt.shape
-            for i in range(n):
-                u[i] = one - one
-            for j in range(d):
-                for i in range(n):
-                    u[i] += Xt[j, i] * v[j]
-            for j in range(d):
-                s = one - one
-                for i in range(n):
-                    s += Xt[j, i] * u[i]
-                gv[j] = s * hp[HP_NINV]
+            gram_apply(A, v, gv, d)
+        else:
+            transposed_apply(Xt, v, u, gv, hp)
+        lam = power_advance(v, gv, d)
+    return lam
+
+
+@cpu_kernel(refcount=False)
+def lambda_max_large(mode, X, Xt, A, v, u, gv, part_g, hp):
+    """lambda_max_small for one large problem: from A (GRAM) or by parallel row blocks
+    over X (ROWS; part_g (nblocks, >= d) scratch)."""
+    d = X.shape[1]
+    power_begin(v, d, hp[HP_ONE])
+    lam = 0.0
+    for _ in range(POWER_ITERATIONS):
+        if not power_normalize(v, d):
+            return lam
+        if mode == GRAM:
+            gram_apply(A, v, gv, d)
         else:
             xtx_rows(X, v, gv, part_g, hp)
-        lam = 0.0
-        for j in range(d):
-            lam += float(v[j]) * float(gv[j])
-        for j in range(d):
-            v[j] = gv[j]
+        lam = power_advance(v, gv, d)
     return lam
 
 

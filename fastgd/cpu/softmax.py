@@ -2,15 +2,15 @@
 
 Only the evaluation is Softmax's own: per row, k logits z = x_i W (W[j, c] = w[j*k + c],
 W flattened to (d*k,)), then ``losses.softmax_terms``.  Its drivers are those of
-fastgd/cpu/solve.py with the ``evaluate`` hook rebound to ``evaluate`` below
-(``kernels()``): the same skeleton, decisions, stopping tests, Armijo search, history,
+fastgd/cpu/solve.py with the ``evaluate`` hook bound to ``evaluate_small`` /
+``evaluate_large`` below (fastgd/cpu/drivers.py): the same skeleton, decisions, stopping tests, Armijo search, history,
 lr="auto" (lambda_max of X^T X / n, curvature 1/2) and divergence rule as every
 other problem.  k is read from the shapes: k = len(w) // d.
 """
 from numba import prange
 
-from .._jit import cpu_kernel, rebind
-from ..contract import HP_L2, HP_NINV, HP_ONE, ROWS
+from .._jit import cpu_kernel
+from ..contract import HP_L2, HP_NINV, HP_ONE
 from .math import losses
 
 softmax_terms = losses.softmax_terms
@@ -62,15 +62,9 @@ def rows_parallel(X, y, w, g, zk, part_g, part_f, hp):
     return f
 
 
-@cpu_kernel(refcount=False)
-def evaluate(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
-    """The drivers' evaluation hook (signature of fastgd.cpu.evaluate.evaluate) for
-    Softmax: (loss at w, |gradient|^2) in float64, gradient into g (d*k,).  Mode ROWS
-    (one large problem) runs parallel over row blocks; zk (nblocks, k) is scratch."""
-    if mode == ROWS:
-        fsum = rows_parallel(X, y, w, g, zk, part_g, part_f, hp)
-    else:
-        fsum = rows_block(X, y, w, 0, X.shape[0], zk[0], g, hp)
+@cpu_kernel(refcount=False, inline=True)
+def finish(fsum, w, g, hp):
+    """g = g / n + l2 w in place; returns (fsum / n + l2/2 |w|^2, |g|^2)."""
     l2 = hp[HP_L2]
     ninv = hp[HP_NINV]
     ww = 0.0
@@ -83,12 +77,16 @@ def evaluate(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
     return fsum * float(ninv) + 0.5 * float(l2) * ww, gg
 
 
-_KERNELS = []
+@cpu_kernel(refcount=False)
+def evaluate_small(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
+    """The drivers' evaluation hook (signature of fastgd.cpu.evaluate.evaluate_small) for
+    one Softmax problem of a batch: (loss at w, |gradient|^2) in float64, gradient into
+    g (d*k,); zk (1, k) scratch."""
+    return finish(rows_block(X, y, w, 0, X.shape[0], zk[0], g, hp), w, g, hp)
 
 
-def kernels():
-    """fastgd.cpu.solve with its evaluation hook bound to Softmax's (cached on disk)."""
-    if not _KERNELS:
-        from . import solve
-        _KERNELS.append(rebind([solve], {"evaluate": evaluate}, cache_tag="softmax"))
-    return _KERNELS[0]
+@cpu_kernel(refcount=False)
+def evaluate_large(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
+    """evaluate_small for one large Softmax problem: parallel over row blocks; zk
+    (nblocks, k), part_g (nblocks, d*k), part_f (nblocks,) scratch."""
+    return finish(rows_parallel(X, y, w, g, zk, part_g, part_f, hp), w, g, hp)

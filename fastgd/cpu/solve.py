@@ -3,13 +3,13 @@
 Data flow: ``solve_batch`` (prange over chunks of problems) or ``solve_single`` (one
 large problem, prange over row blocks inside each evaluation) -> ``solve_problem``
 (one problem's iterations: the skeleton of fastgd/decisions.py) -> the hooks
-``evaluate`` (fastgd/cpu/evaluate.py), ``lambda_max`` and ``prepare_problem``
-(fastgd/cpu/prepare.py).
+``evaluate`` (loss and gradient, fastgd/cpu/evaluate.py) and ``lambda_max`` (for
+lr="auto", fastgd/cpu/prepare.py).
 
-The hooks are this module's global names: a problem family with an evaluation of its
-own (Softmax: fastgd/cpu/softmax.py) or a user-defined row loss (RowLoss) gets its
-drivers by rebinding them (``fastgd._jit.rebind``), never by a second copy of the
-skeleton.
+The hooks are unbound here: fastgd/cpu/drivers.py binds them per problem family
+(built-in row losses, Softmax, a user's RowLoss) and per size (a batch never compiles
+the parallel row pass of one large problem), with ``fastgd._jit.rebind`` -- never by a
+second copy of the skeleton.
 
 State is resumable (fastgd/contract.py names every slot): a call advances every
 running problem up to iteration ``ip[IP_STOP_AT]`` and leaves status RUNNING on the
@@ -27,9 +27,8 @@ from ..contract import (
     IP_HIST_EVERY, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_LOSS, IP_STOP_AT, PAUSE, RUNNING,
     ST_F0, ST_FUN, ST_GNORM, ST_LR, ST_NIT, ST_STATUS, TOL_F, TOL_G, TOL_X,
 )
-from .evaluate import evaluate
 from .math import decisions, rules
-from .prepare import gram_rows, lambda_max, prepare_problem
+from .prepare import gram_rows, prepare_problem
 
 ROW_TILE = config.ROW_TILE  # compile-time constant of the cached kernels
 after_accept = decisions.after_accept
@@ -42,6 +41,11 @@ record_history = decisions.record_history
 start_status = decisions.start_status
 trial_outcome = decisions.trial_outcome
 method_direction = rules.method_direction
+# the hooks, bound by fastgd/cpu/drivers.py:
+# evaluate(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp) -> (f, |g|^2)
+# lambda_max(mode, X, Xt, A, v, u, gv, part_g, hp) -> lambda_max(X^T X / n)
+evaluate = None
+lambda_max = None
 
 
 @cpu_kernel(refcount=False)

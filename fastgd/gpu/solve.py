@@ -36,6 +36,7 @@ import numpy as np
 from numba import cuda, float64
 
 from .. import config
+from .._device import is_cuda_array
 from ..contract import (
     ACCEPT, BACKTRACK, GRAM, HP_CURV, HP_L2, HP_LOSS_ROUNDING, HP_LPARAM, HP_NINV, HP_ONE,
     IP_ARMIJO, IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_STOP_AT, PAUSE,
@@ -564,11 +565,6 @@ def _grid_blocks(n):
     return max(1, min((n + TPB - 1) // TPB, config.GPU_MAX_GRID_BLOCKS))
 
 
-def _is_cuda(a):
-    from .._device import is_cuda_array
-    return is_cuda_array(a)
-
-
 class CudaBackend:
     """The GPU backend of fastgd.minimize: device buffers of one Plan (see
     fastgd/cpu/backend.py for the interface the API's outer loop uses).
@@ -585,7 +581,7 @@ class CudaBackend:
         problem = plan.problem
         X, y = problem.X, problem.y
         self.plan = plan
-        self.on_host = not _is_cuda(X)
+        self.on_host = not is_cuda_array(X)
         if self.on_host:
             X, y = cuda.to_device(X), cuda.to_device(y)
         B, m = plan.batch_size, plan.n_params
@@ -602,7 +598,7 @@ class CudaBackend:
         self.W = cuda.device_array((B, m), dt)
         if x0 is None:
             self.W.copy_to_device(np.zeros((B, m), dt))
-        elif _is_cuda(x0):
+        elif is_cuda_array(x0):
             self.x0_device = (x0 if getattr(type(x0), "__cuda_ndarray__", False)
                               else cuda.as_cuda_array(x0))
             self.W.copy_to_device(self.x0_device.reshape(B, m))

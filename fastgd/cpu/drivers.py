@@ -1,0 +1,49 @@
+"""The CPU drivers of every problem family: the one skeleton of fastgd/cpu/solve.py with
+its hooks (``evaluate``, ``lambda_max``) bound per family and per size.
+
+A batch runs ``solve_batch`` with the small-problem hooks (DIRECT, GRAM); one large
+problem runs ``solve_single`` with the large-problem hooks (GRAM, the parallel ROWS
+pass), so neither compiles the other's evaluation (the parallel row pass alone is about
+a quarter of a driver's compile time).  Built-in losses and Softmax are cached on disk
+under their binding's tag; a user's RowLoss is compiled once per process.
+"""
+import types
+
+from .._jit import rebind
+from . import evaluate, prepare, solve
+
+
+def _pair(tag, evaluate_small, evaluate_large):
+    small = rebind([solve], {"evaluate": evaluate_small,
+                             "lambda_max": prepare.lambda_max_small},
+                   cache_tag=tag and tag + "_small")
+    large = rebind([solve], {"evaluate": evaluate_large,
+                             "lambda_max": prepare.lambda_max_large},
+                   cache_tag=tag and tag + "_large")
+    return types.SimpleNamespace(solve_batch=small.solve_batch, solve_single=large.solve_single,
+                                 small=small, large=large)
+
+
+_MADE = {}
+
+
+def builtin():
+    """Drivers of the built-in row losses (LeastSquares, Logistic, Huber, Poisson)."""
+    if "builtin" not in _MADE:
+        _MADE["builtin"] = _pair("rows", evaluate.evaluate_small, evaluate.evaluate_large)
+    return _MADE["builtin"]
+
+
+def softmax():
+    """Drivers of Softmax (its evaluation: fastgd/cpu/softmax.py)."""
+    if "softmax" not in _MADE:
+        from . import softmax as sm
+        _MADE["softmax"] = _pair("softmax", sm.evaluate_small, sm.evaluate_large)
+    return _MADE["softmax"]
+
+
+def row_loss(row_terms):
+    """Drivers of a user's row loss: evaluate.py's kernels with ``row_terms`` rebound (not
+    cached on disk: user code)."""
+    ev = rebind([evaluate], {"row_terms": row_terms})
+    return _pair(None, ev.evaluate_small, ev.evaluate_large)

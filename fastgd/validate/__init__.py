@@ -1,0 +1,23 @@
+"""Every check of user input, one small function per kind of argument, by audience:
+
+- ``scalars``: numbers, counts, flags, choices, step sizes (every public function);
+- ``arrays``: NumPy data, initial points, output buffers (problems, minimize, grad ops);
+- ``buffers``: the 1-D buffers of the fused step ops (fastgd.ops), NumPy or CUDA;
+- ``cuda``: CUDA arrays (validated on the device, no host copy).
+
+All of them run before any kernel is called or any buffer written, and raise
+ValueError/TypeError messages that name the argument and say what was expected.
+"""
+from .arrays import (  # noqa: F401
+    FLOAT_DTYPES, binary_labels, data_array, finite, initial_point, kernel_array, layout,
+    no_overlap, out_array, same_dtype, shape,
+)
+from .buffers import FlatBuffer, flat_buffer, matching_buffers, numpy_step_buffers  # noqa: F401
+from .cuda import (  # noqa: F401
+    cuda_binary_labels, cuda_data_array, cuda_initial_point, cuda_interface, is_cuda_array,
+    same_device,
+)
+from .scalars import (  # noqa: F401
+    betas, choice, count, finite_real, flag, learning_rate, method, nonneg_real, positive_real,
+    step_count, unit_interval,
+)

@@ -1,0 +1,122 @@
+"""The decisions of one iteration (fastgd/decisions.py), and every driver taking them.
+
+The functions are plain Python: here they run as Python, checked against the rules of
+the contract written out by hand.  The drivers (CPU row and Gram, Softmax, GPU in
+tests/gpu_cases.py, Dask rows in tests/test_dask.py) are checked on the cases where
+they once disagreed.
+"""
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import Status, contract as C, decisions as D
+from reference import gd_stopping, softmax_loss_grad
+
+
+def test_trial_outcome_each_branch():
+    lim = 100.0
+    # (armijo, halvings, f_new, f, alpha, slope, rounding, limit, ww, gsq_new) -> outcome
+    assert D.trial_outcome(False, 0, 1.0, 2.0, 0.1, 1.0, 0.0, lim, 1.0, 1.0) == C.ACCEPT
+    assert D.trial_outcome(False, 0, 1.0, 2.0, 0.1, 1.0, 0.0, lim, 1.0, np.inf) == C.DIVERGED
+    assert D.trial_outcome(False, 0, 1.0, 2.0, 0.1, 1.0, 0.0, lim, np.nan, 1.0) == C.DIVERGED
+    assert D.trial_outcome(False, 0, 101.0, 2.0, 0.1, 1.0, 0.0, lim, 1.0, 1.0) == C.DIVERGED
+    assert D.trial_outcome(False, 0, np.nan, 2.0, 0.1, 1.0, 0.0, lim, 1.0, 1.0) == C.DIVERGED
+    # Armijo: f_new <= f - 1e-4 alpha slope + rounding
+    assert D.trial_outcome(True, 0, 2.0 - 1e-5, 2.0, 0.1, 1.0, 0.0, lim, 1.0, 1.0) == C.ACCEPT
+    assert D.trial_outcome(True, 0, 2.0, 2.0, 0.1, 1.0, 0.0, lim, 1.0, 1.0) == C.BACKTRACK
+    assert D.trial_outcome(True, 0, 2.0, 2.0, 0.1, 1.0, 1e-3, lim, 1.0, 1.0) == C.ACCEPT
+    assert D.trial_outcome(True, 5, np.nan, 2.0, 0.1, 1.0, 0.0, lim, 1.0, 1.0) == C.BACKTRACK
+    assert (D.trial_outcome(True, C.ARMIJO_MAX_HALVINGS, 3.0, 2.0, 0.1, 1.0, 0.0, lim, 1.0, 1.0)
+            == C.LINE_SEARCH_FAILED)
+    # a decrease accepted by Armijo can still be a non-finite gradient: DIVERGED
+    assert D.trial_outcome(True, 0, 1.0, 2.0, 0.1, 1.0, 0.0, lim, 1.0, np.inf) == C.DIVERGED
+
+
+def test_stopping_tests_in_the_contract_order():
+    # before an update: gtol (squared comparison), then max_iter, then the chunk's end
+    assert D.before_update(1e-12, 1e-6, 5, 10, 10) == C.GTOL
+    assert D.before_update(1e-12, 0.0, 5, 10, 10) == C.RUNNING      # gtol 0 is off
+    assert D.before_update(1.0, 1e-6, 10, 10, 10) == C.MAX_ITER
+    assert D.before_update(1e-12, 1e-6, 10, 10, 10) == C.GTOL       # gtol wins at max_iter
+    assert D.before_update(1.0, 1e-6, 4, 10, 4) == C.PAUSE
+    assert D.before_update(1.0, 1e-6, 3, 10, 4) == C.RUNNING
+    # after an accepted update: xtol on |step| (given squared), then ftol relative
+    assert D.after_accept(0.99e-8, 1e-4, 1.0, 2.0, 0.0) == C.XTOL
+    assert D.after_accept(1.01e-8, 1e-4, 1.0, 2.0, 0.0) == C.RUNNING
+    assert D.after_accept(1.0, 0.0, 10.0, 10.0 + 1e-5, 1e-6) == C.FTOL    # 1e-5 <= 1e-6 * 10
+    assert D.after_accept(1.0, 0.0, 10.0, 10.0 + 2e-5, 1e-6) == C.RUNNING
+    assert D.after_accept(1.0, 0.0, 0.1, 0.1 + 0.9e-6, 1e-6) == C.FTOL    # scale max(1, |f|)
+    assert D.start_status(1.0, np.inf) == C.DIVERGED and D.start_status(1.0, 1.0) == C.RUNNING
+
+
+def test_auto_lr_divergence_limit_and_history_rule():
+    assert D.auto_lr(0.25, 8.0, 1.0) == pytest.approx(1 / 3)
+    assert D.auto_lr(1.0, 0.0, 0.0) == 1.0
+    assert D.diverge_limit(2.0) == pytest.approx(2.0 + 2e10)
+    assert D.diverge_limit(0.0) == pytest.approx(1e-20)
+    assert D.lr_is_auto(C.LR_AUTO) and not D.lr_is_auto(1e-9)
+    h = np.full((5, 2), np.nan)           # history=3, max_iter=12: rows at 0, 3, 6, 9, 12
+    for t, f in enumerate([5.0, 4.0, 3.0, 2.5]):
+        D.record_history(h, 1, t, 3, f, False)
+    D.record_history(h, 1, 4, 3, 2.0, True)  # stopped at iterate 4: rows 2.. repeat 2.0
+    np.testing.assert_array_equal(h[:, 1], [5.0, 2.5, 2.0, 2.0, 2.0])
+    assert np.isnan(h[:, 0]).all()
+
+
+def _softmax_data(rng, B=3, n=40, d=3, k=3):
+    X = rng.standard_normal((B, n, d))
+    y = rng.integers(0, k, (B, n)).astype(np.float64)
+    return X, y
+
+
+@pytest.mark.parametrize("opts,want", [(dict(gtol=1e-3), Status.GTOL),
+                                       (dict(gtol=0.0, xtol=1e-5), Status.XTOL),
+                                       (dict(gtol=0.0, ftol=1e-8), Status.FTOL),
+                                       (dict(gtol=0.0), Status.MAX_ITER)])
+def test_softmax_stopping_rules_match_a_numpy_loop(rng, opts, want):
+    X, y = _softmax_data(rng)
+    res = fastgd.minimize(fastgd.Softmax(X, y, 3), lr=0.5, max_iter=400, **opts)
+    for b in range(3):
+        lg = lambda w: tuple(a.reshape(-1) if i else a for i, a in  # noqa: E731
+                             enumerate(softmax_loss_grad(X[b], y[b], w.reshape(3, 3))))
+        w, nit, status = gd_stopping(lg, np.zeros(9), 0.5, 400, **opts)
+        assert status == want.name and res.status[b] == want and res.nit[b] == nit
+        np.testing.assert_allclose(res.x[b].reshape(-1), w, rtol=1e-9, atol=1e-12)
+
+
+def test_softmax_diverges_and_line_search_fails_like_every_driver(rng):
+    X, y = _softmax_data(rng)
+    x0 = np.full((3, 3, 3), 0.01)
+    res = fastgd.minimize(fastgd.Softmax(X, y, 3), x0=x0, lr=1e300, max_iter=5, gtol=0)
+    assert (res.status == Status.DIVERGED).all() and (res.nit == 0).all()
+    np.testing.assert_array_equal(res.x, x0)           # the last finite iterate: x0
+    res = fastgd.minimize(fastgd.Softmax(X, y, 3), lr=1e300, line_search="armijo",
+                          max_iter=5, gtol=0)
+    assert (res.status == Status.LINE_SEARCH_FAILED).all() and (res.nit == 0).all()
+    # one large Softmax problem (row blocks) takes the same decisions
+    Xl = rng.standard_normal((30000, 3))
+    yl = rng.integers(0, 3, 30000).astype(np.float64)
+    res = fastgd.minimize(fastgd.Softmax(Xl, yl, 3), lr=1e300, max_iter=5, gtol=0)
+    assert res.status == Status.DIVERGED and res.nit == 0 and (res.x == 0).all()
+
+
+def test_callback_on_a_single_problem_sees_running_results(rng):
+    """A Result in progress has status RUNNING and a readable message (issue 14, item 1)."""
+    X, y = rng.standard_normal((200, 3)), rng.standard_normal(200)
+    seen = []
+    res = fastgd.minimize(fastgd.LeastSquares(X, y), lr=0.01, max_iter=100, gtol=0.0,
+                          callback=lambda r: seen.append((r.nit, r.status, r.message)))
+    assert [s[0] for s in seen] == list(range(5, 101, 5))
+    assert all(s[1] is Status.RUNNING and "running" in s[2] for s in seen[:-1])
+    assert seen[-1][1] is Status.MAX_ITER and res.status is Status.MAX_ITER
+    Xb, yb = rng.standard_normal((2, 50, 3)), rng.standard_normal((2, 50))
+    msgs = []
+    fastgd.minimize(fastgd.LeastSquares(Xb, yb), lr=0.01, max_iter=40, gtol=0.0,
+                    callback=lambda r: msgs.append(r.message[0]))
+    assert "running" in msgs[0] and "maximum number of iterations" in msgs[-1]
+
+
+def test_status_prints_as_its_name():
+    """README's print(res.status) shows Status.GTOL, not 0 (IntEnum on Python >= 3.11)."""
+    assert str(Status.GTOL) == "Status.GTOL" and f"{Status.DIVERGED}" == "Status.DIVERGED"
+    assert f"{Status.XTOL:d}" == "1" and Status.FTOL == 2
