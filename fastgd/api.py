@@ -51,6 +51,9 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
         problem.check_auto_lr(line_search)  # e.g. Poisson, RowLoss without lipschitz
     x0 = (validate.cuda_initial_point if validate.is_cuda_array(x0) else validate.initial_point)(
         x0, problem.solution_shape, problem.dtype, inplace)
+    if inplace and isinstance(x0, np.ndarray):
+        # the solution written into x0 would overwrite the data it is computed from
+        validate.no_overlap([("x0", x0), ("X", problem.X), ("y", problem.y)])
     device = _device.resolve(device, problem.X, problem.y, x0)
     if device == "cuda" and problem.loss_code not in contract.GPU_LOSSES:
         # the CUDA kernels know the built-in row losses only (a user RowLoss or Softmax

@@ -29,13 +29,40 @@ class Problem:
         validate.same_device("y", y, "X", X)
         validate.same_dtype("y", y, "X", X)
         validate.shape("y", y, X.shape[:-1], " (X.shape[:-1])")
-        self.l2 = validate.nonneg_real("l2", l2)
-        self.X = X
-        self.y = y
+        self._l2 = validate.nonneg_real("l2", l2)
+        self._X = X
+        self._y = y
         self._check_labels(y)
 
     def _check_labels(self, y):
         pass
+
+    # read-only: the arrays were validated once, here; replacing one afterwards would
+    # hand the kernels data of unchecked shape (a segfault for a shorter y)
+    @property
+    def X(self):
+        """The data, (n, d) or (B, n, d), as passed (never copied)."""
+        return self._X
+
+    @property
+    def y(self):
+        """The targets, (n,) or (B, n), as passed (never copied)."""
+        return self._y
+
+    @property
+    def l2(self):
+        return self._l2
+
+    def _stacked(self, copies):
+        """The same problem over `copies` stacked copies of its data (a batch, for a
+        sweep): (copies, n, d), (copies, n); the labels were checked already."""
+        import copy
+        out = copy.copy(self)
+        out._X = np.empty((copies,) + self._X.shape, self.dtype)
+        out._X[...] = self._X
+        out._y = np.empty((copies,) + self._y.shape, self.dtype)
+        out._y[...] = self._y
+        return out
 
     @property
     def batched(self):

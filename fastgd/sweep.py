@@ -1,5 +1,4 @@
 """sweep_lr(): one problem solved at many step sizes as a single batch."""
-import copy
 
 import numpy as np
 
@@ -79,11 +78,7 @@ def sweep_lr(problem, lrs=None, *, method="gd", max_iter=200, history=1, **optio
     if need > MAX_SWEEP_BYTES:
         raise ValueError(f"a sweep of {L} step sizes copies X {L} times ({need / 2**30:.1f} GiB "
                          f"> 1 GiB); sweep a subsample of the rows or fewer step sizes")
-    stacked = copy.copy(problem)  # same loss and parameters; data already validated
-    stacked.X = np.empty((L,) + problem.X.shape, problem.dtype)
-    stacked.X[...] = problem.X
-    stacked.y = np.empty((L,) + problem.y.shape, problem.dtype)
-    stacked.y[...] = problem.y
+    stacked = problem._stacked(L)  # same loss and parameters; data already validated
     res = minimize(stacked, method, lr=lrs, max_iter=max_iter,
                    history=history, **options)
     res["auto_lr"] = lr_auto

@@ -120,3 +120,22 @@ def test_status_prints_as_its_name():
     """README's print(res.status) shows Status.GTOL, not 0 (IntEnum on Python >= 3.11)."""
     assert str(Status.GTOL) == "Status.GTOL" and f"{Status.DIVERGED}" == "Status.DIVERGED"
     assert f"{Status.XTOL:d}" == "1" and Status.FTOL == 2
+
+
+def test_problem_data_cannot_be_replaced_and_x0_may_not_alias_it(rng):
+    """Issue 14, item 4: a problem's arrays are read-only attributes; an inplace x0 that
+    shares memory with X or y is refused before anything is written."""
+    X, y = rng.standard_normal((20, 20)), rng.standard_normal(20)
+    p = fastgd.LeastSquares(X, y)
+    for name in ("X", "y", "l2"):
+        with pytest.raises(AttributeError):
+            setattr(p, name, np.zeros(3))
+    before = X.copy(), y.copy()
+    for x0 in (X[0], y[:20]):
+        with pytest.raises(ValueError, match="share memory"):
+            fastgd.minimize(p, x0=x0, inplace=True, lr=0.1, max_iter=5)
+    np.testing.assert_array_equal(X, before[0])
+    np.testing.assert_array_equal(y, before[1])
+    res = fastgd.minimize(p, x0=X[0], lr=0.1, max_iter=5)  # not inplace: x0 is only read
+    np.testing.assert_array_equal(X, before[0])
+    assert res.nit == 5

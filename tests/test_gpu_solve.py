@@ -14,6 +14,8 @@ import sys
 
 import pytest
 
+pytest.importorskip("numba_cuda")  # the GPU target and its simulator: the test-peers extra
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)

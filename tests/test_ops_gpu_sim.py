@@ -12,6 +12,7 @@ import textwrap
 import pytest
 
 pytest.importorskip("torch")
+pytest.importorskip("numba_cuda")
 
 SCRIPT = textwrap.dedent("""
     import numpy as np, torch
