@@ -1,7 +1,7 @@
 """minimize(): validate, plan, run one backend in the one outer loop, build the Result.
 
 validate (fastgd/validate.py, problem construction) -> plan (fastgd/plan.py: target,
-mode, packed arrays) -> backend (fastgd/cpu/backend.py or fastgd/gpu/solve.py:
+mode, packed arrays) -> backend (fastgd/cpu/backend.py or fastgd/gpu/backend.py:
 ``run_until``) -> Result (fastgd/result.py).  The outer loop here is the only one: it
 chunks the iterations for ``callback`` and ``progress`` on every target.
 """
@@ -69,7 +69,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
 
 def _backend(plan):
     if plan.device == "cuda":
-        from .gpu.solve import CudaBackend
+        from .gpu.backend import CudaBackend
         return CudaBackend(plan)
     from .cpu.backend import CpuBackend
     return CpuBackend(plan)

@@ -1,7 +1,7 @@
 """From validated arguments to a Plan: the target, the mode and the packed arrays of one solve.
 
 The packed layout is fastgd/contract.py's; a backend (fastgd/cpu/backend.py,
-fastgd/gpu/solve.py) turns a Plan into buffers and runs it.
+fastgd/gpu/backend.py) turns a Plan into buffers and runs it.
 """
 from dataclasses import dataclass
 

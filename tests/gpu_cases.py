@@ -311,6 +311,28 @@ def resumable_chunks_with_callback_match_one_call():
 
 
 @case
+def progress_and_callback_run_through_the_one_outer_loop():
+    """progress=True and callback on device="cuda" (the API's outer loop drives the GPU
+    backend as it drives the CPU one): a progress line per chunk, the same iterates."""
+    import contextlib
+    import io
+    X, y = data(13, 2, 16, 3)
+    kw = dict(method="gd", lr=0.05, max_iter=40, gtol=0)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        shown = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), progress="plain", **kw)
+    lines = [ln for ln in err.getvalue().splitlines() if ln.startswith("fastgd: iteration")]
+    assert lines and "iteration 40/40" in lines[-1], err.getvalue()
+    cpu = fastgd.minimize(fastgd.LeastSquares(X, y), **kw)
+    same_as_cpu(shown, cpu, 1e-9)
+    seen = []
+    fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), callback=lambda r: seen.append(
+        (r.nit.copy(), r.status.copy())), **kw)
+    assert [int(n[0]) for n, _ in seen] == list(range(2, 41, 2))
+    assert (seen[0][1] == Status.RUNNING).all() and (seen[-1][1] == Status.MAX_ITER).all()
+
+
+@case
 def zero_copy_inputs_and_where_results_live():
     X, y = data(11, 2, 16, 3)
     X_d, y_d = dev(X), dev(y)

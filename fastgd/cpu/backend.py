@@ -3,7 +3,7 @@
 The API layer (fastgd/api.py) owns the outer loop; a backend offers
 ``run_until(stop_at)`` (advance every running problem up to that iteration, return the
 state), ``iterate()`` (a copy of the current iterates), ``history()`` and
-``solution(into)``.  The GPU backend (fastgd/gpu/solve.py) offers the same.
+``solution(into)``.  The GPU backend (fastgd/gpu/backend.py) offers the same.
 """
 import numba
 import numpy as np

@@ -1,11 +1,11 @@
 """GPU drivers of `minimize` (numba-cuda): the same contract as fastgd/cpu/solve.py.
 
-Data flow mirrors the CPU: ``CudaBackend.run_until`` (host, called by the API's one
-outer loop) -> ``solve_batch_kernel`` (one thread block per problem, the whole chunk of
+Data flow mirrors the CPU: ``CudaBackend.run_until`` (fastgd/gpu/backend.py, called by
+the API's one outer loop) -> ``solve_batch_kernel`` (one thread block per problem, the whole chunk of
 iterations in one launch, per-problem stopping) or the host-driven single-problem loop
 (grid-wide gradient per iteration) -> block-level ``start_tail`` / ``after`` / ``begin``
 (the skeleton of fastgd/decisions.py as a state machine) -> ``rows_pass`` /
-``eval_gram`` (loss and gradient) -> ``losses.row_terms``.  No formula or decision
+``eval_gram`` (loss and gradient, fastgd/gpu/evaluate.py) -> ``losses.row_terms``.  No formula or decision
 lives here: update rules, losses, bias corrections, the Armijo test, the stopping
 tests, the divergence rule, the history rule and the lr='auto' step are the device
 builds of fastgd/losses.py, rules.py and decisions.py (fastgd/gpu/math.py).
@@ -32,20 +32,18 @@ up to rounding).
 """
 import math
 
-import numpy as np
 from numba import cuda, float64
 
-from .. import config
-from .._device import is_cuda_array
 from ..contract import (
-    ACCEPT, BACKTRACK, GRAM, HP_CURV, HP_L2, HP_LOSS_ROUNDING, HP_LPARAM, HP_NINV, HP_ONE,
-    IP_ARMIJO, IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_STOP_AT, PAUSE,
-    POWER_ITERATIONS, ROWS, RUNNING, ST_F0, ST_FUN, ST_GNORM, ST_LR, ST_NIT, ST_STATUS, TOL_F,
-    TOL_G, TOL_X,
+    ACCEPT, BACKTRACK, GRAM, HP_CURV, HP_L2, HP_LOSS_ROUNDING, HP_NINV, HP_ONE, IP_ARMIJO,
+    IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_STOP_AT, PAUSE, RUNNING, ST_F0,
+    ST_FUN, ST_GNORM, ST_LR, ST_NIT, ST_STATUS, TOL_F, TOL_G, TOL_X,
 )
-from .math import decisions, losses, rules
+from .evaluate import (
+    MAXM, TPB, block_evaluate, block_gram, block_lambda_max, block_sum, finish_gradient, rows_pass,
+)
+from .math import decisions, rules
 
-row_terms = losses.row_terms
 power_start = rules.power_start
 method_direction = rules.method_direction
 after_accept = decisions.after_accept
@@ -59,207 +57,11 @@ record_history = decisions.record_history
 start_status = decisions.start_status
 trial_outcome = decisions.trial_outcome
 
-# threads per block (a power of two) and gradient columns per thread per pass over X
-TPB = config.GPU_THREADS
-MAXM = config.GPU_COLUMNS
-CHUNK = TPB * MAXM
-if TPB < 2 or TPB & (TPB - 1):
-    raise ValueError(f"FASTGD_GPU_THREADS must be a power of two >= 2, got {TPB}")
-
 # slots of the per-problem control row cx (float64): the trial step of the current update,
 # its Armijo halvings, the done flag, the Gram constant, the power iteration's lambda and
 # stop flag, and |g|^2 at the current iterate
 CX_ALPHA, CX_SLOPE, CX_SCALE, CX_HALV, CX_DONE, CX_C, CX_LAM, CX_PSTOP, CX_GSQ = range(9)
 NCX = 9
-
-
-# ------------------------------------------------------------ block primitives
-@cuda.jit(device=True)
-def block_sum(sh, val):
-    """Sum of `val` over the block's threads (float64), returned to every thread."""
-    t = cuda.threadIdx.x
-    cuda.syncthreads()
-    sh[t] = val
-    cuda.syncthreads()
-    s = TPB // 2
-    while s > 0:
-        if t < s:
-            sh[t] += sh[t + s]
-        cuda.syncthreads()
-        s //= 2
-    return sh[0]
-
-
-@cuda.jit(device=True)
-def rows_pass(code, lin, X, y, w, row0, rstep, out, R, sh, shr, acc, hp):
-    """Block-level pass over row tiles row0, row0 + rstep, ... of X (n, d), TPB rows each.
-
-    out[j] = sum_i r_i X[i, j] (unscaled) with r_i = phi'(x_i.w, y_i), or r_i = x_i.w
-    when `lin` (X^T X v for the power iteration).  Returns sum_i phi (float64, every
-    thread).  R (n,) is scratch for r when d > CHUNK.
-    """
-    n, d = X.shape
-    t = cuda.threadIdx.x
-    one = hp[HP_ONE]
-    lparam = hp[HP_LPARAM]
-    fpart = 0.0
-    for jc in range(0, d, CHUNK):
-        dc = min(d - jc, CHUNK)
-        cols = min(dc, TPB)
-        groups = TPB // cols
-        q = t // cols
-        c = t - q * cols
-        nm = (dc + cols - 1) // cols
-        for m in range(MAXM):
-            acc[m] = 0.0
-        base = row0
-        while base < n:
-            i = base + t
-            r = 0.0
-            if i < n:
-                if jc == 0:
-                    z = one - one
-                    for j in range(d):
-                        z += X[i, j] * w[j]
-                    if lin:
-                        r = z
-                    else:
-                        phi, rr = row_terms(code, z, y[i], one, lparam)
-                        fpart += phi
-                        r = rr
-                    if d > CHUNK:
-                        R[i] = r
-                else:
-                    r = R[i]
-            cuda.syncthreads()
-            shr[t] = r
-            cuda.syncthreads()
-            if q < groups:
-                hi = min(TPB, n - base)
-                for m in range(nm):
-                    j = jc + c + m * cols
-                    if j < jc + dc:
-                        s = 0.0
-                        for ii in range(q, hi, groups):
-                            s += X[base + ii, j] * shr[ii]
-                        acc[m] += s
-            base += rstep
-        for m in range(nm):
-            cuda.syncthreads()
-            sh[t] = acc[m] if q < groups else 0.0
-            cuda.syncthreads()
-            if t < cols:
-                j = jc + t + m * cols
-                if j < jc + dc:
-                    s = 0.0
-                    for qq in range(groups):
-                        s += sh[qq * cols + t]
-                    out[j] = s
-    return block_sum(sh, fpart)
-
-
-@cuda.jit(device=True)
-def finish_gradient(g, w, fsum, sh, hp):
-    """g = g / n + l2 w (g held X^T r); returns fsum / n + l2/2 |w|^2."""
-    d = w.shape[0]
-    l2 = hp[HP_L2]
-    ninv = hp[HP_NINV]
-    ww = 0.0
-    for j in range(cuda.threadIdx.x, d, TPB):
-        g[j] = g[j] * ninv + l2 * w[j]
-        ww += float(w[j]) * float(w[j])
-    ww = block_sum(sh, ww)
-    return fsum * float(ninv) + 0.5 * float(l2) * ww
-
-
-@cuda.jit(device=True)
-def eval_gram(A, b, c, w, g, sh, hp):
-    """Least squares from its Gram form: f = w.A w/2 - b.w + c (+ l2), g = A w - b (+ l2 w)."""
-    d = w.shape[0]
-    l2 = float(hp[HP_L2])
-    fp = 0.0
-    for j in range(cuda.threadIdx.x, d, TPB):
-        s = 0.0
-        for k in range(d):
-            s += A[j, k] * w[k]
-        wj = float(w[j])
-        fp += wj * (0.5 * s - b[j]) + 0.5 * l2 * wj * wj
-        g[j] = s - b[j] + l2 * wj
-    return c + block_sum(sh, fp)
-
-
-@cuda.jit(device=True)
-def block_evaluate(mode, code, X, y, A, b, c, w, g, R, sh, shr, acc, hp):
-    """Loss at w (float64, every thread) and gradient into g, one problem per block."""
-    if mode == GRAM:
-        return eval_gram(A, b, c, w, g, sh, hp)
-    fsum = rows_pass(code, 0, X, y, w, 0, TPB, g, R, sh, shr, acc, hp)
-    return finish_gradient(g, w, fsum, sh, hp)
-
-
-@cuda.jit(device=True)
-def block_gram(X, y, A, b, sh):
-    """A = X^T X / n, b = X^T y / n (float64); returns c = y.y / (2n)."""
-    n, d = X.shape
-    t = cuda.threadIdx.x
-    for pidx in range(t, d * d, TPB):
-        j = pidx // d
-        k = pidx - j * d
-        if k >= j:
-            s = 0.0
-            for i in range(n):
-                s += float(X[i, j]) * float(X[i, k])
-            A[j, k] = s / n
-            A[k, j] = s / n
-    for j in range(t, d, TPB):
-        s = 0.0
-        for i in range(n):
-            s += float(X[i, j]) * float(y[i])
-        b[j] = s / n
-    cp = 0.0
-    for i in range(t, n, TPB):
-        yi = float(y[i])
-        cp += yi * yi
-    return block_sum(sh, cp) / (2.0 * n)
-
-
-@cuda.jit(device=True)
-def block_lambda_max(mode, code, X, y, A, v, gv, R, sh, shr, acc, hp):
-    """Largest eigenvalue of X^T X / n (or of A) by power iteration; v, gv scratch (d,)."""
-    d = v.shape[0]
-    t = cuda.threadIdx.x
-    one = hp[HP_ONE]
-    for j in range(t, d, TPB):
-        v[j] = power_start(j, one)
-    lam = 0.0
-    for _ in range(POWER_ITERATIONS):
-        nrm = 0.0
-        for j in range(t, d, TPB):
-            nrm += float(v[j]) * float(v[j])
-        nrm = math.sqrt(block_sum(sh, nrm))
-        if nrm == 0.0 or is_bad(nrm):
-            return lam
-        for j in range(t, d, TPB):
-            v[j] = v[j] / nrm
-        cuda.syncthreads()
-        if mode == GRAM:
-            for j in range(t, d, TPB):
-                s = 0.0
-                for k in range(d):
-                    s += A[j, k] * v[k]
-                gv[j] = s
-            cuda.syncthreads()
-        else:
-            rows_pass(code, 1, X, y, v, 0, TPB, gv, R, sh, shr, acc, hp)
-            for j in range(t, d, TPB):
-                gv[j] = gv[j] * hp[HP_NINV]
-        lp = 0.0
-        for j in range(t, d, TPB):
-            lp += float(v[j]) * float(gv[j])
-        lam = block_sum(sh, lp)
-        for j in range(t, d, TPB):
-            v[j] = gv[j]
-    return lam
 
 
 # ------------------------------------------------------------ one problem's logic
@@ -558,147 +360,3 @@ def single_after_kernel(part_g, part_f, ip, hp, tol, st, cx, w, g, wn, gnew, s1,
     fsum = block_sum(sh, reduce_partials(part_g, part_f, gnew))
     f_new = finish_gradient(gnew, wn, fsum, sh, hp)
     after(f_new, ip, hp, tol, st, cx, w, g, wn, gnew, s1, s2, p, sh, hist, 0)
-
-
-# ------------------------------------------------------------ host side
-def _grid_blocks(n):
-    return max(1, min((n + TPB - 1) // TPB, config.GPU_MAX_GRID_BLOCKS))
-
-
-class CudaBackend:
-    """The GPU backend of fastgd.minimize: device buffers of one Plan (see
-    fastgd/cpu/backend.py for the interface the API's outer loop uses).
-
-    X, y: the problem's device arrays (NumPy data are copied to the GPU once, and the
-    solution then comes back as NumPy: the result lives where the data live).  W, S1, S2
-    (B, m) iterate and method state, G, WN, GN, P (B, m) scratch, cx (B, NCX) control
-    rows, all on the device; the state (B, STATE_SIZE) and history come back to the host
-    after every ``run_until`` (one small copy).  A large single problem (plan.large) runs
-    with a grid-wide gradient per iteration, mode 'gram' as 'rows'.
-    """
-
-    def __init__(self, plan):
-        problem = plan.problem
-        X, y = problem.X, problem.y
-        self.plan = plan
-        self.on_host = not is_cuda_array(X)
-        if self.on_host:
-            X, y = cuda.to_device(X), cuda.to_device(y)
-        B, m = plan.batch_size, plan.n_params
-        n, d = problem.n, problem.d
-        self.X3 = X if problem.batched else X.reshape(1, n, d)
-        self.y2 = y if problem.batched else y.reshape(1, n)
-        self.large = plan.large
-        self.ip = plan.ip.copy()
-        if self.large and self.ip[IP_MODE] == GRAM:
-            self.ip[IP_MODE] = ROWS
-        dt = problem.dtype
-        x0 = plan.x0
-        self.x0_device = None
-        self.W = cuda.device_array((B, m), dt)
-        if x0 is None:
-            self.W.copy_to_device(np.zeros((B, m), dt))
-        elif is_cuda_array(x0):
-            self.x0_device = (x0 if getattr(type(x0), "__cuda_ndarray__", False)
-                              else cuda.as_cuda_array(x0))
-            self.W.copy_to_device(self.x0_device.reshape(B, m))
-        else:
-            self.W.copy_to_device(np.ascontiguousarray(x0).reshape(B, m))
-        zeros = lambda shape, t=dt: cuda.to_device(np.zeros(shape, t))  # noqa: E731
-        # scratch starts as NaN: a read before a write would show in every result
-        scratch = lambda shape, t=dt: cuda.to_device(np.full(shape, np.nan, t))  # noqa: E731
-        self.S1, self.S2 = zeros((B, m)), zeros((B, m))
-        self.G, self.WN, self.GN, self.P = (scratch((B, m)) for _ in range(4))
-        self._state_host = plan.initial_state()
-        self.state = cuda.to_device(self._state_host)
-        hist = plan.empty_history()
-        self.rows = hist.shape[0]
-        h = np.full((max(self.rows, 1), B), np.nan)
-        self.hist = cuda.to_device(h)
-        self.hp = cuda.to_device(np.asarray(plan.hp))
-        self.tol = cuda.to_device(np.asarray(plan.tol, np.float64))
-        self.cx = scratch((B, NCX), np.float64)
-        gram = self.ip[IP_MODE] == GRAM
-        self.A = scratch((B, d, d) if gram else (B, 1, 1), np.float64)
-        self.Bv = scratch((B, d) if gram else (B, 1), np.float64)
-        self.R = scratch((B, n) if d > CHUNK else (B, 1))
-        if self.large:
-            nb = _grid_blocks(n)
-            self.part_g = scratch((nb, d), np.float64)
-            self.part_f = scratch(nb, np.float64)
-
-    def run_until(self, stop_at):
-        """Advance every running problem up to iteration stop_at; returns the host state."""
-        self.ip[IP_STOP_AT] = stop_at
-        ip = cuda.to_device(self.ip)
-        if self.large:
-            self._run_single(ip)
-        else:
-            B = self.X3.shape[0]
-            grid = max(1, min(B, 1 << 20))
-            solve_batch_kernel[grid, TPB](self.X3, self.y2, self.W, self.S1, self.S2, self.G,
-                                          self.WN, self.GN, self.P, self.R, self.A, self.Bv,
-                                          ip, self.hp, self.tol, self.state, self.cx,
-                                          self.hist)
-        self._state_host = self.state.copy_to_host()
-        return self._state_host
-
-    def _run_single(self, ip):
-        if int(self._state_host[0, ST_STATUS]) != RUNNING:
-            return
-        X, y = self.X3[0], self.y2[0]
-        st, cx, w, g, wn, gnew = (self.state[0], self.cx[0], self.W[0], self.G[0], self.WN[0],
-                                  self.GN[0])
-        s1, s2, p, R = self.S1[0], self.S2[0], self.P[0], self.R[0]
-        pg, pf, hp, tol, hist = self.part_g, self.part_f, self.hp, self.tol, self.hist
-        nb = pg.shape[0]
-        code = int(self.ip[IP_LOSS])
-        single_reset_kernel[1, 1](cx)
-        if self._state_host[0, ST_LR] <= 0.0:  # lr="auto" (contract.LR_AUTO); s1 is the power
-            power_start_kernel[1, TPB](s1, hp)  # vector, then zeroed
-            for _ in range(POWER_ITERATIONS):
-                power_normalize_kernel[1, TPB](s1, cx)
-                rows_partial_kernel[nb, TPB](code, 1, X, y, s1, R, pg, pf, hp, cx, CX_PSTOP)
-                power_finish_kernel[1, TPB](pg, pf, s1, g, cx, hp)
-            auto_lr_kernel[1, TPB](st, cx, s1, hp)
-        rows_partial_kernel[nb, TPB](code, 0, X, y, w, R, pg, pf, hp, cx, CX_DONE)
-        single_start_kernel[1, TPB](pg, pf, ip, hp, tol, st, cx, w, g, wn, s1, s2, p, hist)
-        done = np.zeros(1)
-        while True:
-            for _ in range(config.GPU_CHECK_EVERY):
-                rows_partial_kernel[nb, TPB](code, 0, X, y, wn, R, pg, pf, hp, cx, CX_DONE)
-                single_after_kernel[1, TPB](pg, pf, ip, hp, tol, st, cx, w, g, wn, gnew, s1,
-                                            s2, p, hist)
-            cx[CX_DONE:CX_DONE + 1].copy_to_host(done)
-            if done[0] != 0.0:
-                break
-
-    def history(self):
-        return self.hist.copy_to_host()[:self.rows]
-
-    def _as_x(self, copy):
-        """The iterates in the solution's shape: NumPy for host data, else a device array."""
-        if self.on_host:
-            x = self.W.copy_to_host()
-        elif copy:
-            x = cuda.device_array_like(self.W)
-            x.copy_to_device(self.W)
-        else:
-            x = self.W
-        return x.reshape(self.plan.problem.solution_shape)
-
-    def iterate(self):
-        """A copy of the current iterates (for callbacks)."""
-        return self._as_x(True)
-
-    def solution(self, into=None):
-        """The final iterates; written into `into` (x0) when given.  A numba device x0 is
-        returned itself, a CuPy/torch x0 as a zero-copy numba view of it (Result fields
-        need a NumPy dtype)."""
-        if into is None:
-            return self._as_x(False)
-        if self.x0_device is not None:
-            self.x0_device.reshape(self.W.shape).copy_to_device(self.W)
-            return self.x0_device
-        into[...] = self.W.copy_to_host().reshape(into.shape)
-        return into
