@@ -310,7 +310,13 @@ def cmd_sweep(args):
 
 # ---------------------------------------------------------------- bench
 def cmd_bench(argv):
-    from . import bench  # ships with the package; peers (torch, jax) are optional
+    import importlib
+    try:  # ships with the package; the peers it compares with (torch, jax) are optional
+        bench = importlib.import_module("fastgd.bench")
+    except ImportError as e:
+        print(f"fastgd bench: fastgd.bench is not part of this installation ({e}); "
+              f"reinstall fastgd", file=sys.stderr)
+        return 2
     return int(bench.main(list(argv)) or 0)
 
 

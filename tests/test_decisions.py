@@ -139,3 +139,13 @@ def test_problem_data_cannot_be_replaced_and_x0_may_not_alias_it(rng):
     res = fastgd.minimize(p, x0=X[0], lr=0.1, max_iter=5)  # not inplace: x0 is only read
     np.testing.assert_array_equal(X, before[0])
     assert res.nit == 5
+
+
+def test_result_knows_its_history_stride(rng):
+    """The plot's x axis is iterations when minimize recorded the history (issue 13, 8)."""
+    from fastgd.plot import _every
+    X, y = rng.standard_normal((30, 3)), rng.standard_normal(30)
+    res = fastgd.minimize(fastgd.LeastSquares(X, y), lr=0.1, max_iter=20, gtol=0, history=5)
+    assert res.history_every == 5 and res.history.shape == (5,)
+    assert _every(res, None) == (5, "iteration")
+    assert "history_every" not in fastgd.minimize(fastgd.LeastSquares(X, y), max_iter=3)

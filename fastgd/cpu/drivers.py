@@ -1,5 +1,5 @@
 """The CPU drivers of every problem family: the one skeleton of fastgd/cpu/solve.py with
-its hooks (``evaluate``, ``lambda_max``) bound per family and per size.
+its hooks (``evaluate``; ``xtx_apply`` of prepare.lambda_max) bound per family and per size.
 
 A batch runs ``solve_batch`` with the small-problem hooks (DIRECT, GRAM); one large
 problem runs ``solve_single`` with the large-problem hooks (GRAM, the parallel ROWS
@@ -14,11 +14,11 @@ from . import evaluate, prepare, solve
 
 
 def _pair(tag, evaluate_small, evaluate_large):
-    small = rebind([solve], {"evaluate": evaluate_small,
-                             "lambda_max": prepare.lambda_max_small},
+    small = rebind([prepare, solve], {"evaluate": evaluate_small,
+                                      "xtx_apply": prepare.xtx_small},
                    cache_tag=tag and tag + "_small")
-    large = rebind([solve], {"evaluate": evaluate_large,
-                             "lambda_max": prepare.lambda_max_large},
+    large = rebind([prepare, solve], {"evaluate": evaluate_large,
+                                      "xtx_apply": prepare.xtx_large},
                    cache_tag=tag and tag + "_large")
     return types.SimpleNamespace(solve_batch=small.solve_batch, solve_single=large.solve_single,
                                  small=small, large=large)

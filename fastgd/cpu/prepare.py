@@ -1,6 +1,6 @@
 """Per-problem set-up on the CPU: transposed data, Gram form, and lambda_max(X^T X / n).
 
-``lambda_max_small`` / ``lambda_max_large`` (power iteration) is what lr="auto" turns into a step size with
+``lambda_max`` (power iteration) is what lr="auto" turns into a step size with
 ``decisions.auto_lr``; it runs in the problem's evaluation mode (from A in GRAM mode,
 from Xt in DIRECT mode, parallel over row blocks of X in ROWS mode).
 """
@@ -160,40 +160,43 @@ def transposed_apply(Xt, v, u, gv, hp):
         gv[j] = s * hp[HP_NINV]
 
 
+@cpu_kernel(refcount=False, inline=True)
+def xtx_small(mode, X, Xt, A, v, u, gv, part_g, hp):
+    """gv = X^T X v / n for a problem of a batch: from A (GRAM) or from Xt (DIRECT)."""
+    if mode == GRAM:
+        gram_apply(A, v, gv, X.shape[1])
+    else:
+        transposed_apply(Xt, v, u, gv, hp)
+
+
+@cpu_kernel(refcount=False, inline=True)
+def xtx_large(mode, X, Xt, A, v, u, gv, part_g, hp):
+    """gv = X^T X v / n for one large problem: from A (GRAM) or by parallel row blocks
+    over X (ROWS).  Kept apart from xtx_small so a batch never compiles the row pass."""
+    if mode == GRAM:
+        gram_apply(A, v, gv, X.shape[1])
+    else:
+        xtx_rows(X, v, gv, part_g, hp)
+
+
+# the hook of lambda_max, bound per size by fastgd/cpu/drivers.py (xtx_small, xtx_large)
+xtx_apply = None
+
+
 @cpu_kernel(refcount=False)
-def lambda_max_small(mode, X, Xt, A, v, u, gv, part_g, hp):
-    """Largest eigenvalue of X^T X / n (X (n, d)) by power iteration, in float64, for a
-    small problem: from A (GRAM) or from Xt (DIRECT).  v, gv: scratch of length >= d;
-    u: scratch (n,).  (The hook of the batched drivers; lambda_max_large for one large
-    problem: the two differ only in how X^T X v is formed.)"""
+def lambda_max(mode, X, Xt, A, v, u, gv, part_g, hp):
+    """Largest eigenvalue of X^T X / n (X (n, d)) by power iteration, in float64.
+
+    v, gv: scratch of length >= d; u: scratch (n,) (DIRECT); part_g (nblocks, >= d)
+    (ROWS).  X^T X v comes from the hook ``xtx_apply``.
+    """
     d = X.shape[1]
     power_begin(v, d, hp[HP_ONE])
     lam = 0.0
     for _ in range(POWER_ITERATIONS):
         if not power_normalize(v, d):
             return lam
-        if mode == GRAM:
-            gram_apply(A, v, gv, d)
-        else:
-            transposed_apply(Xt, v, u, gv, hp)
-        lam = power_advance(v, gv, d)
-    return lam
-
-
-@cpu_kernel(refcount=False)
-def lambda_max_large(mode, X, Xt, A, v, u, gv, part_g, hp):
-    """lambda_max_small for one large problem: from A (GRAM) or by parallel row blocks
-    over X (ROWS; part_g (nblocks, >= d) scratch)."""
-    d = X.shape[1]
-    power_begin(v, d, hp[HP_ONE])
-    lam = 0.0
-    for _ in range(POWER_ITERATIONS):
-        if not power_normalize(v, d):
-            return lam
-        if mode == GRAM:
-            gram_apply(A, v, gv, d)
-        else:
-            xtx_rows(X, v, gv, part_g, hp)
+        xtx_apply(mode, X, Xt, A, v, u, gv, part_g, hp)
         lam = power_advance(v, gv, d)
     return lam
 

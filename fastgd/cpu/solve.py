@@ -2,9 +2,9 @@
 
 Data flow: ``solve_batch`` (prange over chunks of problems) or ``solve_single`` (one
 large problem, prange over row blocks inside each evaluation) -> ``solve_problem``
-(one problem's iterations: the skeleton of fastgd/decisions.py) -> the hooks
+(one problem's iterations: the skeleton of fastgd/decisions.py) -> the hook
 ``evaluate`` (loss and gradient, fastgd/cpu/evaluate.py) and ``lambda_max`` (for
-lr="auto", fastgd/cpu/prepare.py).
+lr="auto", fastgd/cpu/prepare.py, with its hook ``xtx_apply``).
 
 The hooks are unbound here: fastgd/cpu/drivers.py binds them per problem family
 (built-in row losses, Softmax, a user's RowLoss) and per size (a batch never compiles
@@ -28,7 +28,7 @@ from ..contract import (
     ST_F0, ST_FUN, ST_GNORM, ST_LR, ST_NIT, ST_STATUS, TOL_F, TOL_G, TOL_X,
 )
 from .math import decisions, rules
-from .prepare import gram_rows, prepare_problem
+from .prepare import gram_rows, lambda_max, prepare_problem
 
 ROW_TILE = config.ROW_TILE  # compile-time constant of the cached kernels
 after_accept = decisions.after_accept
@@ -41,11 +41,9 @@ record_history = decisions.record_history
 start_status = decisions.start_status
 trial_outcome = decisions.trial_outcome
 method_direction = rules.method_direction
-# the hooks, bound by fastgd/cpu/drivers.py:
+# the hook, bound by fastgd/cpu/drivers.py (with prepare.xtx_apply, lambda_max's):
 # evaluate(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp) -> (f, |g|^2)
-# lambda_max(mode, X, Xt, A, v, u, gv, part_g, hp) -> lambda_max(X^T X / n)
 evaluate = None
-lambda_max = None
 
 
 @cpu_kernel(refcount=False)
