@@ -1,4 +1,4 @@
-"""fastgd: compiled, batched gradient descent (Numba CPU kernels; CUDA later).
+"""fastgd: compiled, batched gradient descent (Numba CPU kernels, numba-cuda GPU kernels).
 
 Import compiles nothing: kernels compile on first use and are cached on disk.
 """

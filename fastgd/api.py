@@ -20,12 +20,13 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
              device=None, history=0, callback=None, mode="auto", progress=False, inplace=False):
     """Minimise a problem's loss by gradient descent, per problem for a batch.
 
-    Parameters follow ``fastgd`` API.md: ``method`` in gd/momentum/nesterov/adam;
-    ``lr`` a float, a (B,) array or "auto" (1/L by power iteration); stopping by
-    ``gtol``/``xtol``/``ftol`` (0 switches a test off) or ``max_iter``, per problem;
-    ``history=k`` records the loss every k iterations; ``inplace=True`` writes the
-    solution into ``x0``.  ``callback(result)`` is called after every chunk of
-    iterations (the solve then runs in chunks of max(1, max_iter // 20)).
+    ``method`` in gd/momentum/nesterov/adam; ``lr`` a float, a (B,) array or "auto" (1/L
+    by power iteration); stopping by ``gtol``/``xtol``/``ftol`` (0 switches a test off)
+    or ``max_iter``, per problem; ``history=k`` records the loss every k iterations
+    (``res.history_every`` = k); ``inplace=True`` writes the solution into ``x0``.
+    ``callback(result)`` is called after every chunk of iterations (the solve then runs
+    in config.CALLBACK_CHUNKS chunks); a problem still iterating has status
+    ``Status.RUNNING`` there.  ``progress=True`` shows a progress bar (every target).
 
     Returns a :class:`fastgd.Result`.
     """
