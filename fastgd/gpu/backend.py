@@ -7,6 +7,7 @@ from numba import cuda
 
 from .. import config
 from .._device import is_cuda_array
+from ..decisions import lr_is_auto
 from ..contract import GRAM, IP_LOSS, IP_MODE, IP_STOP_AT, POWER_ITERATIONS, ROWS, RUNNING, ST_LR, ST_STATUS
 from .evaluate import CHUNK, TPB
 from .solve import (
@@ -109,8 +110,8 @@ class CudaBackend:
         nb = pg.shape[0]
         code = int(self.ip[IP_LOSS])
         single_reset_kernel[1, 1](cx)
-        if self._state_host[0, ST_LR] <= 0.0:  # lr="auto" (contract.LR_AUTO); s1 is the power
-            power_start_kernel[1, TPB](s1, hp)  # vector, then zeroed
+        if lr_is_auto(self._state_host[0, ST_LR]):  # s1: the power vector, then zeroed
+            power_start_kernel[1, TPB](s1, hp)
             for _ in range(POWER_ITERATIONS):
                 power_normalize_kernel[1, TPB](s1, cx)
                 rows_partial_kernel[nb, TPB](code, 1, X, y, s1, R, pg, pf, hp, cx, CX_PSTOP)
