@@ -30,6 +30,17 @@ BLOCKS_PER_THREAD = 4
 # a callback splits the solve into this many chunks of iterations
 CALLBACK_CHUNKS = 20
 
+# ---------------------------------------------------------------- progress, sweeps, checks
+# a progress bar splits a solve into at most this many chunks of iterations
+PROGRESS_MAX_CHUNKS = 64
+# sweep_lr copies X once per step size: refuse sweeps whose copies exceed this many bytes
+MAX_SWEEP_BYTES = 1 << 30
+# sweep_lr's default step sizes: this many, log-spaced over this span times 1/L
+SWEEP_POINTS = 13
+SWEEP_SPAN = (1e-2, 4.0)
+# the NaN/Inf scan of a large array that failed the quick sum test goes in chunks this long
+FINITE_CHUNK = 1 << 22
+
 # ---------------------------------------------------------------- CPU kernels (compile time)
 # rows per tile of the tiled row loop (cpu/evaluate.eval_rows): the tile is re-read from cache
 ROW_TILE = 64

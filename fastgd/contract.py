@@ -73,3 +73,24 @@ IP_SIZE = 7
 TOL_G, TOL_X, TOL_F = range(3)
 TOL_SIZE = 3
 
+
+# ---------------------------------------------------------------- fastgd.ops scalar arrays
+# sgd_ (buffer dtype): lr, momentum, keep = 1 - dampening, weight decay
+SGD_LR, SGD_MOMENTUM, SGD_KEEP, SGD_WD = range(4)
+SGD_HP_SIZE = 4
+# adam_ (buffer dtype): lr / (1 - beta1^t), 1 - beta1, beta2, 1 - beta2,
+# sqrt(1 - beta2^t), eps, weight decay, 1 - lr * weight decay (AdamW's shrink)
+AD_STEP_SIZE, AD_OMB1, AD_BETA2, AD_OMB2, AD_BC2_SQRT, AD_EPS, AD_WD, AD_DECAY = range(8)
+AD_HP_SIZE = 8
+
+
+def sgd_scalars(lr, momentum, keep, weight_decay):
+    """The sgd_ scalars in slot order (SGD_*): a tuple, packed once per step."""
+    return (lr, momentum, keep, weight_decay)
+
+
+def adam_scalars(step_size, one_minus_beta1, beta2, one_minus_beta2, bc2_sqrt, eps,
+                 weight_decay, shrink):
+    """The adam_ scalars in slot order (AD_*)."""
+    return (step_size, one_minus_beta1, beta2, one_minus_beta2, bc2_sqrt, eps, weight_decay,
+            shrink)

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import validate as _v
 from . import config
-from .contract import LOGISTIC, LSQ
+from .contract import LOGISTIC, LSQ, adam_scalars, sgd_scalars
 
 __all__ = ["sgd_", "adam_", "lstsq_grad", "logistic_grad"]
 
@@ -73,7 +73,7 @@ def sgd_(params, grads, *, step, lr, momentum=0.0, dampening=0.0, nesterov=False
     written = [("momentum_buffer", momentum_buffer)] if use_momentum else []
     dtype, size = _buffers(on_gpu, params, grads, written)
     dt = dtype.type
-    hp = np.array([lr, momentum, 1.0 - dampening, weight_decay], dtype)
+    hp = np.array(sgd_scalars(lr, momentum, 1.0 - dampening, weight_decay), dtype)
     flags = (int(maximize), int(weight_decay != 0), int(use_momentum), int(step == 1),
              int(nesterov))
     if on_gpu:
@@ -120,8 +120,8 @@ def adam_(params, grads, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0.99
     bias_correction2 = 1 - beta2 ** step
     step_size = lr / bias_correction1
     bc2_sqrt = bias_correction2 ** 0.5
-    scalars = (step_size, 1 - beta1, beta2, 1 - beta2, bc2_sqrt, eps, weight_decay,
-               1 - lr * weight_decay)
+    scalars = adam_scalars(step_size, 1 - beta1, beta2, 1 - beta2, bc2_sqrt, eps, weight_decay,
+                           1 - lr * weight_decay)
     flags = (int(maximize), int(weight_decay != 0), int(decoupled), int(amsgrad))
     if on_gpu:
         from .gpu import ops as gpu_ops

@@ -16,14 +16,13 @@ import time
 
 import numpy as np
 
-from . import contract
+from . import config, contract
 
 try:
     from tqdm.auto import tqdm
 except ImportError:  # optional dependency
     tqdm = None
 
-MAX_CHUNKS = 64
 
 
 class Progress:
@@ -43,7 +42,7 @@ class Progress:
         self.batch = batch
         self.interval = interval
         self.file = sys.stderr if file is None else file
-        self.min_chunk = max(1, math.ceil(max_iter / MAX_CHUNKS))
+        self.min_chunk = max(1, math.ceil(max_iter / config.PROGRESS_MAX_CHUNKS))
         self.max_overhead = max_overhead
         self._overhead = None
         self._t_last = None

@@ -2,18 +2,16 @@
 
 import numpy as np
 
+from . import config
 from .api import minimize
 from .problems import Problem
 
-# refuse sweeps whose stacked copies of X would exceed this many bytes
-MAX_SWEEP_BYTES = 1 << 30
-# default sweep: this many step sizes, log-spaced from 1e-2 to 4 times the auto step size 1/L
-DEFAULT_POINTS = 13
-DEFAULT_SPAN = (1e-2, 4.0)
 
-
-def default_lrs(auto_lr, num=DEFAULT_POINTS, span=DEFAULT_SPAN):
-    """Log-spaced step sizes around ``auto_lr`` (= 1/L): from crawling to diverging for gd."""
+def default_lrs(auto_lr, num=None, span=None):
+    """Log-spaced step sizes around ``auto_lr`` (= 1/L): from crawling to diverging for gd
+    (config.SWEEP_POINTS of them over config.SWEEP_SPAN times 1/L by default)."""
+    num = config.SWEEP_POINTS if num is None else num
+    span = config.SWEEP_SPAN if span is None else span
     return float(auto_lr) * np.geomspace(span[0], span[1], num)
 
 
@@ -75,7 +73,7 @@ def sweep_lr(problem, lrs=None, *, method="gd", max_iter=200, history=1, **optio
     lrs = default_lrs(lr_auto) if lrs is None else _learning_rates(lrs)
     L = lrs.size
     need = L * (problem.X.nbytes + problem.y.nbytes)
-    if need > MAX_SWEEP_BYTES:
+    if need > config.MAX_SWEEP_BYTES:
         raise ValueError(f"a sweep of {L} step sizes copies X {L} times ({need / 2**30:.1f} GiB "
                          f"> 1 GiB); sweep a subsample of the rows or fewer step sizes")
     stacked = problem._stacked(L)  # same loss and parameters; data already validated

@@ -37,7 +37,7 @@ def test_plain_progress_lines_without_tqdm(rng, monkeypatch, capsys):
     lr[0] = 100.0  # diverges
     fastgd.minimize(p, lr=lr, gtol=0.0, max_iter=400, progress=True)
     lines = [s for s in capsys.readouterr().err.splitlines() if s.startswith("fastgd:")]
-    assert 1 <= len(lines) <= progress_mod.MAX_CHUNKS + 1
+    assert 1 <= len(lines) <= fastgd.config.PROGRESS_MAX_CHUNKS + 1
     assert lines[-1].startswith("fastgd: iteration 400/400")
     assert "diverged 1" in lines[-1] and "converged 0/6" in lines[-1]
 

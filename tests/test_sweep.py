@@ -114,8 +114,7 @@ def test_sweep_input_checks(rng, monkeypatch):
     with pytest.raises(TypeError, match="lr"):
         fastgd.sweep_lr(p, [0.1], lr=0.1)
     # memory guard: refuse when the stacked copies would exceed 1 GiB
-    import fastgd.sweep as sweep_mod
-    monkeypatch.setattr(sweep_mod, "MAX_SWEEP_BYTES", 10 * (X.nbytes + y.nbytes) - 1)
+    monkeypatch.setattr(fastgd.config, "MAX_SWEEP_BYTES", 10 * (X.nbytes + y.nbytes) - 1)
     with pytest.raises(ValueError, match="GiB"):
         fastgd.sweep_lr(p, np.full(10, 0.1))
     fastgd.sweep_lr(p, np.full(9, 0.1), max_iter=2)  # just under the limit: runs

@@ -15,6 +15,10 @@ over blocks, for large buffers).  ``*_range`` loops over views ``a[lo:hi]`` with
 from numba import prange
 
 from .._jit import cpu_kernel
+from ..contract import (
+    AD_BC2_SQRT, AD_BETA2, AD_DECAY, AD_EPS, AD_OMB1, AD_OMB2, AD_STEP_SIZE, AD_WD, SGD_KEEP,
+    SGD_LR, SGD_MOMENTUM, SGD_WD,
+)
 from .math import losses, rules
 
 # cpu_kernel's error_model="numpy" keeps Adam's division from blocking vectorisation
@@ -25,12 +29,6 @@ row_terms = losses.row_terms
 sgd_element = rules.sgd_element
 adam_element = rules.adam_element
 
-# slots of the sgd_ scalar array (buffer dtype)
-SGD_LR, SGD_MOMENTUM, SGD_KEEP, SGD_WD = range(4)
-SGD_HP_SIZE = 4
-# slots of the adam_ scalar array (buffer dtype)
-AD_STEP_SIZE, AD_OMB1, AD_BETA2, AD_OMB2, AD_BC2_SQRT, AD_EPS, AD_WD, AD_DECAY = range(8)
-AD_HP_SIZE = 8
 
 
 # ------------------------------------------------------------------------ sgd

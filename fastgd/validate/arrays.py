@@ -2,6 +2,7 @@
 the gradient ops).  All run before any kernel is called or any buffer written."""
 import numpy as np
 
+from .. import config
 from .._device import is_cuda_array
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -23,7 +24,6 @@ def data_array(name, a, ndims):
     return a
 
 
-FINITE_CHUNK = 1 << 22
 
 
 def layout(name, dtype, shape, c_contiguous, ndims):
@@ -51,8 +51,9 @@ def finite(name, a):
     if np.isfinite(np.sum(a)):
         return
     flat = a.reshape(-1) if a.flags.c_contiguous else a.ravel()
-    for lo in range(0, flat.size, FINITE_CHUNK):
-        if not np.isfinite(flat[lo:lo + FINITE_CHUNK]).all():
+    step = config.FINITE_CHUNK
+    for lo in range(0, flat.size, step):
+        if not np.isfinite(flat[lo:lo + step]).all():
             raise ValueError(f"{name} contains NaN or Inf")
 
 
