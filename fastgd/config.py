@@ -64,4 +64,9 @@ GPU_COLUMNS = int(os.environ.get("FASTGD_GPU_COLUMNS", "16"))
 # single large problem: trial steps launched between two looks at the done flag
 GPU_CHECK_EVERY = 8
 GPU_MAX_GRID_BLOCKS = 1024
+# element-wise GPU kernels (fastgd.ops steps; NaN/label checks of device arrays)
+GPU_OPS_THREADS = 256
+GPU_OPS_MAX_BLOCKS = 65536
+GPU_CHECK_THREADS = 256
+GPU_CHECK_MAX_BLOCKS = 1024
 

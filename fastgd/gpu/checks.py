@@ -2,11 +2,10 @@
 import numpy as np
 from numba import cuda
 
+from .. import config
 from .math import decisions
 
 is_bad = decisions.is_bad
-THREADS = 256
-MAX_BLOCKS = 1024
 
 
 @cuda.jit
@@ -28,8 +27,9 @@ def _flag_nonbinary(a, out):
 def _run(kernel, arr):
     flat = arr.reshape(arr.size)
     out = cuda.to_device(np.zeros(1, np.int32))
-    blocks = max(1, min((flat.shape[0] + THREADS - 1) // THREADS, MAX_BLOCKS))
-    kernel[blocks, THREADS](flat, out)
+    threads = config.GPU_CHECK_THREADS
+    blocks = max(1, min((flat.shape[0] + threads - 1) // threads, config.GPU_CHECK_MAX_BLOCKS))
+    kernel[blocks, threads](flat, out)
     return bool(out.copy_to_host()[0])
 
 

@@ -7,13 +7,12 @@ scalars arrive in the buffer dtype, so each kernel compiles once per dtype.
 import numpy as np
 from numba import cuda
 
+from .. import config
 from .math import rules
 
 sgd_element = rules.sgd_element
 adam_element = rules.adam_element
 
-THREADS = 256
-MAX_BLOCKS = 65536
 
 
 @cuda.jit
@@ -66,7 +65,8 @@ def _placeholder(like):
 
 
 def _grid(n):
-    return min(MAX_BLOCKS, (n + THREADS - 1) // THREADS), THREADS
+    threads = config.GPU_OPS_THREADS
+    return min(config.GPU_OPS_MAX_BLOCKS, (n + threads - 1) // threads), threads
 
 
 def sgd(params, grads, buf, lr, mom, keep, wd, maximize, decay, use_momentum, first, nesterov):
