@@ -218,6 +218,9 @@ class Softmax(Problem):
         k = validate.count("n_classes", n_classes)
         if k < 2:
             raise ValueError(f"n_classes must be >= 2, got {k}")
+        if k > 1 << 31:
+            raise ValueError(f"n_classes must be <= 2**31 (one parameter column per class), "
+                             f"got {k}")
         self.n_classes = k
         super().__init__(X, y, l2=l2)
         self.loss_param = float(k)

@@ -149,3 +149,20 @@ def test_result_knows_its_history_stride(rng):
     assert res.history_every == 5 and res.history.shape == (5,)
     assert _every(res, None) == (5, "iteration")
     assert "history_every" not in fastgd.minimize(fastgd.LeastSquares(X, y), max_iter=3)
+
+
+def test_huge_counts_and_masked_arrays_get_clear_errors(rng):
+    """Issue 14, items 4 and 6: ValueError/TypeError naming the argument, nothing written."""
+    X, y = rng.standard_normal((10, 2)), rng.standard_normal(10)
+    p = fastgd.LeastSquares(X, y)
+    for kw, name in ((dict(max_iter=2 ** 63), "max_iter"), (dict(history=2 ** 64), "history"),
+                     (dict(lr=10 ** 400), "lr"), (dict(gtol=10 ** 400), "gtol")):
+        with pytest.raises(ValueError, match=name):
+            fastgd.minimize(p, **kw)
+    with pytest.raises(ValueError, match="n_classes"):
+        fastgd.Softmax(X, np.zeros(10), 2 ** 63)
+    x0 = np.ma.masked_array(np.array([np.nan, 0.0]), mask=[True, False])
+    with pytest.raises(TypeError, match="x0 is a masked array"):
+        fastgd.minimize(p, x0=x0)
+    with pytest.raises(TypeError, match="X is a masked array"):
+        fastgd.ops.lstsq_grad(np.ma.masked_array(X), y, np.zeros(2))

@@ -8,6 +8,14 @@ from .._device import is_cuda_array
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def not_masked(name, a):
+    """Refuse a numpy.ma.MaskedArray: the kernels would read the masked-out values (and a
+    masked NaN would pass the finite check)."""
+    if isinstance(a, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array; pass {name}.filled(...) or drop the "
+                        f"masked entries (fastgd would read the hidden values)")
+
+
 def data_array(name, a, ndims):
     """A C-contiguous float32/float64 NumPy array of one of the `ndims`, non-empty, finite."""
     if not isinstance(a, np.ndarray):
@@ -15,10 +23,7 @@ def data_array(name, a, ndims):
             raise TypeError(f"{name} is a GPU array; fastgd's CPU path needs a NumPy array "
                             f"(the GPU target is not available in this build)")
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
-    if isinstance(a, np.ma.MaskedArray):
-        # the kernels would read the masked-out values: refuse rather than ignore the mask
-        raise TypeError(f"{name} is a masked array; pass {name}.filled(...) or drop the "
-                        f"masked rows (fastgd would read the hidden values)")
+    not_masked(name, a)
     layout(name, a.dtype, a.shape, a.flags.c_contiguous, ndims)
     finite(name, a)
     return a
@@ -81,6 +86,7 @@ def initial_point(x0, expected_shape, dtype, inplace):
         return None
     if not isinstance(x0, np.ndarray):
         raise TypeError(f"x0 must be a numpy.ndarray, got {type(x0).__name__}")
+    not_masked("x0", x0)
     if x0.dtype != dtype:
         raise TypeError(f"x0 must have the dtype of X ({dtype}), got {x0.dtype}")
     shape("x0", x0, expected_shape, " (the solution's shape)")
@@ -97,6 +103,7 @@ def kernel_array(name, a, ndims):
     """data_array without the NaN/Inf scan (a kernel's own input, read exactly once)."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    not_masked(name, a)
     layout(name, a.dtype, a.shape, a.flags.c_contiguous, ndims)
     return a
 

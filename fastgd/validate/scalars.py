@@ -14,6 +14,15 @@ from ..contract import METHODS
 _INF = float("inf")
 
 
+def _as_float(name, v):
+    """float(v), with a ValueError naming the argument for an int too large for a float."""
+    try:
+        return float(v)
+    except OverflowError:
+        raise ValueError(f"{name} must be a finite number, got an integer too large for a "
+                         f"float") from None
+
+
 def nonneg_real(name, v):
     """A finite real number >= 0, returned as float (plain floats take a fast path: the
     step ops call this every training step)."""
@@ -21,7 +30,7 @@ def nonneg_real(name, v):
         return v
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-    v = float(v)
+    v = _as_float(name, v)
     if not np.isfinite(v) or v < 0:
         raise ValueError(f"{name} must be finite and >= 0, got {v}")
     return v
@@ -33,7 +42,7 @@ def positive_real(name, v):
         return v
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-    v = float(v)
+    v = _as_float(name, v)
     if not (np.isfinite(v) and v > 0):
         raise ValueError(f"{name} must be finite and > 0, got {v}")
     return v
@@ -45,7 +54,7 @@ def finite_real(name, v):
         return v
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-    v = float(v)
+    v = _as_float(name, v)
     if not np.isfinite(v):
         raise ValueError(f"{name} must be finite, got {v}")
     return v
@@ -71,8 +80,12 @@ def betas(name, v):
     return unit_interval(f"{name}[0]", b1), unit_interval(f"{name}[1]", b2)
 
 
+# counts go into int64 slots of the packed options (and are iteration numbers)
+MAX_COUNT = (1 << 63) - 1
+
+
 def count(name, v):
-    """An integer >= 0."""
+    """An integer 0 <= v < 2**63."""
     if isinstance(v, (bool, np.bool_)):
         raise TypeError(f"{name} must be an integer, got bool")
     try:
@@ -81,6 +94,8 @@ def count(name, v):
         raise TypeError(f"{name} must be an integer, got {type(v).__name__}") from None
     if v < 0:
         raise ValueError(f"{name} must be >= 0, got {v}")
+    if v > MAX_COUNT:
+        raise ValueError(f"{name} must be < 2**63, got {v}")
     return v
 
 
@@ -128,7 +143,7 @@ def learning_rate(lr, batch, dtype):
     if isinstance(lr, (bool, np.bool_)):
         raise TypeError("lr must be a positive number, got bool")
     if isinstance(lr, numbers.Real):
-        lr = float(lr)
+        lr = _as_float("lr", lr)
         if not (np.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be finite and > 0, got {lr}")
         return np.full(batch, lr, np.float64)
