@@ -31,7 +31,10 @@ def check_grad(problem, x=None, *, eps=1e-6):
     if x is None:
         x = np.random.default_rng(0).standard_normal((B, p)) / np.sqrt(problem.d)
     else:
-        x = np.asarray(x, np.float64)
+        x = np.asarray(x)
+        if x.dtype.kind not in "fiu":
+            raise TypeError(f"x must be a real array, got dtype {x.dtype}")
+        x = x.astype(np.float64)
         validate.shape("x", x, problem.solution_shape, " (the solution's shape)")
         validate.finite("x", x)
         x = x.reshape(B, p)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from . import config
+from . import config, validate
 from .api import minimize
 from .problems import Problem
 
@@ -72,10 +72,14 @@ def sweep_lr(problem, lrs=None, *, method="gd", max_iter=200, history=1, **optio
     lr_auto = auto_lr(problem, method, **options)
     lrs = default_lrs(lr_auto) if lrs is None else _learning_rates(lrs)
     L = lrs.size
-    need = L * (problem.X.nbytes + problem.y.nbytes)
+    max_iter = validate.count("max_iter", max_iter)
+    # the stacked copies of X and y, and the float64 history of every step size
+    need = L * (problem.X.nbytes + problem.y.nbytes) + L * (max_iter // history + 1) * 8
     if need > config.MAX_SWEEP_BYTES:
-        raise ValueError(f"a sweep of {L} step sizes copies X {L} times ({need / 2**30:.1f} GiB "
-                         f"> 1 GiB); sweep a subsample of the rows or fewer step sizes")
+        limit = config.MAX_SWEEP_BYTES / 2 ** 30
+        raise ValueError(f"a sweep of {L} step sizes copies X {L} times and keeps {L} loss "
+                         f"histories ({need / 2**30:.1f} GiB > {limit:g} GiB); sweep a subsample "
+                         f"of the rows, fewer step sizes, or a coarser history")
     stacked = problem._stacked(L)  # same loss and parameters; data already validated
     res = minimize(stacked, method, lr=lrs, max_iter=max_iter,
                    history=history, **options)

@@ -166,3 +166,19 @@ def test_huge_counts_and_masked_arrays_get_clear_errors(rng):
         fastgd.minimize(p, x0=x0)
     with pytest.raises(TypeError, match="X is a masked array"):
         fastgd.ops.lstsq_grad(np.ma.masked_array(X), y, np.zeros(2))
+
+
+def test_check_grad_and_sweep_refuse_what_they_cannot_do(rng, monkeypatch):
+    """Issue 14, item 6: check_grad rejects complex/datetime x; sweep_lr counts its history."""
+    X, y = rng.standard_normal((10, 2)), rng.standard_normal(10)
+    p = fastgd.LeastSquares(X, y)
+    for x in (np.zeros(2, complex), np.zeros(2, "datetime64[s]")):
+        with pytest.raises(TypeError, match="x must be a real array"):
+            fastgd.check_grad(p, x)
+    with pytest.raises(ValueError, match="max_iter"):
+        fastgd.sweep_lr(p, [0.1], max_iter=2 ** 63)
+    # 2 step sizes x 10001 history rows x 8 bytes = 160 kB of history, data 2 x 240 bytes
+    monkeypatch.setattr(fastgd.config, "MAX_SWEEP_BYTES", 100_000)
+    with pytest.raises(ValueError, match="histories"):
+        fastgd.sweep_lr(p, [0.1, 0.2], max_iter=10_000)
+    fastgd.sweep_lr(p, [0.1, 0.2], max_iter=10_000, history=10)  # 16 kB: runs
