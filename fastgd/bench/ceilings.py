@@ -7,8 +7,10 @@ import numba
 import numpy as np
 from numba import prange
 
+from .._jit import FASTMATH  # reassoc lets the sum vectorise; no NaN/Inf flags needed
 
-@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+
+@numba.njit(parallel=True, fastmath=set(FASTMATH), cache=True, nogil=True)
 def read_sum(x):
     """Sum of a contiguous 1-D array, read once (a prange reduction: SIMD, per-thread partials)."""
     s = 0.0
@@ -17,7 +19,7 @@ def read_sum(x):
     return s
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+@numba.njit(parallel=True, fastmath=set(FASTMATH), cache=True, nogil=True)
 def touch_adam_bytes(p, g, m, v, a):
     """Reads p, g, m, v and writes p, m, v (the traffic of one Adam step), trivial maths:
     m += g; v += g*g; p -= a*m."""
