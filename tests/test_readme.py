@@ -23,9 +23,10 @@ OPTIONAL = ("dask", "distributed", "torch", "jax", "cupy")  # peers a doc may us
 
 
 def missing_peer(code):
-    """The first optional package the code imports that is not installed, or None."""
+    """The first optional package the code imports unconditionally (at the top level, not
+    inside a try) that is not installed, or None."""
     for name in OPTIONAL:
-        if re.search(rf"^\s*(import|from) {name}\b", code, re.M) and \
+        if re.search(rf"^(import|from) {name}\b", code, re.M) and \
                 importlib.util.find_spec(name) is None:
             return name
     return None
