@@ -47,6 +47,15 @@ evaluate = None
 
 
 @cpu_kernel(refcount=False)
+def evaluate_at(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
+    """The hook ``evaluate`` as a call of its own, for the one evaluation per call at the
+    saved iterate: the hot trial evaluation is inlined in solve_problem, and a second
+    inlined copy would only cost compile time (the evaluation is most of the skeleton's
+    code)."""
+    return evaluate(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp)
+
+
+@cpu_kernel(refcount=False)
 def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, w_out, ip, hp, tol, state, col,
                   w_new, g, g_new, s1, s2, p, hist):
     """Run one problem from its saved state up to iteration ip[IP_STOP_AT].
@@ -77,7 +86,7 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, w_out, ip, hp, tol, 
             s1[j] = 0.0  # s1 was the power iteration's scratch
     w = w_out        # current iterate; w_new, g_new: the trial point; swapped on acceptance
     swapped = False
-    f, gsq = evaluate(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp)
+    f, gsq = evaluate_at(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp)
     if t == 0:
         state[ST_F0] = f
         record_history(hist, col, 0, hist_every, f, False)
