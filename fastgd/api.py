@@ -45,8 +45,6 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     history = validate.count("history", history)
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
-    if progress not in (False, None, True, "plain", "tqdm"):
-        raise ValueError(f"progress must be True, False, 'plain' or 'tqdm', got {progress!r}")
     lrs = validate.learning_rate(lr, problem.batch_size, problem.dtype)
     if lrs is None:
         problem.check_auto_lr(line_search)  # e.g. Poisson, RowLoss without lipschitz
@@ -79,12 +77,12 @@ def _backend(plan):
 def run(plan, callback=None, progress=False):
     """The outer loop of every target: chunks of iterations, callback and progress after
     each, until every problem has stopped or max_iter is reached."""
-    backend = _backend(plan)
     max_iter = plan.max_iter
     bar = None
-    if progress:
+    if progress:  # Progress validates `progress` itself, before any buffer exists
         from .progress import Progress
         bar = Progress(max_iter, plan.batch_size, progress)
+    backend = _backend(plan)
     # a callback gets fixed chunks; a progress bar alone sizes its chunks by time
     timed = bar is not None and callback is None
     chunk = max(1, max_iter // config.CALLBACK_CHUNKS) if callback is not None else max_iter

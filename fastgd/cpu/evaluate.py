@@ -171,6 +171,12 @@ def eval_gram(A, b, c, w, g, hp):
 
 
 @cpu_kernel(refcount=False, inline=True)
+def block_rows(blk, n, nblocks):
+    """Rows [lo, hi) of block blk when n rows are split into nblocks near-equal blocks."""
+    return blk * n // nblocks, (blk + 1) * n // nblocks
+
+
+@cpu_kernel(refcount=False, inline=True)
 def prefetch_rows(X, i, nrows):
     """Prefetch hint for rows i .. i + nrows - 1 of a C-contiguous X (n, d)."""
     d = X.shape[1]
@@ -274,8 +280,7 @@ def eval_rows(code, X, y, w, g, z, part_g, part_f, hp):
     one = hp[HP_ONE]
     lparam = hp[HP_LPARAM]
     for blk in prange(nblocks):
-        lo = blk * n // nblocks
-        hi = (blk + 1) * n // nblocks
+        lo, hi = block_rows(blk, n, nblocks)
         acc = part_g[blk]
         for j in range(d):
             acc[j] = one - one

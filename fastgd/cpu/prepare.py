@@ -10,7 +10,7 @@ from numba import prange
 
 from .._jit import cpu_kernel
 from ..contract import GRAM, HP_NINV, HP_ONE, LSQ, POWER_ITERATIONS
-from .evaluate import rows_pairs
+from .evaluate import block_rows, rows_pairs
 from .math import decisions, rules
 
 is_bad = decisions.is_bad
@@ -78,8 +78,7 @@ def gram_rows(X, y, A, b, part_A, part_b, part_c):
     n, d = X.shape
     nblocks = part_A.shape[0]
     for blk in prange(nblocks):
-        lo = blk * n // nblocks
-        hi = (blk + 1) * n // nblocks
+        lo, hi = block_rows(blk, n, nblocks)
         part_c[blk] = gram_into(X[lo:hi], y[lo:hi], part_A[blk], part_b[blk]) * (hi - lo)
         for j in range(d):
             part_b[blk, j] *= hi - lo
@@ -208,8 +207,7 @@ def xtx_rows(X, v, out, part_g, hp):
     nblocks = part_g.shape[0]
     one = hp[HP_ONE]
     for blk in prange(nblocks):
-        lo = blk * n // nblocks
-        hi = (blk + 1) * n // nblocks
+        lo, hi = block_rows(blk, n, nblocks)
         acc = part_g[blk]
         for j in range(d):
             acc[j] = one - one

@@ -11,6 +11,7 @@ from numba import prange
 
 from .._jit import cpu_kernel
 from ..contract import HP_L2, HP_NINV, HP_ONE
+from .evaluate import block_rows
 from .math import losses
 
 softmax_terms = losses.softmax_terms
@@ -47,8 +48,7 @@ def rows_parallel(X, y, w, g, zk, part_g, part_f, hp):
     n = X.shape[0]
     nblocks = part_g.shape[0]
     for blk in prange(nblocks):
-        lo = blk * n // nblocks
-        hi = (blk + 1) * n // nblocks
+        lo, hi = block_rows(blk, n, nblocks)
         part_f[blk] = rows_block(X, y, w, lo, hi, zk[blk], part_g[blk], hp)
     f = 0.0
     for blk in range(nblocks):
