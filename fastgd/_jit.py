@@ -1,7 +1,5 @@
 """The one place that decides how CPU code is compiled."""
-import contextlib
 import ctypes
-import threading
 import types
 
 import numba
@@ -69,24 +67,6 @@ def read_view(a):
         return a
     buf = (ctypes.c_char * a.nbytes).from_address(a.__array_interface__["data"][0])
     return np.frombuffer(buf, dtype=a.dtype).reshape(a.shape)
-
-
-_LAUNCH_LOCK = threading.Lock()
-
-
-def parallel_launch():
-    """Context manager around every call of a parallel=True kernel.
-
-    Numba picks its threading layer at the first parallel launch (tbb, then omp,
-    then workqueue).  tbb and omp accept launches from several Python threads at
-    once; workqueue aborts the whole process when that happens.  So launches are
-    serialised by a lock only when workqueue is the layer in use (no tbb/omp, or
-    NUMBA_THREADING_LAYER=workqueue); otherwise this is free.
-    """
-    numba.get_num_threads()  # starts the threading layer: threading_layer() is now known
-    if numba.threading_layer() == "workqueue":
-        return _LAUNCH_LOCK
-    return contextlib.nullcontext()
 
 
 def cpu_function(fn):
@@ -185,3 +165,24 @@ def prefetch(typingctx, arr, flat):
         return context.get_dummy_value()
 
     return nbtypes.none(arr, flat), codegen
+
+
+@intrinsic
+def load_relaxed(typingctx, arr, i):
+    """arr[i] of a 1-D integer array, read from memory at every call (an atomic load,
+    monotonic order): the compiler may not keep it in a register across a loop.
+
+    For a value another thread changes while a kernel runs: the stop iteration that
+    Ctrl-C sets to 0 (fastgd/runtime.py).
+    """
+    if (not isinstance(arr, nbtypes.Array) or arr.ndim != 1 or arr.layout != "C"
+            or not isinstance(arr.dtype, nbtypes.Integer) or not isinstance(i, nbtypes.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        idx = context.cast(builder, args[1], sig.args[1], nbtypes.intp)
+        ptr = builder.gep(ary.data, [idx])
+        return builder.load_atomic(ptr, "monotonic", sig.args[0].dtype.bitwidth // 8)
+
+    return arr.dtype(arr, i), codegen

@@ -89,7 +89,15 @@ def run(plan, callback=None, progress=False):
     stop_at = 0
     while True:
         stop_at = bar.next_stop(stop_at) if timed else min(max_iter, stop_at + chunk)
-        state = backend.run_until(stop_at)
+        try:
+            state = _checked(backend.run_until(stop_at), stop_at)
+        except KeyboardInterrupt:
+            # every problem paused after a whole iteration: inplace keeps what was reached
+            if plan.inplace:
+                backend.solution(plan.x0)
+            if bar is not None:
+                bar.close()
+            raise
         done = stop_at >= max_iter or not (state[:, contract.ST_STATUS] == contract.RUNNING).any()
         if callback is not None:
             callback(_result(plan, backend.iterate(), state, backend.history()))
@@ -99,6 +107,21 @@ def run(plan, callback=None, progress=False):
             break
     x = backend.solution(plan.x0 if plan.inplace else None)
     return _result(plan, x, state, backend.history())
+
+
+_STOPPED_EARLY = ("the compiled solve stopped early: an exception was raised inside compiled "
+                  "code (a RowLoss's phi and dphi must not raise: return nan or inf where "
+                  "the loss is undefined, which fastgd reports as DIVERGED)")
+
+
+def _checked(state, stop_at):
+    """The state after a call that ran to stop_at: every problem still RUNNING must have
+    reached it; one that did not was cut short by an exception inside compiled code,
+    which Numba's parallel regions drop (or raise as SystemError)."""
+    running = state[:, contract.ST_STATUS] == contract.RUNNING
+    if (state[running, contract.ST_NIT] < stop_at).any():
+        raise RuntimeError(_STOPPED_EARLY)
+    return state
 
 
 def _result(plan, x, state, hist):

@@ -1,18 +1,27 @@
 """The ``fastgd`` command line: demo, solve, sweep, bench.  See docs/cli.md.
 
 Exit codes: 0 success; 1 solved but not every problem converged (solve); 2 bad input
-(unreadable file, wrong shape or dtype, NaN, bad option) -- a one-line message on stderr,
-no traceback, no output file written.
+(unreadable file, wrong shape or dtype, NaN, bad option, an output that exists or is an input)
+-- a one-line message on stderr, no traceback, no output file written.
 """
 import argparse
+import math
 import os
 import sys
+import tempfile
 import time
+import zipfile
 
 import numpy as np
 
 PROBLEMS = ("lstsq", "logistic")
 METHODS = ("gd", "momentum", "nesterov", "adam")
+INT64_MAX = 2**63 - 1
+# an .npz member is read only if its .npy header declares at most NPZ_FREE_BYTES, or at most
+# NPZ_MAX_RATIO bytes per byte stored in the zip (a larger ratio is a zip bomb, not data)
+NPZ_FREE_BYTES = 64 << 20
+NPZ_MAX_RATIO = 100
+NDIMS = {"X": (2, 3), "y": (1, 2)}  # as fastgd.problems validates them
 
 
 class UsageError(Exception):
@@ -20,6 +29,27 @@ class UsageError(Exception):
 
 
 # ---------------------------------------------------------------- helpers
+class _Parser(argparse.ArgumentParser):
+    """argparse with a bad option reported as one line (the usage is one --help away)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _int(lo, name="N"):
+    """An argparse type: an integer lo <= N < 2**63 (the kernels count in int64)."""
+    def integer(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not lo <= v <= INT64_MAX:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer {lo} <= {name} < 2**63, got {text!r}")
+        return v
+    return integer
+
+
 def _lr(text):
     if text == "auto":
         return "auto"
@@ -48,7 +78,7 @@ def _lrs(text):
         if ":" in text:
             a, b, num = text.split(":")
             a, b, num = float(a), float(b), int(num)
-            if not (a > 0 and b > 0 and num >= 1):
+            if not (0 < a < np.inf and 0 < b < np.inf and 1 <= num <= INT64_MAX):
                 raise ValueError
             return np.geomspace(a, b, num)
         vals = np.array([float(t) for t in text.split(",") if t.strip()])
@@ -66,14 +96,7 @@ def _load(path, name, key):
         raise UsageError(f"{name}: no such file {path!r}")
     try:
         if path.endswith(".npz"):
-            with np.load(path, allow_pickle=False) as z:
-                keys = list(z.keys())
-                if key in keys:
-                    return z[key]
-                if len(keys) == 1:
-                    return z[keys[0]]
-                raise UsageError(f"{name}: {path!r} holds arrays {keys}; expected one named "
-                                 f"{key!r} or a single array")
+            return _load_npz(path, name, key)
         arr = np.load(path, mmap_mode="c", allow_pickle=False)
     except UsageError:
         raise
@@ -83,6 +106,53 @@ def _load(path, name, key):
     if not isinstance(arr, np.ndarray):
         raise UsageError(f"{name}: {path!r} does not hold a NumPy array")
     return np.asarray(arr)  # a plain ndarray view of the memory map (no copy)
+
+
+def _load_npz(path, name, key):
+    """The array `key` (or the only one) of an .npz, read only after its .npy header passed."""
+    with zipfile.ZipFile(path) as zf:
+        members = {(n[:-4] if n.endswith(".npy") else n): n for n in zf.namelist()}
+        if key not in members and len(members) != 1:
+            raise UsageError(f"{name}: {path!r} holds arrays {list(members)}; expected one named "
+                             f"{key!r} or a single array")
+        info = zf.getinfo(members.get(key) or next(iter(members.values())))
+        with zf.open(info) as f:
+            shape, fortran, dtype = _npy_header(f)
+            header = f.tell()
+        _check_member(path, name, info, header, shape, fortran, dtype)
+        with zf.open(info) as f:
+            return np.lib.format.read_array(f, allow_pickle=False)
+
+
+def _npy_header(f):
+    """(shape, fortran_order, dtype) from an .npy stream, reading the header only."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(f)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(f)
+    raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+
+
+def _check_member(path, name, info, header, shape, fortran, dtype):
+    """Refuse an .npz member from its header: not what `name` must be, or a zip bomb."""
+    from . import validate
+    member = f"{path!r} member {info.filename!r}"
+    where = f"{member} (shape {shape}, {dtype})"
+    if dtype.hasobject:
+        raise UsageError(f"{name}: {where} holds Python objects; refusing to unpickle")
+    try:
+        validate.layout(name, dtype, shape, not fortran or len(shape) < 2, NDIMS[name])
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"{_first_line(e)} ({member})") from None
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > info.file_size - header:
+        raise UsageError(f"{name}: cannot read {where}: it declares {nbytes} bytes but holds "
+                         f"{info.file_size - header}")
+    if nbytes > max(NPZ_FREE_BYTES, NPZ_MAX_RATIO * info.compress_size):
+        raise UsageError(f"{name}: {where} declares {nbytes / 2**20:.0f} MiB stored in "
+                         f"{info.compress_size / 2**20:.2g} MiB (more than {NPZ_MAX_RATIO}x): "
+                         f"refusing a possible zip bomb; save it with np.save (.npy) instead")
 
 
 def _first_line(e):
@@ -96,26 +166,73 @@ def _problem(kind, X, y, l2):
     return cls(X, y, l2=l2)
 
 
-def _save_npy(path, arr):
-    """Write atomically: a failed solve or write leaves no (partial) file behind."""
-    tmp = f"{path}.tmp-{os.getpid()}"
+def _write_atomic(path, write, option, force):
+    """write(f) into a fresh file beside `path` (mkstemp: O_EXCL, unpredictable, never a
+    symlink), then move it into place: a failed solve or write leaves no file behind."""
+    root, ext = os.path.splitext(os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{root}.tmp-", suffix=ext,
+                               dir=os.path.dirname(os.path.abspath(path)))
     try:
-        with open(tmp, "wb") as f:
-            np.save(f, arr)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            if hasattr(os, "fchmod"):  # mkstemp makes it 0600; give it the usual mode
+                umask = os.umask(0o022)
+                os.umask(umask)
+                os.fchmod(f.fileno(), 0o666 & ~umask)
+        _publish(tmp, path, option, force)
+    except BaseException:
+        if os.path.lexists(tmp):
             os.remove(tmp)
+        raise
 
 
-def _check_out(path):
-    if path is None:
+def _publish(tmp, path, option, force):
+    """Move tmp to path; without force, never replace a file that appeared meanwhile."""
+    if force:
+        os.replace(tmp, path)
         return
+    try:
+        os.link(tmp, path)  # atomic, and fails if path exists
+    except FileExistsError:
+        raise UsageError(_exists(option, path)) from None
+    except OSError:  # no hard links on this file system: check, then move
+        if os.path.lexists(path):
+            raise UsageError(_exists(option, path)) from None
+        os.replace(tmp, path)
+        return
+    os.remove(tmp)
+
+
+def _exists(option, path):
+    return f"{option}: {path!r} exists; use --force to overwrite it"
+
+
+def _check_out(path, option, inputs, force):
+    """Before any work: the directory exists, and `path` is no input, nor (unless force) a file
+    that exists.  inputs: {name: path}."""
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
-        raise UsageError(f"--out: directory {parent!r} does not exist")
+        raise UsageError(f"{option}: directory {parent!r} does not exist")
     if os.path.isdir(path):
-        raise UsageError(f"--out: {path!r} is a directory")
+        raise UsageError(f"{option}: {path!r} is a directory")
+    for name, inp in inputs.items():
+        if inp is not None and os.path.exists(path) and os.path.exists(inp) and \
+                os.path.samefile(path, inp):  # the same file: same path, symlink, hard link
+            raise UsageError(f"{option}: {path!r} is the input file {name} ({inp!r}); "
+                             f"writing it would destroy the input")
+    if os.path.lexists(path) and not force:
+        raise UsageError(_exists(option, path))
+
+
+def _plot_format(path):
+    """The image format matplotlib writes for `path` (png when it has no extension)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+    fmt = os.path.splitext(path)[1][1:].lower() or "png"
+    known = FigureCanvasBase.get_supported_filetypes()
+    if fmt not in known:
+        raise UsageError(f"--plot: matplotlib cannot write {fmt!r} images; use one of "
+                         f"{', '.join(sorted(known))}")
+    return fmt
 
 
 def _status_counts(status):
@@ -212,7 +329,8 @@ def cmd_demo(args):
 # ---------------------------------------------------------------- solve
 def cmd_solve(args):
     import fastgd
-    _check_out(args.out)
+    if args.out is not None:
+        _check_out(args.out, "--out", {"X": args.X, "y": args.y}, args.force)
     X = _load(args.X, "X", "X")
     if args.y is None:
         if not args.X.endswith(".npz"):
@@ -242,7 +360,7 @@ def cmd_solve(args):
         ok = bool(res.success)
     print(f"time       {_fmt_time(secs)}")
     if args.out is not None:
-        _save_npy(args.out, res.x)
+        _write_atomic(args.out, lambda f: np.save(f, res.x), "--out", args.force)
         print(f"wrote      {args.out} (shape {res.x.shape}, {res.x.dtype})")
     return 0 if ok else 1
 
@@ -259,11 +377,12 @@ def sweep_problem(n=200, d=10, seed=0, dtype=np.float64):
 def cmd_sweep(args):
     import fastgd
     if args.plot is not None:
-        _check_out(args.plot)
+        _check_out(args.plot, "--plot", {"X": args.X, "y": args.y}, args.force)
         try:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UsageError("--plot needs matplotlib: pip install 'fastgd[plot]'") from None
+        fmt = _plot_format(args.plot)
     if args.X is not None:
         X = _load(args.X, "X", "X")
         y = _load(args.y if args.y is not None else args.X, "y", "y")
@@ -296,14 +415,9 @@ def cmd_sweep(args):
         print(f"diverged for lr >= {res.lr[~ok].min():.4g}")
     if args.plot is not None:
         from . import plot
-        root, ext = os.path.splitext(args.plot)
-        tmp = f"{root}.tmp-{os.getpid()}{ext or '.png'}"
-        try:
-            plot.sweep(res, path=tmp, title=f"fastgd.sweep_lr: {args.problem}, {args.method}")
-            os.replace(tmp, args.plot)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        fig = plot.sweep(res, title=f"fastgd.sweep_lr: {args.problem}, {args.method}")
+        _write_atomic(args.plot, lambda f: fig.savefig(f, format=fmt, dpi=fig.dpi), "--plot",
+                      args.force)
         print(f"wrote {args.plot}")
     return 0
 
@@ -322,7 +436,7 @@ def cmd_bench(argv):
 
 # ---------------------------------------------------------------- parser
 def build_parser():
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="fastgd",
         description="Compiled, batched gradient descent (Numba). Subcommands: demo, solve, "
                     "sweep, bench; `fastgd <command> --help` for each.",
@@ -340,14 +454,15 @@ def build_parser():
                        description="Generate a seeded batch of least-squares problems, solve "
                                    "it with lr='auto', compare with numpy.linalg.lstsq and "
                                    "with the same gradient descent written as a NumPy loop.")
-    d.add_argument("--batch", type=int, default=2000, help="number of problems B (2000)")
-    d.add_argument("--n", type=int, default=64, help="rows per problem (64)")
-    d.add_argument("--d", type=int, default=8, help="unknowns per problem (8)")
-    d.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    d.add_argument("--batch", type=_int(1), default=2000, help="number of problems B (2000)")
+    d.add_argument("--n", type=_int(1), default=64, help="rows per problem (64)")
+    d.add_argument("--d", type=_int(1), default=8, help="unknowns per problem (8)")
+    d.add_argument("--seed", type=_int(0), default=0, help="random seed (0)")
     d.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     d.add_argument("--gtol", type=_nonneg, default=1e-8, help="gradient-norm tolerance (1e-8)")
-    d.add_argument("--max-iter", type=int, default=2000, help="iteration limit (2000)")
-    d.add_argument("--repeat", type=int, default=3, help="timed warm runs, best kept (3)")
+    d.add_argument("--max-iter", type=_int(0, "max_iter"), default=2000,
+                   help="iteration limit (2000)")
+    d.add_argument("--repeat", type=_int(1), default=3, help="timed warm runs, best kept (3)")
     progress_flag(d)
     d.set_defaults(func=cmd_demo)
 
@@ -356,7 +471,7 @@ def build_parser():
                         help="loss: least squares or logistic (labels 0/1) (lstsq)")
         sp.add_argument("--method", choices=METHODS, default="gd", help="update rule (gd)")
         sp.add_argument("--l2", type=_nonneg, default=0.0, help="ridge penalty l2/2 ||w||^2 (0)")
-        sp.add_argument("--max-iter", type=int, default=max_iter,
+        sp.add_argument("--max-iter", type=_int(0, "max_iter"), default=max_iter,
                         help=f"iteration limit ({max_iter})")
         sp.add_argument("--gtol", type=_nonneg, default=gtol,
                         help=f"stop when the gradient norm <= gtol ({gtol:g}; 0: off)")
@@ -376,7 +491,9 @@ def build_parser():
                    help="backtracking line search")
     s.add_argument("--mode", choices=("auto", "direct", "gram"), default="auto",
                    help="gradient evaluation (auto)")
-    s.add_argument("--out", metavar="W.npy", help="write the solution here (.npy)")
+    s.add_argument("--out", metavar="W.npy", help="write the solution here (.npy; never an "
+                                                   "input file)")
+    s.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     progress_flag(s)
     s.set_defaults(func=cmd_solve)
 
@@ -390,10 +507,12 @@ def build_parser():
     w.add_argument("--lrs", type=_lrs, default=None,
                    help="step sizes: 'a,b,c' or START:STOP:NUM log-spaced "
                         "(default: 13 values from 0.01/L to 4/L)")
-    w.add_argument("--n", type=int, default=200, help="rows of the generated problem (200)")
-    w.add_argument("--d", type=int, default=10, help="columns of the generated problem (10)")
-    w.add_argument("--seed", type=int, default=0, help="seed of the generated problem (0)")
-    w.add_argument("--plot", metavar="PNG", help="draw the sweep into this image file")
+    w.add_argument("--n", type=_int(1), default=200, help="rows of the generated problem (200)")
+    w.add_argument("--d", type=_int(1), default=10, help="columns of the generated problem (10)")
+    w.add_argument("--seed", type=_int(0), default=0, help="seed of the generated problem (0)")
+    w.add_argument("--plot", metavar="PNG", help="draw the sweep into this image file "
+                                                 "(png, pdf, svg, ...: by its extension)")
+    w.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
     w.set_defaults(func=cmd_sweep)
 
     b = sub.add_parser("bench", help="compare fastgd with its peers on this machine",
@@ -422,6 +541,9 @@ def main(argv=None):
         return 2
     except ImportError as e:
         print(f"fastgd {args.command}: error: {_first_line(e)}", file=sys.stderr)
+        return 2
+    except MemoryError as e:  # e.g. a --batch too large for this machine
+        print(f"fastgd {args.command}: error: out of memory ({_first_line(e)})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"fastgd {args.command}: interrupted", file=sys.stderr)

@@ -29,6 +29,9 @@ ROWS_PER_BLOCK = 256
 BLOCKS_PER_THREAD = 4
 # a callback splits the solve into this many chunks of iterations
 CALLBACK_CHUNKS = 20
+# a compiled call estimated to read fewer elements than this (~10 ms) runs directly in the
+# calling thread; longer ones run in a worker so that Ctrl-C can stop them (runtime.py)
+INTERRUPT_MIN_WORK = 20_000_000
 
 # ---------------------------------------------------------------- progress, sweeps, checks
 # a progress bar splits a solve into at most this many chunks of iterations

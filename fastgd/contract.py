@@ -69,6 +69,8 @@ HP_SIZE = 11
 # ---------------------------------------------------------------- ip: int64 options
 IP_METHOD, IP_LOSS, IP_MODE, IP_MAX_ITER, IP_STOP_AT, IP_ARMIJO, IP_HIST_EVERY = range(7)
 IP_SIZE = 7
+# ip[IP_STOP_AT] set by Ctrl-C while a call runs: every problem pauses, none starts
+INTERRUPTED = -1
 # ---------------------------------------------------------------- tol: float64 tolerances
 TOL_G, TOL_X, TOL_F = range(3)
 TOL_SIZE = 3

@@ -27,7 +27,7 @@ import uuid
 
 import numpy as np
 
-from . import contract, _jit, decisions, rules, validate
+from . import contract, decisions, rules, validate
 from . import ops as _ops
 from .result import build_result
 
@@ -75,6 +75,10 @@ def minimize(X, y, problem="lstsq", method="gd", *, l2=0.0, lr="auto", x0=None, 
     y = _as_dask("y", y, da)
     if X.ndim not in (2, 3):
         raise ValueError(f"X must have 2 (rows sharded) or 3 (batch) dimensions, got {X.ndim}")
+    for name, a in (("X", X), ("y", y)):
+        if any(np.isnan(s) for s in a.shape):
+            raise ValueError(f"{name} has unknown chunk sizes (shape {a.shape}, e.g. after "
+                             f"boolean indexing): call {name}.compute_chunk_sizes() first")
     if X.dtype not in (np.float32, np.float64):
         raise TypeError(f"X must be float32 or float64, got {X.dtype}")
     if y.dtype != X.dtype:
@@ -146,8 +150,10 @@ def _minimize_batch(dask, da, X, y, problem, method, l2, lr, x0, max_iter, gtol,
     # validated here, once, so a bad option fails on the client before any task runs
     validate.method("method", method)
     validate.count("max_iter", max_iter)
-    for name, v in (("gtol", gtol), ("xtol", xtol), ("ftol", ftol), ("l2", l2)):
+    for name, v in (("gtol", gtol), ("xtol", xtol), ("ftol", ftol), ("l2", l2),
+                    ("momentum", momentum), ("eps", eps)):
         validate.nonneg_real(name, v)
+    validate.betas("betas", betas)
     B, n, d = X.shape
     X = X.rechunk({1: -1, 2: -1})
     bchunks = X.chunks[0]
@@ -196,16 +202,14 @@ def _chunk_grad(chunk, w, code):
     """(rows, mean loss, mean gradient) of one chunk at w: one pass over X_c."""
     Xc, yc, _ = chunk
     grad = _ops.logistic_grad if code == contract.LOGISTIC else _ops.lstsq_grad
-    with _jit.parallel_launch():
-        f, g = grad(Xc, yc, w, check_finite=False)
+    f, g = grad(Xc, yc, w, check_finite=False)
     return Xc.shape[0], f, g
 
 
 def _chunk_xtxv(chunk, w):
     """(rows, 0, X_c^T X_c w / rows): lstsq's gradient with y = 0."""
     Xc, _, zeros = chunk
-    with _jit.parallel_launch():
-        _, g = _ops.lstsq_grad(Xc, zeros, w, check_finite=False)
+    _, g = _ops.lstsq_grad(Xc, zeros, w, check_finite=False)
     return Xc.shape[0], 0.0, g
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from . import validate as _v
 from . import config
 from .contract import LOGISTIC, LSQ, adam_scalars, sgd_scalars
+from .runtime import parallel_launch
 
 __all__ = ["sgd_", "adam_", "lstsq_grad", "logistic_grad"]
 
@@ -84,7 +85,8 @@ def sgd_(params, grads, *, step, lr, momentum=0.0, dampening=0.0, nesterov=False
     from .cpu import ops as k
     buf = momentum_buffer if use_momentum else _empty(dtype)
     if size >= config.OPS_PARALLEL_MIN:
-        k.sgd_blocks(params, grads, buf, hp, *flags, config.OPS_BLOCK)
+        with parallel_launch():
+            k.sgd_blocks(params, grads, buf, hp, *flags, config.OPS_BLOCK)
     else:
         k.sgd_range(params, grads, buf, hp, *flags, 0, size)
     return params
@@ -133,7 +135,8 @@ def adam_(params, grads, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0.99
     hp = np.array(scalars, dtype)
     vmax = max_exp_avg_sq if amsgrad else _empty(dtype)
     if size >= config.OPS_PARALLEL_MIN:
-        k.adam_blocks(params, grads, exp_avg, exp_avg_sq, vmax, hp, *flags, config.OPS_BLOCK)
+        with parallel_launch():
+            k.adam_blocks(params, grads, exp_avg, exp_avg_sq, vmax, hp, *flags, config.OPS_BLOCK)
     else:
         k.adam_range(params, grads, exp_avg, exp_avg_sq, vmax, hp, *flags, 0, size)
     return params
@@ -164,11 +167,13 @@ def _gradient(code, X, y, w, out, check_finite):
         if X.size >= config.OPS_GRAD_PARALLEL_MIN and n >= 2:
             nblocks = min(n, 4 * numba.get_num_threads())
             part = np.empty((nblocks, d), X.dtype)
-            return float(k.gradient_blocks(code, X, y, w, out, part)), out
+            with parallel_launch():
+                return float(k.gradient_blocks(code, X, y, w, out, part)), out
         return float(k.gradient(code, X, y, w, out)), out
     loss = np.empty(X.shape[0], np.float64)
     if X.size >= config.OPS_GRAD_PARALLEL_MIN and X.shape[0] > 1:
-        k.gradient_batch_parallel(code, X, y, w, out, loss)
+        with parallel_launch():
+            k.gradient_batch_parallel(code, X, y, w, out, loss)
     else:
         k.gradient_batch(code, X, y, w, out, loss)
     return loss, out

@@ -277,9 +277,9 @@ def _scalar_function(fn, name):
     from ._jit import FASTMATH
     label = getattr(fn, "__name__", repr(fn))
     if isinstance(fn, CPUDispatcher):
-        disp = fn
-    elif callable(fn) and hasattr(fn, "__code__"):
-        disp = njit(nogil=True, fastmath=set(FASTMATH))(fn)
+        fn = fn.py_func  # compiled again with the drivers' options (error_model="numpy")
+    if callable(fn) and hasattr(fn, "__code__"):
+        disp = njit(nogil=True, fastmath=set(FASTMATH), error_model="numpy")(fn)
     else:
         raise TypeError(f"{name} must be a Python function or a numba.njit function of (z, y), "
                         f"got {type(fn).__name__}")
@@ -294,7 +294,35 @@ def _scalar_function(fn, name):
         if not isinstance(ret, (types.Float, types.Integer, types.Boolean)):
             raise TypeError(f"{name} ({label}) must return a real scalar, returns {ret} for "
                             f"({ty}, {ty}) arguments")
+        if _raises(disp, (ty, ty)):
+            # Numba's parallel regions drop an exception: the solve would go on, wrong
+            raise TypeError(f"{name} ({label}) has a raise statement: exceptions cannot leave "
+                            f"fastgd's parallel kernels; return nan or inf where the loss is "
+                            f"undefined instead (the solve then reports DIVERGED)")
     return disp
+
+
+def _raises(disp, sig, seen=None):
+    """Whether a compiled user function, or a user njit function it calls, has a raise
+    statement (Numba IR; Numba's own library code is not looked at)."""
+    from numba.core import ir, types
+    seen = set() if seen is None else seen
+    if (id(disp), sig) in seen:
+        return False
+    seen.add((id(disp), sig))
+    ann = disp.overloads[sig].type_annotation
+    for block in ann.blocks.values():
+        if any(isinstance(st, (ir.Raise, ir.StaticRaise, ir.DynamicRaise)) for st in block.body):
+            return True
+    for expr, call_sig in ann.calltypes.items():
+        if not (isinstance(expr, ir.Expr) and expr.op == "call") or call_sig is None:
+            continue
+        fn = ann.typemap.get(expr.func.name)
+        if isinstance(fn, types.Dispatcher):
+            callee = fn.dispatcher
+            if tuple(call_sig.args) in callee.overloads and _raises(callee, tuple(call_sig.args), seen):
+                return True
+    return False
 
 
 def _row_loss_entry(phi, dphi):
@@ -309,12 +337,17 @@ def _row_loss_entry(phi, dphi):
 
 def _wrapper(phi_c, dphi_c, cast):
     """row_terms with the drivers' signature over a user's (phi, dphi); code/one/param unused."""
+    import math
+
     from numba import njit
 
     from ._jit import FASTMATH
 
     def row_terms(code, z, y, one, param):
-        return float(phi_c(z, y)), cast(dphi_c(z, y))
+        try:  # an exception cannot leave the parallel kernels: it makes the point undefined
+            return float(phi_c(z, y)), cast(dphi_c(z, y))
+        except Exception:
+            return math.nan, cast(math.nan)
     return njit(nogil=True, fastmath=set(FASTMATH))(row_terms)
 
 
@@ -358,8 +391,13 @@ def RowLoss(phi, dphi, *, lipschitz=None, name=None):
     compile; dphi is d phi / d z.  lipschitz: an upper bound on d^2 phi / dz^2, used by
     lr="auto" (L = lipschitz * lambda_max(X^T X / n) + l2); None makes lr="auto" an error.
     Returns a class used like LeastSquares: ``MyLoss(X, y, l2=...)``, single or batched,
-    every method and stopping rule.  phi and dphi are compile-probed here (TypeError
-    naming the function if Numba cannot compile them); the drivers compile on the first
+    every method and stopping rule.  phi and dphi are compiled here with the drivers'
+    options (fastmath without nnan/ninf, error_model="numpy": x/0 is inf, not an error),
+    also when given as numba.njit functions; a TypeError names the function if Numba
+    cannot compile it or if it can raise (``raise``, or any operation that raises in
+    nopython mode): exceptions cannot leave the parallel kernels, so phi and dphi must
+    return nan or inf where the loss is undefined (reported as DIVERGED).  The drivers
+    compile on the first
     solve per dtype and are kept for the life of the process (not cached on disk).
     Any y is accepted: validate labels yourself.  Check dphi with fastgd.check_grad.
     """

@@ -5,6 +5,8 @@ import shutil
 import subprocess
 import sys
 import time
+import tracemalloc
+import zipfile
 
 import numpy as np
 import pytest
@@ -272,3 +274,179 @@ def test_bench_passes_arguments(monkeypatch):
     monkeypatch.setitem(sys.modules, "fastgd.bench", fake)
     assert cli.main(["bench", "--help", "-k", "x"]) == 3
     assert seen == [["--help", "-k", "x"]]
+
+
+# ---------------------------------------------------------------- writing files safely
+@pytest.mark.parametrize("command", ["solve", "sweep"])
+def test_temporary_output_name_is_not_predictable(lstsq_files, command, capsys):
+    # the old temporary name, {out}.tmp-{pid}, pre-created as a symlink to an unrelated file
+    d, X, y = lstsq_files
+    victim = d / "victim.txt"
+    victim.write_text("precious")
+    if command == "solve":
+        out = d / "w.npy"
+        trap = d / f"w.npy.tmp-{os.getpid()}"
+        argv = ["solve", d / "X.npy", d / "y.npy", "--max-iter", "50", "--out", out]
+    else:
+        pytest.importorskip("matplotlib")
+        out = d / "s.png"
+        trap = d / f"s.tmp-{os.getpid()}.png"
+        argv = ["sweep", d / "X.npy", d / "y.npy", "--lrs", "0.01,0.1", "--max-iter", "5",
+                "--plot", out]
+    trap.symlink_to(victim)
+    assert cli.main(list(map(str, argv))) in (0, 1), capsys.readouterr().err
+    assert victim.read_text() == "precious"
+    assert trap.is_symlink() and os.readlink(trap) == str(victim)
+    assert out.is_file() and not out.is_symlink() and out.stat().st_size > 100
+    if command == "solve":
+        assert np.load(out).shape == (6,)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
+    assert [p for p in os.listdir(d) if ".tmp" in p] == [trap.name]
+
+
+def test_write_atomic_cleans_up_and_never_clobbers(tmp_path):
+    target = tmp_path / "w.npy"
+
+    def fail(f):
+        f.write(b"partial")
+        raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError):
+        cli._write_atomic(str(target), fail, "--out", False)
+    assert os.listdir(tmp_path) == []
+
+    def race(f):  # another process creates the output while we write
+        target.write_bytes(b"theirs")
+        f.write(b"ours")
+    with pytest.raises(cli.UsageError, match="--force"):
+        cli._write_atomic(str(target), race, "--out", False)
+    assert target.read_bytes() == b"theirs" and os.listdir(tmp_path) == ["w.npy"]
+    cli._write_atomic(str(target), lambda f: f.write(b"ours"), "--out", True)
+    assert target.read_bytes() == b"ours" and os.listdir(tmp_path) == ["w.npy"]
+
+
+def test_output_is_never_an_input(lstsq_files):
+    d, X, y = lstsq_files
+    os.link(d / "X.npy", d / "X_hard.npy")
+    os.symlink(d / "y.npy", d / "y_link.npy")
+    np.savez(d / "data.npz", X=X, y=y)
+    before = {p: (d / p).read_bytes() for p in ("X.npy", "y.npy", "data.npz")}
+    cases = [
+        (["solve", d / "X.npy", d / "y.npy", "--out", d / "X.npy"], "--out", "input file X"),
+        (["solve", d / "X.npy", d / "y.npy", "--out", d / "X_hard.npy", "--force"], "--out",
+         "input file X"),
+        (["solve", d / "X.npy", d / "y.npy", "--out", d / "y_link.npy", "--force"], "--out",
+         "input file y"),
+        (["solve", d / "data.npz", "--out", d / "data.npz", "--force"], "--out", "input file X"),
+        (["sweep", d / "X.npy", d / "y.npy", "--plot", d / "y.npy", "--force"], "--plot",
+         "input file y"),
+    ]
+    for argv, option, needle in cases:
+        out = run(*argv)
+        line = assert_clean_error(out)
+        assert option in line and needle in line, line
+        assert out.stdout == ""
+    assert {p: (d / p).read_bytes() for p in before} == before
+
+
+def test_existing_output_needs_force(lstsq_files):
+    d, X, y = lstsq_files
+    w, png = d / "w.npy", d / "s.png"
+    w.write_bytes(b"old solution")
+    png.write_bytes(b"old picture")
+    t = time.perf_counter()
+    out = run("solve", d / "X.npy", d / "y.npy", "--out", w)
+    line = assert_clean_error(out)
+    assert "--out" in line and "exists" in line and "--force" in line
+    assert out.stdout == "" and w.read_bytes() == b"old solution"  # refused before solving
+    out = run("sweep", "--max-iter", "5", "--plot", png)
+    line = assert_clean_error(out)
+    assert "--plot" in line and "--force" in line
+    assert out.stdout == "" and png.read_bytes() == b"old picture"
+    assert time.perf_counter() - t < 60  # no solve, no compile
+    out = run("solve", d / "X.npy", d / "y.npy", "--max-iter", "50", "--out", w, "--force")
+    assert out.returncode in (0, 1), out.stderr
+    assert np.load(w).shape == (6,)
+    out = run("sweep", "--max-iter", "5", "--lrs", "0.01,0.1", "--plot", png, "--force")
+    assert out.returncode == 0, out.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(os.listdir(d)) == ["X.npy", "s.png", "w.npy", "y.npy"]
+
+
+def _npz_member(zf, name, dtype, shape, body=b"", total=None):
+    """Write an .npy member by hand: its header, then `body`, or `total` zero bytes in 1 MB
+    chunks (a zip bomb, never held in memory)."""
+    with zf.open(name, "w", force_zip64=True) as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+                "shape": shape})
+        f.write(body)
+        chunk = bytes(1 << 20)
+        for start in range(0, total or 0, len(chunk)):
+            f.write(chunk[: total - start])
+
+
+def test_npz_zip_bomb_is_refused_before_inflating(tmp_path, capsys):
+    bomb = tmp_path / "bomb.npz"
+    shape = (20000, 4000)  # 640 MB of float64 zeros declared, about 0.6 MB on disk
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        _npz_member(zf, "X.npy", np.float64, shape, total=20000 * 4000 * 8)
+        _npz_member(zf, "y.npy", np.float32, (20000,), total=20000 * 4)
+    assert bomb.stat().st_size < 2 << 20
+    tracemalloc.start()
+    try:
+        code = cli.main(["solve", str(bomb), "--out", str(tmp_path / "w.npy")])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert peak < 100 << 20, f"peak {peak / 2**20:.0f} MiB"
+    assert len(err.splitlines()) == 1 and "zip bomb" in err
+    assert "X.npy" in err and "(20000, 4000)" in err and "float64" in err
+    assert sorted(os.listdir(tmp_path)) == ["bomb.npz"]
+
+
+def test_npz_header_is_checked_before_reading(tmp_path):
+    # headers whose bodies are missing: only a check of the header gives these messages
+    cases = {
+        "int": ("int64", (10, 3), b"", "X must have dtype float32 or float64, got int64"),
+        "1-d": ("float64", (30,), b"", "X must be 2-d or 3-d"),
+        "object": ("object", (3, 3), b"", "Python objects"),
+        "short": ("float64", (10, 3), bytes(8), "declares 240 bytes but holds 8"),
+    }
+    for what, (dtype, shape, body, needle) in cases.items():
+        path = tmp_path / f"{what}.npz"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            _npz_member(zf, "X.npy", dtype, shape, body)
+        line = assert_clean_error(run("solve", path, tmp_path / "y.npy"))
+        assert needle in line and f"{what}.npz" in line and "X.npy" in line, (what, line)
+    # an ordinary (small, well-formed) .npz still reads, through the same checks
+    X = np.arange(12.0).reshape(4, 3)
+    np.savez_compressed(tmp_path / "ok.npz", X=X, y=np.ones(4))
+    np.testing.assert_array_equal(cli._load(str(tmp_path / "ok.npz"), "X", "X"), X)
+    np.testing.assert_array_equal(cli._load(str(tmp_path / "ok.npz"), "y", "y"), np.ones(4))
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["solve", "X.npy", "y.npy", "--max-iter", str(2**63)], "--max-iter"),
+    (["solve", "X.npy", "y.npy", "--max-iter", "1e3"], "--max-iter"),
+    (["sweep", "--max-iter", str(2**64)], "--max-iter"),
+    (["demo", "--max-iter", str(2**63)], "--max-iter"),
+    (["demo", "--batch", "0"], "--batch"),
+    (["demo", "--repeat", "0"], "--repeat"),
+    (["demo", "--seed", "-1"], "--seed"),
+    (["sweep", "--n", str(-2**63 - 1)], "--n"),
+    (["sweep", "--d", "0"], "--d"),
+    (["solve", "X.npy", "y.npy", "--gtol", "1e400"], "--gtol"),
+    (["solve", "X.npy", "y.npy", "--lr", "1e-400"], "--lr"),
+    (["sweep", "--lrs", "1e-3:1e400:4"], "--lrs"),
+])
+def test_out_of_range_numbers_exit_2_naming_the_option(lstsq_files, argv, option):
+    d, X, y = lstsq_files
+    argv = [d / a if a.endswith(".npy") else a for a in argv]
+    out = run(*argv)
+    line = assert_clean_error(out)
+    assert f"error: argument {option}: " in line, line
+    assert out.stdout == ""

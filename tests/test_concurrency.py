@@ -177,6 +177,22 @@ WORKQUEUE_SCRIPT = textwrap.dedent("""
     ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
     [t.start() for t in ts]
     [t.join() for t in ts]
+    # fastgd.ops' parallel kernels too (arrays above the parallel thresholds)
+    m = 4 * fastgd.config.OPS_PARALLEL_MIN
+    Xg = rng.standard_normal((fastgd.config.OPS_GRAD_PARALLEL_MIN // 8 + 1, 8))
+    yg = rng.standard_normal(Xg.shape[0])
+    g_ref = fastgd.ops.lstsq_grad(Xg, yg, np.ones(8))[1]
+    def ops_work(i):
+        p, g = np.zeros(m), np.full(m, 0.5)
+        ea, eas = np.zeros(m), np.zeros(m)
+        for t in range(1, 30):
+            fastgd.ops.adam_(p, g, ea, eas, step=t)
+            fastgd.ops.sgd_(p, g, lr=1e-3)
+            if not np.array_equal(fastgd.ops.lstsq_grad(Xg, yg, np.ones(8))[1], g_ref):
+                bad.append(("grad", i))
+    ts = [threading.Thread(target=ops_work, args=(i,)) for i in range(4)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
     print("bad", bad)
 """)
 

@@ -228,6 +228,14 @@ def test_bad_input_named_before_any_work(client, rng):
         fdask.minimize(*_dask(Xn, y, rows=50))
     with pytest.raises(ValueError, match="labels"):
         fdask.minimize(*_dask(X, y * 0 + 2, rows=50), problem="logistic")
+    Xu = Xd[Xd[:, 0] > 0]  # boolean indexing: chunk sizes unknown (nan)
+    with pytest.raises(ValueError, match=r"X has unknown chunk sizes.*compute_chunk_sizes"):
+        fdask.minimize(Xu, Xu[:, 1])
+    Xb = da.from_array(np.stack([X, X]), chunks=(1, 200, X.shape[1]))
+    yb = da.from_array(np.stack([y, y]), chunks=(1, 200))
+    for Xa, ya in ((Xd, yd), (Xb, yb)):  # both modes, before any task runs
+        with pytest.raises(TypeError, match=r"betas must be a pair"):
+            fdask.minimize(Xa, ya, method="adam", betas=0.9)
 
 
 def test_import_fastgd_does_not_import_dask():

@@ -159,3 +159,50 @@ def test_check_grad_catches_inconsistent_dphi(rng):
     assert fastgd.check_grad(Wrong(X, y)) > 0.1
     with pytest.raises(ValueError, match="x"):
         fastgd.check_grad(LogCosh(X, y), np.zeros(3))
+
+
+@numba.njit
+def _guarded_tanh(r):
+    if r > 50.0:
+        raise ValueError("too far")
+    return math.tanh(r)
+
+
+def test_phi_with_a_raise_statement_is_refused():
+    """An exception cannot leave Numba's parallel regions (the solve went on with a wrong
+    gradient, or stopped with status RUNNING): a raise in phi/dphi, or in an njit
+    function they call, is a TypeError naming the function."""
+    def direct(z, y):
+        if z > 1e3:
+            raise ValueError("too big")
+        return math.tanh(z - y)
+
+    def nested(z, y):
+        return _guarded_tanh(z - y)
+
+    with pytest.raises(TypeError, match=r"dphi \(direct\) has a raise statement"):
+        fastgd.RowLoss(logcosh, direct)
+    with pytest.raises(TypeError, match=r"dphi \(nested\) has a raise statement"):
+        fastgd.RowLoss(logcosh, nested)
+    def jitted(z, y):
+        return _guarded_tanh(z - y)
+
+    with pytest.raises(TypeError, match=r"phi \(jitted\) has a raise statement"):
+        fastgd.RowLoss(numba.njit(jitted), dlogcosh)   # an njit function is checked too
+
+
+@pytest.mark.parametrize("n", [40, 16384])   # a batch chunk; parallel row blocks
+def test_an_exception_at_run_time_is_an_undefined_point(rng, n):
+    """Numba's own code can raise at run time (0.0 ** -1 is ZeroDivisionError, even with
+    error_model='numpy'); that point counts as non-finite: DIVERGED at x0, not a wrong
+    answer or a RUNNING status."""
+    def dphi(z, y):
+        return math.tanh(z - y) + 1e-300 * z ** -1   # raises at z == 0, i.e. at x0 = 0
+
+    Singular = fastgd.RowLoss(logcosh, dphi, lipschitz=1.0)
+    X, y = data(rng, 1, n, 3, np.float64)
+    res = fastgd.minimize(Singular(X[0], y[0]), lr=0.5, max_iter=50)
+    assert res.status == fastgd.Status.DIVERGED and res.nit == 0
+    np.testing.assert_array_equal(res.x, np.zeros(3))
+    res = fastgd.minimize(Singular(X[0], y[0]), lr=0.5, max_iter=50, x0=np.full(3, 0.1))
+    assert res.status != fastgd.Status.DIVERGED  # z == 0 never happens there

@@ -9,7 +9,8 @@ import numba
 import numpy as np
 
 from .. import config, contract
-from .._jit import parallel_launch, read_view
+from .._jit import read_view
+from ..runtime import interruptible, parallel_launch
 
 
 def batch_chunks(B, n, d, threads):
@@ -45,8 +46,19 @@ class CpuBackend:
         self.ip = plan.ip.copy()
 
     def run_until(self, stop_at):
-        """Advance every running problem up to iteration stop_at; returns the state."""
+        """Advance every running problem up to iteration stop_at; returns the state.
+        Ctrl-C pauses every problem after its current iteration (runtime.interruptible)."""
         self.ip[contract.IP_STOP_AT] = stop_at
+        iters = max(1, stop_at - int(self.state[:, contract.ST_NIT].min()))
+        try:
+            interruptible(self._advance, self.ip, self.X.size * iters)
+        except SystemError as exc:  # an exception in compiled code that Numba could not raise
+            raise RuntimeError("the compiled solve stopped early: an exception was raised "
+                               "inside compiled code (a RowLoss's phi and dphi must not raise: "
+                               "return nan or inf where the loss is undefined)") from exc
+        return self.state
+
+    def _advance(self):
         k = self.kernels
         threads = numba.get_num_threads()
         with parallel_launch():
@@ -64,7 +76,6 @@ class CpuBackend:
                                   batch_chunks(B, n, d, threads))
                 finally:
                     numba.set_parallel_chunksize(previous)
-        return self.state
 
     def iterate(self):
         """A copy of the current iterates, in the solution's shape (for callbacks)."""

@@ -21,7 +21,7 @@ import numpy as np
 from numba import prange
 
 from .. import config
-from .._jit import borrowed, cpu_kernel
+from .._jit import borrowed, cpu_kernel, load_relaxed
 from ..contract import (
     ACCEPT, BACKTRACK, DIRECT, GD, GRAM, HP_CURV, HP_L2, HP_LOSS_ROUNDING, IP_ARMIJO,
     IP_HIST_EVERY, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_LOSS, IP_STOP_AT, PAUSE, RUNNING,
@@ -68,7 +68,6 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, w_out, ip, hp, tol, 
     code = ip[IP_LOSS]
     mode = ip[IP_MODE]
     max_iter = ip[IP_MAX_ITER]
-    stop_at = ip[IP_STOP_AT]
     armijo = ip[IP_ARMIJO] != 0
     hist_every = ip[IP_HIST_EVERY]
     gtol = tol[TOL_G]
@@ -93,7 +92,8 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, w_out, ip, hp, tol, 
     limit = diverge_limit(state[ST_F0])
     status = start_status(f, gsq)
     while status == RUNNING:
-        status = before_update(gsq, gtol, t, max_iter, stop_at)
+        # re-read every iteration: Ctrl-C moves it to -1 while the call runs (runtime.py)
+        status = before_update(gsq, gtol, t, max_iter, load_relaxed(ip, IP_STOP_AT))
         if status != RUNNING:
             break
         if method == GD:
@@ -190,8 +190,8 @@ def solve_batch(X, y, W, S1, S2, ip, hp, tol, state, hist, nchunks):
         part_g = borrowed(part_g_all[ch])
         part_f = borrowed(part_f_all[ch])
         for q in range(ch * B // nchunks, (ch + 1) * B // nchunks):
-            if int(stb[q, ST_STATUS]) != RUNNING:
-                continue
+            if int(stb[q, ST_STATUS]) != RUNNING or load_relaxed(ipb, IP_STOP_AT) < 0:
+                continue  # done, or interrupted before its set-up
             c = prepare_problem(mode, Xb[q], yb[q], Xt, A, b)
             solve_problem(Xb[q], yb[q], Xt, z, zk, A, b, c, part_g, part_f, Wb[q], ipb, hpb,
                           tolb, stb[q], q, vec[0], vec[1], vec[2], S1b[q], S2b[q], vec[3], hb)
