@@ -30,6 +30,7 @@ PEERS = ("numpy", "torch", "jax")
 def machine():
     """CPU model and core count (lscpu), threads, versions."""
     cpu, cores = platform.processor() or platform.machine(), os.cpu_count()
+    info = {}
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
         info = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
@@ -37,7 +38,8 @@ def machine():
         cores = info.get("CPU(s)", str(cores)).strip()
     except (OSError, subprocess.SubprocessError):
         pass
-    lines = [f"CPU: {cpu}, {cores} logical cores, Python {platform.python_version()}"]
+    lines = [f"CPU: {cpu}, {cores} logical cores, Python {platform.python_version()}",
+             "CPU id: " + cpu_id(info)]
     vers = []
     for mod in ("fastgd", "numpy", "numba", "torch", "jax", "jaxlib"):
         try:
@@ -55,6 +57,27 @@ def machine():
         thr.append(f"torch {sys.modules['torch'].get_num_threads()}")
     lines.append("threads: " + ", ".join(thr))
     return lines
+
+
+SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16",
+              "avx_vnni", "neon", "asimd", "sve")
+
+
+def cpu_id(info):
+    """Vendor, family/model/stepping, caches and SIMD flags from lscpu's fields: the model
+    name alone ("AMD EPYC") does not tell Zen 3 from Zen 4 or a Xeon generation."""
+    keys = (("Vendor ID", "vendor"), ("CPU family", "family"), ("Model", "model"),
+            ("Stepping", "stepping"), ("L2 cache", "L2"), ("L3 cache", "L3"))
+    parts = [f"{label} {info[k].strip()}" for k, label in keys if k in info]
+    flags = set(info.get("Flags", "").split())
+    parts.append("SIMD " + (" ".join(f for f in SIMD_FLAGS if f in flags) or "unknown"))
+    try:
+        import numba
+        numba.get_num_threads()  # starts the layer, so that threading_layer() is known
+        parts.append(f"threading layer {numba.threading_layer()}")
+    except (ImportError, ValueError):
+        pass
+    return ", ".join(parts)
 
 
 def load_note(warn=True):
