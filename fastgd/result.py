@@ -41,9 +41,11 @@ def status_message(status, *, grad_norm, nit, gtol, xtol, ftol, max_iter):
     if status is Status.GTOL:
         return f"gradient norm {grad_norm:.2g} <= gtol {gtol:g}"
     if status is Status.XTOL:
-        return f"step norm <= xtol {xtol:g} after {nit} iterations"
+        return (f"step norm <= xtol {xtol:g} after {nit} iterations (gradient norm "
+                f"{grad_norm:.2g}{_not_stationary(grad_norm, gtol)})")
     if status is Status.FTOL:
-        return f"loss change <= ftol {ftol:g} * max(1, |f|) after {nit} iterations"
+        return (f"loss change <= ftol {ftol:g} * max(1, |f|) after {nit} iterations (gradient "
+                f"norm {grad_norm:.2g}{_not_stationary(grad_norm, gtol)})")
     if status is Status.MAX_ITER:
         return f"maximum number of iterations {max_iter} reached (gradient norm {grad_norm:.2g})"
     if status is Status.DIVERGED:
@@ -52,6 +54,14 @@ def status_message(status, *, grad_norm, nit, gtol, xtol, ftol, max_iter):
                 f"(try a smaller lr, or lr='auto')")
     return (f"line search could not decrease the loss after {nit} iterations "
             f"(gradient norm {grad_norm:.2g}; likely at the precision limit)")
+
+
+def _not_stationary(grad_norm, gtol):
+    """The XTOL/FTOL caveat: the iterates stopped moving, which a tiny lr also does."""
+    if gtol > 0 and grad_norm > gtol:
+        return (f" > gtol {gtol:g}: the step became tiny, not the gradient; x may not be a "
+                f"minimum (a larger lr, or lr='auto', goes on)")
+    return ""
 
 
 class Messages(Sequence):

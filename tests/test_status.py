@@ -114,3 +114,18 @@ def test_auto_lr_of_a_large_single_problem_is_one_over_lambda_max(rng, dtype):
     assert res.lr == pytest.approx(1 / lipschitz(X, 1.0, 0.1), rel=1e-4)
     res = fastgd.minimize(fastgd.Logistic(X, (y > 0).astype(dtype)), max_iter=0)
     assert res.lr == pytest.approx(1 / lipschitz(X, 0.25), rel=1e-4)
+
+
+def test_xtol_success_far_from_a_minimum_says_so(rng):
+    """lr=1e-12 with xtol=1e-8: XTOL after one step, gradient norm ~1 (NumPy float64):
+    the message says the step became tiny and gives the gradient norm above gtol."""
+    X = rng.standard_normal((50, 3))
+    y = X @ np.array([1.0, -2.0, 3.0])
+    res = fastgd.minimize(fastgd.LeastSquares(X, y), lr=1e-12, xtol=1e-8, gtol=1e-6)
+    g = X.T @ (X @ res.x - y) / 50
+    assert res.status == fastgd.Status.XTOL and res.nit == 1
+    assert np.linalg.norm(g) > 0.1
+    assert "the step became tiny" in res.message and "> gtol 1e-06" in res.message
+    ok = fastgd.minimize(fastgd.LeastSquares(X, y), lr=0.5, xtol=1e-12, gtol=0.0,
+                         max_iter=100000)
+    assert ok.status == fastgd.Status.XTOL and "tiny" not in ok.message
