@@ -7,7 +7,7 @@ chunks the iterations for ``callback`` and ``progress`` on every target.
 """
 import numpy as np
 
-from . import _device, config, contract, validate
+from . import _device, config, contract, runtime, validate
 from .plan import choose_mode, make_plan
 from .problems import Problem
 from .result import build_result
@@ -109,18 +109,13 @@ def run(plan, callback=None, progress=False):
     return _result(plan, x, state, backend.history())
 
 
-_STOPPED_EARLY = ("the compiled solve stopped early: an exception was raised inside compiled "
-                  "code (a RowLoss's phi and dphi must not raise: return nan or inf where "
-                  "the loss is undefined, which fastgd reports as DIVERGED)")
-
-
 def _checked(state, stop_at):
     """The state after a call that ran to stop_at: every problem still RUNNING must have
     reached it; one that did not was cut short by an exception inside compiled code,
     which Numba's parallel regions drop (or raise as SystemError)."""
     running = state[:, contract.ST_STATUS] == contract.RUNNING
     if (state[running, contract.ST_NIT] < stop_at).any():
-        raise RuntimeError(_STOPPED_EARLY)
+        raise RuntimeError(runtime.STOPPED_EARLY)
     return state
 
 

@@ -25,6 +25,9 @@ import numba
 
 from . import config, contract
 
+STOPPED_EARLY = ("the compiled solve stopped early: an exception was raised inside compiled "
+                 "code (a RowLoss's phi and dphi must not raise: return nan or inf where "
+                 "the loss is undefined, which fastgd reports as DIVERGED)")
 _LAUNCH_LOCK = threading.RLock()  # re-entrant: a launch inside a launching call
 _forked_from_omp = False
 

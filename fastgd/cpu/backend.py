@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import config, contract
 from .._jit import read_view
-from ..runtime import interruptible, parallel_launch
+from ..runtime import STOPPED_EARLY, interruptible, parallel_launch
 
 
 def batch_chunks(B, n, d, threads):
@@ -53,9 +53,7 @@ class CpuBackend:
         try:
             interruptible(self._advance, self.ip, self.X.size * iters)
         except SystemError as exc:  # an exception in compiled code that Numba could not raise
-            raise RuntimeError("the compiled solve stopped early: an exception was raised "
-                               "inside compiled code (a RowLoss's phi and dphi must not raise: "
-                               "return nan or inf where the loss is undefined)") from exc
+            raise RuntimeError(STOPPED_EARLY) from exc
         return self.state
 
     def _advance(self):
