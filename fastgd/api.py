@@ -39,9 +39,10 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     xtol = validate.nonneg_real("xtol", xtol)
     ftol = validate.nonneg_real("ftol", ftol)
     validate.choice("line_search", line_search, (None, "armijo"))
-    momentum = validate.nonneg_real("momentum", momentum)
+    momentum = validate.fits_dtype("momentum", validate.nonneg_real("momentum", momentum),
+                                   problem.dtype)
     betas = validate.betas("betas", betas)
-    eps = validate.nonneg_real("eps", eps)
+    eps = validate.fits_dtype("eps", validate.nonneg_real("eps", eps), problem.dtype)
     history = validate.count("history", history)
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")

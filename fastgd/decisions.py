@@ -33,8 +33,14 @@ def lr_is_auto(lr):
 
 
 def auto_lr(curvature, lam, l2):
-    """lr='auto': 1 / L with L = curvature * lambda_max(X^T X / n) + l2 (1 when L is 0)."""
+    """lr='auto': 1 / L with L = curvature * lambda_max(X^T X / n) + l2 (1 when L is 0).
+
+    NaN when L is not finite (the power iteration broke down): no step size, so the first
+    trial point is not finite and the problem stops DIVERGED at x0 (result.py says why),
+    never a step of 1/inf = 0 that XTOL/FTOL would call success."""
     big_l = curvature * lam + l2
+    if is_bad(big_l):
+        return math.nan
     return 1.0 / big_l if big_l > 0.0 else 1.0
 
 
@@ -80,8 +86,11 @@ def trial_outcome(armijo, halvings, f_new, f, alpha, slope, rounding, limit, ww,
     With Armijo on, a point without sufficient decrease is BACKTRACK (halve alpha), or
     LINE_SEARCH_FAILED after ARMIJO_MAX_HALVINGS halvings.  A point whose loss, iterate
     or gradient is not finite, or whose loss passed the divergence limit, is DIVERGED (the
-    driver keeps the last finite iterate).  Otherwise ACCEPT.
+    driver keeps the last finite iterate), as is any trial from a non-finite alpha.
+    Otherwise ACCEPT.
     """
+    if is_bad(alpha):
+        return DIVERGED  # no step size (auto_lr's NaN): halving cannot help
     if armijo and not armijo_accepts(f_new, f, alpha, slope, rounding):
         if halvings >= ARMIJO_MAX_HALVINGS:
             return LINE_SEARCH_FAILED

@@ -22,14 +22,21 @@ class Problem:
 
     def __init__(self, X, y, *, l2=0.0):
         # CUDA arrays (__cuda_array_interface__) become zero-copy numba device arrays
-        check = validate.cuda_data_array if validate.is_cuda_array(X) else validate.data_array
-        X = check("X", X, (2, 3))
-        check = validate.cuda_data_array if validate.is_cuda_array(y) else validate.data_array
-        y = check("y", y, (1, 2))
+        on_gpu = validate.is_cuda_array(X)
+        if on_gpu:
+            X = validate.cuda_data_array("X", X, (2, 3))
+        else:
+            X = validate.data_array("X", X, (2, 3), check_finite=False)
+        if validate.is_cuda_array(y):
+            y = validate.cuda_data_array("y", y, (1, 2))
+        else:
+            y = validate.data_array("y", y, (1, 2), check_finite=False)
         validate.same_device("y", y, "X", X)
         validate.same_dtype("y", y, "X", X)
         validate.shape("y", y, X.shape[:-1], " (X.shape[:-1])")
-        self._l2 = validate.nonneg_real("l2", l2)
+        if not on_gpu:
+            validate.data_range(X, y)  # finite, and products inside the dtype's range
+        self._l2 = validate.fits_dtype("l2", validate.nonneg_real("l2", l2), X.dtype)
         self._X = X
         self._y = y
         self._check_labels(y)
@@ -165,7 +172,7 @@ class Huber(Problem):
         if delta <= 0:
             raise ValueError(f"delta must be > 0, got {delta}")
         super().__init__(X, y, l2=l2)
-        self.loss_param = delta
+        self.loss_param = validate.fits_dtype("delta", delta, self.dtype)
 
     def __repr__(self):
         return super().__repr__()[:-1] + f", delta={self.loss_param:g})"

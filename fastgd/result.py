@@ -33,9 +33,13 @@ class Status(IntEnum):
 
 
 
-def status_message(status, *, grad_norm, nit, gtol, xtol, ftol, max_iter):
+def status_message(status, *, grad_norm, nit, gtol, xtol, ftol, max_iter, lr=1.0):
     """A readable sentence for one problem's stop, e.g. 'gradient norm 3.1e-07 <= gtol 1e-06'."""
     status = Status(int(status))
+    if status is Status.DIVERGED and np.isnan(lr):
+        return ("diverged before the first update: lr='auto' found no usable step size (the "
+                "power iteration for the Lipschitz constant was not finite); x is x0 (pass a "
+                "float lr, or rescale X)")
     if status is Status.RUNNING:
         return f"running: {nit} iterations so far (gradient norm {grad_norm:.2g})"
     if status is Status.GTOL:
@@ -67,8 +71,9 @@ def _not_stationary(grad_norm, gtol):
 class Messages(Sequence):
     """Per-problem messages of a batch, formatted when read (a batch may hold 10^6 problems)."""
 
-    def __init__(self, status, grad_norm, nit, tolerances):
+    def __init__(self, status, grad_norm, nit, lr, tolerances):
         self._status, self._gnorm, self._nit, self._tol = status, grad_norm, nit, tolerances
+        self._lr = lr
 
     def __len__(self):
         return len(self._status)
@@ -77,7 +82,7 @@ class Messages(Sequence):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         return status_message(self._status[i], grad_norm=self._gnorm[i], nit=self._nit[i],
-                              **self._tol)
+                              lr=self._lr[i], **self._tol)
 
     def __repr__(self):
         if len(self) <= 4:
@@ -125,12 +130,22 @@ def build_result(x, state, hist, *, batched, gtol, xtol, ftol, max_iter):
     fun = state[:, contract.ST_FUN].copy()
     gnorm = state[:, contract.ST_GNORM].copy()
     success = np.isin(status, contract.SUCCESS_CODES)
-    msgs = Messages(status, gnorm, nit, dict(gtol=gtol, xtol=xtol, ftol=ftol, max_iter=max_iter))
-    dtype = x.dtype
+    msgs = Messages(status, gnorm, nit, lr, dict(gtol=gtol, xtol=xtol, ftol=ftol, max_iter=max_iter))
+    fun, gnorm, lr = (_in_dtype(v, x.dtype) for v in (fun, gnorm, lr))
     if batched:
-        return Result(x=x, fun=fun.astype(dtype), grad_norm=gnorm.astype(dtype), nit=nit,
-                      status=status, success=success, message=msgs, lr=lr.astype(dtype),
-                      history=hist)
-    return Result(x=x, fun=dtype.type(fun[0]), grad_norm=dtype.type(gnorm[0]), nit=int(nit[0]),
+        return Result(x=x, fun=fun, grad_norm=gnorm, nit=nit, status=status, success=success,
+                      message=msgs, lr=lr, history=hist)
+    return Result(x=x, fun=fun[0], grad_norm=gnorm[0], nit=int(nit[0]),
                   status=Status(int(status[0])), success=bool(success[0]), message=msgs[0],
-                  lr=dtype.type(lr[0]), history=None if hist is None else hist[:, 0].copy())
+                  lr=lr[0], history=None if hist is None else hist[:, 0].copy())
+
+
+def _in_dtype(v, dtype):
+    """v (float64, from the drivers' state) in the data's dtype, unless that turns finite
+    values infinite (a float32 problem whose loss passed 3.4e38): then the float64 values,
+    so that no stop but DIVERGED ever reports fun or grad_norm = inf."""
+    with np.errstate(over="ignore"):
+        out = v.astype(dtype)
+    if out.dtype != v.dtype and not np.isfinite(out[np.isfinite(v)]).all():
+        return v
+    return out

@@ -204,13 +204,14 @@ def per_problem_stopping_statuses_agree_with_cpu():
 def decisions_at_the_edges_agree_with_cpu():
     """The cases where the CPU and GPU drivers once disagreed, now one set of decisions:
     statuses, nit and x equal, each against the outcome the contract prescribes."""
-    # a trial point with a finite loss but a non-finite gradient (float32): x = 1e20,
-    # y = 1e18, lr = 1e-39 puts the trial at w = 0.1, residual 9e18, loss 4e37 (finite,
-    # far under the divergence limit) and gradient 1e20 * 9e18 (over float32's 3.4e38).
+    # a trial point with a finite loss but a non-finite gradient (float32): 10^4 rows of
+    # x = y = 1e16 (inside the data range check), lr = 1e-29 puts the trial at w = 1e3,
+    # residuals 1e19, loss 5e37 (finite, far under the divergence limit) and a gradient
+    # sum of 10^4 products 1e35 (over float32's 3.4e38; direct mode sums in float32).
     # It is rejected: DIVERGED at nit 0 with the last finite iterate (the GPU accepted it).
-    X = np.array([[[1e20]]], np.float32)
-    y = np.array([[1e18]], np.float32)
-    kw = dict(lr=1e-39, max_iter=5, gtol=0)
+    X = np.full((1, 10_000, 1), 1e16, np.float32)
+    y = np.full((1, 10_000), 1e16, np.float32)
+    kw = dict(lr=1e-29, max_iter=5, gtol=0, mode="direct")
     gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), **kw)
     cpu = fastgd.minimize(fastgd.LeastSquares(X, y), **kw)
     for r in (gpu, cpu):

@@ -105,10 +105,11 @@ def test_rows_decisions_at_the_edges_as_one_machine(client, rng):
     """The row loop takes the decisions of every driver: a trial point with a finite loss
     and a non-finite gradient (float32; see tests/gpu_cases.py) is rejected at nit 0, an
     overflowing iterate diverges with the last finite x, GTOL at the start stops at 0."""
-    X = np.full((4, 1), 1e20, np.float32)
-    y = np.full(4, 1e18, np.float32)
-    res = fdask.minimize(*_dask(X, y, rows=2), lr=1e-39, max_iter=5, gtol=0.0)
-    ref = fastgd.minimize(fastgd.LeastSquares(X, y), lr=1e-39, max_iter=5, gtol=0.0)
+    X = np.full((10_000, 1), 1e16, np.float32)
+    y = np.full(10_000, 1e16, np.float32)
+    res = fdask.minimize(*_dask(X, y, rows=5_000), lr=1e-29, max_iter=5, gtol=0.0)
+    ref = fastgd.minimize(fastgd.LeastSquares(X, y), lr=1e-29, max_iter=5, gtol=0.0,
+                          mode="direct")
     assert res.status == ref.status == fastgd.Status.DIVERGED and res.nit == ref.nit == 0
     np.testing.assert_array_equal(res.x, np.zeros(1, np.float32))
     X, y = _data(rng, n=400)

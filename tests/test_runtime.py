@@ -155,3 +155,18 @@ def test_ctrl_c_stops_a_solve_within_a_second(shape, lr):
     assert waited < 1.0 + 2 * per_iter, out.stdout
     assert words[5] == "True" and words[7] == "True", out.stdout
     assert int(words[9]) >= 1, out.stdout
+
+
+def test_ctrl_c_stops_the_power_iteration_of_lr_auto():
+    """lr="auto" on one large problem first runs 50 power-iteration passes over X (here
+    ~3 s): SIGINT 0.5 s in stops it within a second (it checks the stop flag every pass),
+    and x0 is left as it was (no update had been applied)."""
+    out = run_script(INTERRUPT_SCRIPT.format(shape=(8_000_000, 10), lr="'auto'"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    words = out.stdout.split()
+    assert words[0] == "waited", out.stdout
+    waited, per_iter = float(words[1]), float(words[3])
+    assert 50 * per_iter > 1.5, f"the power iteration is too short to test: {out.stdout}"
+    assert waited < 1.0 + 2 * per_iter, out.stdout
+    assert words[5] == "True" and words[7] == "True", out.stdout
+    assert int(words[9]) == 0, out.stdout  # interrupted before the first update

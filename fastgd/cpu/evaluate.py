@@ -10,6 +10,7 @@ Every function here that reaches ``row_terms`` does so through this module's glo
 name, so a user-defined loss gets its own copies by rebinding that one name
 (``fastgd._jit.rebind``), with no second copy of any source.
 """
+import numpy as np
 from numba import prange
 
 from .. import config
@@ -114,8 +115,8 @@ def finish_gradient(Xt, r, w, g, f, hp):
     for j in range(d):
         gj = g[j] * ninv + l2 * w[j]
         g[j] = gj
-        ww += float(w[j]) * float(w[j])
-        gg += float(gj) * float(gj)
+        ww += np.float64(w[j]) * np.float64(w[j])
+        gg += np.float64(gj) * np.float64(gj)
     return f * float(ninv) + 0.5 * float(l2) * ww, gg
 
 
@@ -304,8 +305,8 @@ def eval_rows(code, X, y, w, g, z, part_g, part_f, hp):
             s += part_g[blk, j]
         gj = s * hp[HP_NINV] + l2 * w[j]
         g[j] = gj
-        ww += float(w[j]) * float(w[j])
-        gg += float(gj) * float(gj)
+        ww += np.float64(w[j]) * np.float64(w[j])
+        gg += np.float64(gj) * np.float64(gj)
     return f * float(hp[HP_NINV]) + 0.5 * float(l2) * ww, gg
 
 

@@ -6,10 +6,11 @@ from Xt in DIRECT mode, parallel over row blocks of X in ROWS mode).
 """
 import math
 
+import numpy as np
 from numba import prange
 
-from .._jit import cpu_kernel
-from ..contract import GRAM, HP_NINV, HP_ONE, LSQ, POWER_ITERATIONS
+from .._jit import cpu_kernel, load_relaxed
+from ..contract import GRAM, HP_ONE, IP_STOP_AT, LSQ, POWER_ITERATIONS
 from .evaluate import block_rows, rows_pairs
 from .math import decisions, rules
 
@@ -27,7 +28,8 @@ def transpose_into(X, Xt):
 
 @cpu_kernel(refcount=False)
 def gram_into(X, y, A, b):
-    """A = X^T X / n, b = X^T y / n (float64 accumulation); returns c = y.y / (2n)."""
+    """A = X^T X / n, b = X^T y / n, from float64 products (Numba's float() of a float32
+    stays float32, and y*y overflows it at |y| ~ 2e19); returns c = y.y / (2n)."""
     n, d = X.shape
     for j in range(d):
         b[j] = 0.0
@@ -35,13 +37,13 @@ def gram_into(X, y, A, b):
             A[j, k] = 0.0
     c = 0.0
     for i in range(n):
-        yi = float(y[i])
+        yi = np.float64(y[i])
         c += yi * yi
         for j in range(d):
-            xij = float(X[i, j])
+            xij = np.float64(X[i, j])
             b[j] += xij * yi
             for k in range(j, d):
-                A[j, k] += xij * X[i, k]
+                A[j, k] += xij * np.float64(X[i, k])
     for j in range(d):
         b[j] /= n
         for k in range(j, d):
@@ -57,16 +59,16 @@ def gram_transposed(Xt, y, A, b):
     d, n = Xt.shape
     c = 0.0
     for i in range(n):
-        c += float(y[i]) * float(y[i])
+        c += np.float64(y[i]) * np.float64(y[i])
     for j in range(d):
         s = 0.0
         for i in range(n):
-            s += float(Xt[j, i]) * float(y[i])
+            s += np.float64(Xt[j, i]) * np.float64(y[i])
         b[j] = s / n
         for k in range(j, d):
             s = 0.0
             for i in range(n):
-                s += float(Xt[j, i]) * float(Xt[k, i])
+                s += np.float64(Xt[j, i]) * np.float64(Xt[k, i])
             A[j, k] = s / n
             A[k, j] = A[j, k]
     return c / (2.0 * n)
@@ -101,35 +103,18 @@ def gram_rows(X, y, A, b, part_A, part_b, part_c):
 
 
 @cpu_kernel(refcount=False, inline=True)
-def power_begin(v, d, one):
-    """The power iteration's start vector in v[:d]."""
-    for j in range(d):
-        v[j] = power_start(j, one)
-
-
-@cpu_kernel(refcount=False, inline=True)
-def power_normalize(v, d):
-    """v[:d] /= |v[:d]|; False when |v| is 0 or not finite (the iteration stops)."""
+def power_set(v, gv, d):
+    """v[:d] = gv / |gv| (gv float64, v of X's dtype: a unit vector always fits it).
+    Returns |gv|; when it is 0 or not finite, v is left as it was."""
     nrm = 0.0
     for j in range(d):
-        nrm += float(v[j]) * float(v[j])
+        nrm += gv[j] * gv[j]
     nrm = math.sqrt(nrm)
     if nrm == 0.0 or is_bad(nrm):
-        return False
+        return nrm
     for j in range(d):
-        v[j] = v[j] / nrm
-    return True
-
-
-@cpu_kernel(refcount=False, inline=True)
-def power_advance(v, gv, d):
-    """lambda = v.gv (v a unit vector, gv = M v); then v = gv.  Returns lambda (float64)."""
-    lam = 0.0
-    for j in range(d):
-        lam += float(v[j]) * float(gv[j])
-    for j in range(d):
-        v[j] = gv[j]
-    return lam
+        v[j] = gv[j] / nrm
+    return nrm
 
 
 @cpu_kernel(refcount=False, inline=True)
@@ -144,7 +129,8 @@ def gram_apply(A, v, gv, d):
 
 @cpu_kernel(refcount=False, inline=True)
 def transposed_apply(Xt, v, u, gv, hp):
-    """gv = X^T X v / n from Xt (d, n); u (n,) scratch."""
+    """gv (float64) = X^T X v / n from Xt (d, n); u (n,) scratch.  u = X v stays in X's
+    dtype (|u_i| <= |x_i| for a unit v); the sums along n are float64."""
     d, n = Xt.shape
     one = hp[HP_ONE]
     for i in range(n):
@@ -153,15 +139,15 @@ def transposed_apply(Xt, v, u, gv, hp):
         for i in range(n):
             u[i] += Xt[j, i] * v[j]
     for j in range(d):
-        s = one - one
+        s = 0.0
         for i in range(n):
-            s += Xt[j, i] * u[i]
-        gv[j] = s * hp[HP_NINV]
+            s += np.float64(Xt[j, i]) * np.float64(u[i])
+        gv[j] = s / n
 
 
 @cpu_kernel(refcount=False, inline=True)
 def xtx_small(mode, X, Xt, A, v, u, gv, part_g, hp):
-    """gv = X^T X v / n for a problem of a batch: from A (GRAM) or from Xt (DIRECT)."""
+    """gv (float64) = X^T X v / n for a problem of a batch: from A (GRAM) or from Xt (DIRECT)."""
     if mode == GRAM:
         gram_apply(A, v, gv, X.shape[1])
     else:
@@ -170,7 +156,7 @@ def xtx_small(mode, X, Xt, A, v, u, gv, part_g, hp):
 
 @cpu_kernel(refcount=False, inline=True)
 def xtx_large(mode, X, Xt, A, v, u, gv, part_g, hp):
-    """gv = X^T X v / n for one large problem: from A (GRAM) or by parallel row blocks
+    """gv (float64) = X^T X v / n for one large problem: from A (GRAM) or by parallel row blocks
     over X (ROWS).  Kept apart from xtx_small so a batch never compiles the row pass."""
     if mode == GRAM:
         gram_apply(A, v, gv, X.shape[1])
@@ -183,41 +169,56 @@ xtx_apply = None
 
 
 @cpu_kernel(refcount=False)
-def lambda_max(mode, X, Xt, A, v, u, gv, part_g, hp):
+def lambda_max(mode, X, Xt, A, v, u, pw, hp, ip):
     """Largest eigenvalue of X^T X / n (X (n, d)) by power iteration, in float64.
 
-    v, gv: scratch of length >= d; u: scratch (n,) (DIRECT); part_g (nblocks, >= d)
-    (ROWS).  X^T X v comes from the hook ``xtx_apply``.
+    v (>= d, X's dtype) holds the unit direction; M v comes from the hook ``xtx_apply``
+    into float64 (X^T X v / n overflows float32 long before X does, and n float32
+    additions drift by n eps).  u: scratch (n,) (DIRECT); pw (1 + row blocks, d) float64
+    scratch: M v, then the row blocks' sums (ROWS).  Returns (lambda, stopped): lambda is NaN when the iteration broke
+    down (a non-finite M v); stopped when Ctrl-C set ip[IP_STOP_AT] < 0 meanwhile.
     """
     d = X.shape[1]
-    power_begin(v, d, hp[HP_ONE])
+    gv = pw[0]
+    part = pw[1:]
+    for j in range(d):
+        gv[j] = power_start(j, 1.0)
+    power_set(v, gv, d)
     lam = 0.0
     for _ in range(POWER_ITERATIONS):
-        if not power_normalize(v, d):
-            return lam
-        xtx_apply(mode, X, Xt, A, v, u, gv, part_g, hp)
-        lam = power_advance(v, gv, d)
-    return lam
+        if load_relaxed(ip, IP_STOP_AT) < 0:
+            return lam, True
+        xtx_apply(mode, X, Xt, A, v, u, gv, part, hp)
+        lam = 0.0
+        for j in range(d):
+            lam += np.float64(v[j]) * gv[j]
+        nrm = power_set(v, gv, d)
+        if nrm == 0.0:
+            return lam, False  # M v = 0: lambda is exactly 0 along v
+        if is_bad(nrm) or is_bad(lam):
+            return math.nan, False
+    return lam, False
 
 
 @cpu_kernel(parallel=True)
-def xtx_rows(X, v, out, part_g, hp):
-    """out = X^T X v / n for one large X, parallel over row blocks."""
+def xtx_rows(X, v, out, part, hp):
+    """out (float64) = X^T X v / n for one large X, parallel over row blocks; part
+    (nblocks, d) float64 holds the blocks' sums."""
     n, d = X.shape
-    nblocks = part_g.shape[0]
+    nblocks = part.shape[0]
     one = hp[HP_ONE]
     for blk in prange(nblocks):
         lo, hi = block_rows(blk, n, nblocks)
-        acc = part_g[blk]
+        acc = part[blk]
         for j in range(d):
-            acc[j] = one - one
+            acc[j] = 0.0
         # the linear pass reads no y: v stands in for it (same dtype, never indexed)
         rows_pairs(LSQ, True, X, v, v, acc, lo, hi, one, one)
     for j in range(d):
-        s = one - one
+        s = 0.0
         for blk in range(nblocks):
-            s += part_g[blk, j]
-        out[j] = s * hp[HP_NINV]
+            s += part[blk, j]
+        out[j] = s / n
 
 
 @cpu_kernel(refcount=False, inline=True)

@@ -7,6 +7,7 @@ fastgd/cpu/solve.py with the ``evaluate`` hook bound to ``evaluate_small`` /
 lr="auto" (lambda_max of X^T X / n, curvature 1/2) and divergence rule as every
 other problem.  k is read from the shapes: k = len(w) // d.
 """
+import numpy as np
 from numba import prange
 
 from .._jit import cpu_kernel
@@ -72,8 +73,8 @@ def finish(fsum, w, g, hp):
     for q in range(w.shape[0]):
         gq = g[q] * ninv + l2 * w[q]
         g[q] = gq
-        ww += float(w[q]) * float(w[q])
-        gg += float(gq) * float(gq)
+        ww += np.float64(w[q]) * np.float64(w[q])
+        gg += np.float64(gq) * np.float64(gq)
     return fsum * float(ninv) + 0.5 * float(l2) * ww, gg
 
 

@@ -56,13 +56,14 @@ def evaluate_at(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
 
 
 @cpu_kernel(refcount=False)
-def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, w_out, ip, hp, tol, state, col,
-                  w_new, g, g_new, s1, s2, p, hist):
+def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp, tol, state,
+                  col, w_new, g, g_new, s1, s2, p, hist):
     """Run one problem from its saved state up to iteration ip[IP_STOP_AT].
 
     state (STATE_SIZE,) float64: read and written (slots ST_*).  s1/s2: the method's
     per-coordinate state (momentum buffer; Adam m, v).  w_out (m,) is updated in place
-    and ends holding the last finite iterate.  w_new, g, g_new, p (m,) are scratch.
+    and ends holding the last finite iterate.  w_new, g, g_new, p (m,) are scratch; pw
+    (1 + row blocks, d) float64 is lambda_max's scratch.
     """
     method = ip[IP_METHOD]
     code = ip[IP_LOSS]
@@ -79,10 +80,12 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, w_out, ip, hp, tol, 
     t = int(state[ST_NIT])
     lr = state[ST_LR]
     if lr_is_auto(lr):
-        lam = lambda_max(mode, X, Xt, A, s1, z, g, part_g, hp)
-        lr = auto_lr(float(hp[HP_CURV]), lam, float(hp[HP_L2]))
+        lam, stopped = lambda_max(mode, X, Xt, A, s1, z, pw, hp, ip)
         for j in range(m):
             s1[j] = 0.0  # s1 was the power iteration's scratch
+        if stopped:
+            return  # Ctrl-C: the state stays as it was (lr still LR_AUTO), RUNNING
+        lr = auto_lr(np.float64(hp[HP_CURV]), lam, np.float64(hp[HP_L2]))
     w = w_out        # current iterate; w_new, g_new: the trial point; swapped on acceptance
     swapped = False
     f, gsq = evaluate_at(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp)
@@ -105,7 +108,7 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, w_out, ip, hp, tol, 
         slope = 0.0
         if armijo:
             for j in range(m):
-                slope += float(g[j]) * float(direction[j])
+                slope += np.float64(g[j]) * np.float64(direction[j])
         alpha = lr * scale
         rounding = loss_rounding(float(hp[HP_LOSS_ROUNDING]), f, c)
         halvings = 0
@@ -178,6 +181,7 @@ def solve_batch(X, y, W, S1, S2, ip, hp, tol, state, hist, nchunks):
     vec_all = np.empty((nchunks, 4, m), X.dtype)
     part_g_all = np.empty((nchunks, 1, m), X.dtype)
     part_f_all = np.empty((nchunks, 1), np.float64)
+    pw_all = np.empty((nchunks, 2, d), np.float64)
     Xb, yb, Wb, S1b, S2b = borrowed(X), borrowed(y), borrowed(W), borrowed(S1), borrowed(S2)
     ipb, hpb, tolb, stb, hb = borrowed(ip), borrowed(hp), borrowed(tol), borrowed(state), borrowed(hist)
     for ch in prange(nchunks):
@@ -189,11 +193,12 @@ def solve_batch(X, y, W, S1, S2, ip, hp, tol, state, hist, nchunks):
         vec = borrowed(vec_all[ch])
         part_g = borrowed(part_g_all[ch])
         part_f = borrowed(part_f_all[ch])
+        pw = borrowed(pw_all[ch])
         for q in range(ch * B // nchunks, (ch + 1) * B // nchunks):
             if int(stb[q, ST_STATUS]) != RUNNING or load_relaxed(ipb, IP_STOP_AT) < 0:
                 continue  # done, or interrupted before its set-up
             c = prepare_problem(mode, Xb[q], yb[q], Xt, A, b)
-            solve_problem(Xb[q], yb[q], Xt, z, zk, A, b, c, part_g, part_f, Wb[q], ipb, hpb,
+            solve_problem(Xb[q], yb[q], Xt, z, zk, A, b, c, part_g, part_f, pw, Wb[q], ipb, hpb,
                           tolb, stb[q], q, vec[0], vec[1], vec[2], S1b[q], S2b[q], vec[3], hb)
 
 
@@ -222,9 +227,10 @@ def solve_single(X, y, w, s1, s2, ip, hp, tol, state, hist, nblocks):
     zk = np.empty((nblocks, k), X.dtype)
     part_g = np.empty((nblocks, m), X.dtype)
     part_f = np.empty(nblocks, np.float64)
+    pw = np.empty((nblocks + 1, d), np.float64)
     w_new = np.empty(m, X.dtype)
     g = np.empty(m, X.dtype)
     g_new = np.empty(m, X.dtype)
     p = np.empty(m, X.dtype)
-    solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, w, ip, hp, tol, state, 0,
+    solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, pw, w, ip, hp, tol, state, 0,
                   w_new, g, g_new, s1, s2, p, hist)

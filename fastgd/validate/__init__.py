@@ -9,8 +9,8 @@ All of them run before any kernel is called or any buffer written, and raise
 ValueError/TypeError messages that name the argument and say what was expected.
 """
 from .arrays import (  # noqa: F401
-    FLOAT_DTYPES, binary_labels, data_array, finite, initial_point, kernel_array, layout,
-    no_overlap, not_masked, out_array, same_dtype, shape,
+    FLOAT_DTYPES, binary_labels, data_array, data_range, finite, fits_dtype, initial_point,
+    kernel_array, layout, no_overlap, not_masked, out_array, same_dtype, shape,
 )
 from .buffers import FlatBuffer, flat_buffer, matching_buffers, numpy_step_buffers  # noqa: F401
 from .cuda import (  # noqa: F401

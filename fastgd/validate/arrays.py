@@ -16,8 +16,9 @@ def not_masked(name, a):
                         f"masked entries (fastgd would read the hidden values)")
 
 
-def data_array(name, a, ndims):
-    """A C-contiguous float32/float64 NumPy array of one of the `ndims`, non-empty, finite."""
+def data_array(name, a, ndims, check_finite=True):
+    """A C-contiguous float32/float64 NumPy array of one of the `ndims`, non-empty, finite
+    (check_finite=False: the caller checks that itself, e.g. with data_range)."""
     if not isinstance(a, np.ndarray):
         if is_cuda_array(a):
             raise TypeError(f"{name} is a GPU array; fastgd's CPU path needs a NumPy array "
@@ -25,7 +26,8 @@ def data_array(name, a, ndims):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
     not_masked(name, a)
     layout(name, a.dtype, a.shape, a.flags.c_contiguous, ndims)
-    finite(name, a)
+    if check_finite:
+        finite(name, a)
     return a
 
 
@@ -60,6 +62,60 @@ def finite(name, a):
     for lo in range(0, flat.size, step):
         if not np.isfinite(flat[lo:lo + step]).all():
             raise ValueError(f"{name} contains NaN or Inf")
+
+
+def _chunks(a):
+    flat = a.reshape(-1)
+    step = config.FINITE_CHUNK
+    for lo in range(0, flat.size, step):
+        yield flat[lo:lo + step]
+
+
+def data_range(X, y):
+    """Finite X and y whose products stay inside their dtype's range; X C-contiguous.
+
+    The kernels sum products of two entries of X (X^T X v, the Gram form) and of an entry
+    of X with a residual (X^T (X w - y), at w = 0 X^T y) in X's dtype, over the n rows
+    and d columns of a problem: float32 data near 1e18 overflow there and the problem
+    stops DIVERGED at iteration 0 on valid-looking data.  So max|X| max(|X|, |y|) 4 n d
+    must stay below the dtype's max (float32: about 1e16 for n d = 1e6, far beyond real
+    data; float64: 1e150).
+
+    One pass over X, as the finite check alone costs: s = X.X (a dot product) is finite
+    exactly when every entry is finite and no square overflows, and s >= max|X|^2 (a sum
+    of non-negative terms rounds monotonically).  Only when that bound is too weak are
+    the exact maxima computed, in chunks (no temporary of X's size).
+    """
+    flat = X.reshape(-1)
+    n, d = X.shape[-2:]
+    big = float(np.finfo(X.dtype).max) / (4.0 * n * d)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ss = float(np.dot(flat, flat))
+    if not np.isfinite(ss):
+        finite("X", X)
+    finite("y", y)
+    ymax = float(np.abs(y).max())
+    xmax = np.sqrt(ss)
+    if not (ss <= big and xmax * ymax <= big):
+        xmax = max(float(np.abs(c).max()) for c in _chunks(X))
+    limit = (f"{X.dtype} (its max is {np.finfo(X.dtype).max:.3g}; the kernels sum "
+             f"{n} x {d} of them)")
+    if xmax * xmax > big:
+        raise ValueError(f"X holds entries up to {xmax:.3g}: products of two of them overflow "
+                         f"{limit}; rescale X, or use float64 data")
+    if xmax * ymax > big:
+        raise ValueError(f"y holds entries up to {ymax:.3g} and X up to {xmax:.3g}: their "
+                         f"products overflow {limit}; rescale y, or use float64 data")
+
+
+def fits_dtype(name, v, dtype):
+    """A float hyper-parameter packed into the data's dtype must stay finite there
+    (l2=1e39 is inf in float32)."""
+    big = float(np.finfo(dtype).max)
+    if abs(v) > big:
+        raise ValueError(f"{name}={v:g} overflows {np.dtype(dtype)}, the dtype of X (max "
+                         f"{big:.3g}); use float64 data or a smaller {name}")
+    return v
 
 
 def same_dtype(name, a, ref_name, ref):

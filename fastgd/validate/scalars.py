@@ -146,6 +146,7 @@ def learning_rate(lr, batch, dtype):
         lr = _as_float("lr", lr)
         if not (np.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be finite and > 0, got {lr}")
+        _lr_fits(lr, dtype)
         return np.full(batch, lr, np.float64)
     arr = np.asarray(lr)
     if arr.dtype.kind not in "fiu":
@@ -155,4 +156,13 @@ def learning_rate(lr, batch, dtype):
     arr = arr.astype(np.float64).reshape(batch)
     if not (np.isfinite(arr).all() and (arr > 0).all()):
         raise ValueError("lr must be finite and > 0 for every problem")
+    _lr_fits(arr.max(), dtype)
     return arr
+
+
+def _lr_fits(lr, dtype):
+    """A step size past the data dtype's max turns every step into inf."""
+    big = float(np.finfo(dtype).max)
+    if lr > big:
+        raise ValueError(f"lr={lr:g} overflows {np.dtype(dtype)}, the dtype of X (max "
+                         f"{big:.3g})")
