@@ -16,11 +16,14 @@ __all__ = ["minimize", "choose_mode"]
 
 
 def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e-6, xtol=0.0,
-             ftol=0.0, line_search=None, momentum=0.9, betas=(0.9, 0.999), eps=1e-8,
-             device=None, history=0, callback=None, mode="auto", progress=False, inplace=False):
+             ftol=0.0, line_search=None, momentum=0.9, betas=(0.9, 0.999), eps=None, alpha=0.99,
+             restart=False, device=None, history=0, callback=None, mode="auto", progress=False,
+             inplace=False):
     """Minimise a problem's loss by gradient descent, per problem for a batch.
 
-    ``method`` in gd/momentum/nesterov/adam; ``lr`` a float, a (B,) array or "auto" (1/L
+    ``method`` in gd/momentum/nesterov/adam/rmsprop/adagrad/bb (docs/methods.md); ``eps``
+    None = the method's torch default (Adagrad 1e-10, else 1e-8); ``alpha`` RMSprop's
+    smoothing constant; ``restart=True`` adaptive restart for nesterov; ``lr`` a float, a (B,) array or "auto" (1/L
     by power iteration); stopping by ``gtol``/``xtol``/``ftol`` (0 switches a test off)
     or ``max_iter``, per problem; ``history=k`` records the loss every k iterations
     (``res.history_every`` = k); ``inplace=True`` writes the solution into ``x0``.
@@ -41,7 +44,9 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     validate.choice("line_search", line_search, (None, "armijo"))
     momentum = validate.nonneg_real("momentum", momentum)
     betas = validate.betas("betas", betas)
-    eps = validate.nonneg_real("eps", eps)
+    eps = validate.method_eps("eps", eps, method_code)
+    alpha = validate.unit_interval("alpha", alpha)
+    restart = validate.restart("restart", restart, method_code)
     history = validate.count("history", history)
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
@@ -62,7 +67,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
                          f"NumPy arrays")
     mode = choose_mode(problem, mode, max_iter)
     plan = make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs,
-                     x0, inplace, momentum, betas, eps, gtol, xtol, ftol)
+                     x0, inplace, momentum, betas, eps, gtol, xtol, ftol, alpha, restart)
     return run(plan, callback, progress)
 
 
