@@ -10,7 +10,9 @@ import numpy as np
 from . import _device, config, contract, runtime, validate
 from .plan import choose_mode, make_plan
 from .problems import Problem
-from .result import build_result
+from .result import (
+    AUTO_AVAILABLE, AUTO_NEEDS_ARMIJO, AUTO_UNAVAILABLE, AUTO_USED, build_result,
+)
 
 __all__ = ["minimize", "choose_mode"]
 
@@ -68,7 +70,21 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     mode = choose_mode(problem, mode, max_iter)
     plan = make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs,
                      x0, inplace, momentum, betas, eps, gtol, xtol, ftol, alpha, restart)
+    plan.advice = auto_lr_advice(problem, lrs is None, line_search)
     return run(plan, callback, progress)
+
+
+def auto_lr_advice(problem, auto_used, line_search):
+    """Which lr='auto' remedies a Result message may suggest for this problem (AUTO_*)."""
+    if auto_used:
+        return AUTO_USED
+    for ls, advice in ((line_search, AUTO_AVAILABLE), ("armijo", AUTO_NEEDS_ARMIJO)):
+        try:
+            problem.check_auto_lr(ls)
+        except ValueError:
+            continue
+        return advice
+    return AUTO_UNAVAILABLE
 
 
 def _backend(plan):
@@ -127,7 +143,8 @@ def _checked(state, stop_at):
 def _result(plan, x, state, hist):
     problem = plan.problem
     h = np.asarray(hist).astype(problem.dtype) if plan.history else None
-    res = build_result(x, state, h, batched=problem.batched, **plan.tolerances())
+    res = build_result(x, state, h, batched=problem.batched, advice=plan.advice,
+                       **plan.tolerances())
     if plan.history:
         res["history_every"] = plan.history
     return res

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import config, contract, validate
+from .result import AUTO_AVAILABLE
 
 
 def choose_mode(problem, mode, max_iter):
@@ -50,6 +51,7 @@ class Plan:
     x0: object
     inplace: bool
     history: int
+    advice: str = AUTO_AVAILABLE  # lr='auto' remedies a message may suggest (result.AUTO_*)
 
     @property
     def max_iter(self):
