@@ -17,6 +17,9 @@ Packed arrays of one solve of B problems with d parameters each:
            ST_LR0     the step size at iteration 0 (Armijo's cap, bb's clipping range)
            ST_FREF    bb's non-monotone reference loss (Zhang & Hager's C_k)
            ST_QREF    its weight Q_k
+           ST_STREAK  Armijo: updates in a row accepted at their first trial
+           ST_PATIENCE  Armijo: the streak that lets the step grow
+           ST_GROWN   Armijo: 1 when the step grew since the last backtrack
     hp     (HP_SIZE,) dtype of X    float hyper-parameters (HP_*)
     ip     (IP_SIZE,) int64         integer options (IP_*)
     tol    (TOL_SIZE,) float64      tolerances (TOL_*)
@@ -62,9 +65,14 @@ ACCEPT, BACKTRACK = -3, -4
 DIVERGE_FACTOR = 1e10
 ARMIJO_C1 = 1e-4
 ARMIJO_MAX_HALVINGS = 60
-# Armijo lets the step grow again: an update's first trial is this times the last accepted
-# step, never above the initial lr
+# Armijo lets the step grow again: after `patience` updates in a row accepted at their
+# first trial (ARMIJO_GROW_AFTER at the start), the next first trial is ARMIJO_GROW times
+# the last accepted step, never above the initial lr.  A backtrack after a growth doubles
+# the patience (up to ARMIJO_MAX_PATIENCE): growing after every success zigzags at the
+# edge of 2/L on ill-conditioned quadratics
 ARMIJO_GROW = 2.0
+ARMIJO_GROW_AFTER = 10
+ARMIJO_MAX_PATIENCE = 1 << 30
 # a loss still above its start by this factor (of max(|f0|, tiny)) when max_iter is reached
 # is reported DIVERGED, not MAX_ITER
 END_DIVERGE_FACTOR = 1e3
@@ -76,8 +84,9 @@ NONMONOTONE_ETA = 0.85
 POWER_ITERATIONS = 50
 
 # ---------------------------------------------------------------- state (B, STATE_SIZE)
-ST_LR, ST_NIT, ST_STATUS, ST_F0, ST_FUN, ST_GNORM, ST_LR0, ST_FREF, ST_QREF = range(9)
-STATE_SIZE = 9
+(ST_LR, ST_NIT, ST_STATUS, ST_F0, ST_FUN, ST_GNORM, ST_LR0, ST_FREF, ST_QREF, ST_STREAK,
+ ST_PATIENCE, ST_GROWN) = range(12)
+STATE_SIZE = 12
 # ST_LR before lr="auto" is resolved by the driver (any value <= 0 would do; this one)
 LR_AUTO = -1.0
 
@@ -86,7 +95,8 @@ LR_AUTO = -1.0
  HP_LOSS_ROUNDING, HP_ALPHA) = range(12)
 HP_SIZE = 12
 # ---------------------------------------------------------------- ip: int64 options
-IP_METHOD, IP_LOSS, IP_MODE, IP_MAX_ITER, IP_STOP_AT, IP_ARMIJO, IP_HIST_EVERY, IP_RESTART = range(8)
+(IP_METHOD, IP_LOSS, IP_MODE, IP_MAX_ITER, IP_STOP_AT, IP_ARMIJO, IP_HIST_EVERY,
+ IP_RESTART) = range(8)
 IP_SIZE = 8
 # ip[IP_STOP_AT] set by Ctrl-C while a call runs: every problem pauses, none starts
 INTERRUPTED = -1

@@ -333,7 +333,7 @@ def _minimize_rows(dask, X, y, code, method, l2, lr, x0, max_iter, gtol, xtol, f
                 break
             scale = rules.method_direction(mcode, t, g, s1, s2, p, hp, 0, 1)
             slope = float(g.astype(np.float64) @ p.astype(np.float64)) if searching else 0.0
-            step = decisions.trial_lr(False, mcode, lr, lr0) * scale
+            step = decisions.trial_lr(False, mcode, lr, lr0, 0, 1) * scale
             f_ref = decisions.acceptance_reference(mcode, f, fref)
             rounding = decisions.loss_rounding(rel, f, 0.0)
             halvings = 0

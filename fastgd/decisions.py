@@ -11,7 +11,7 @@ called as they are by the Dask row loop.  Every driver runs the same skeleton:
         trial w - alpha p, its f_new, gsq_new
         outcome = trial_outcome(line_search_on(...), ..., acceptance_reference(...), ...)
                   ACCEPT | BACKTRACK (alpha /= 2, retry) | a stop
-        on ACCEPT: lr = next_lr(...); restarts(...) zeroes the momentum buffer;
+        on ACCEPT: lr = next_lr(...); next_growth(...); restarts(...) zeroes the momentum buffer;
                    nonmonotone_reference(...); t += 1, record_history(...),
                    status = after_accept(...)
 
@@ -21,7 +21,8 @@ sums of squares are float64.  Codes are those of fastgd.contract.
 import math
 
 from .contract import (
-    ACCEPT, ARMIJO_C1, ARMIJO_GROW, ARMIJO_MAX_HALVINGS, BACKTRACK, BB, BB_STEP_RANGE,
+    ACCEPT, ARMIJO_C1, ARMIJO_GROW, ARMIJO_MAX_HALVINGS, ARMIJO_MAX_PATIENCE, BACKTRACK, BB,
+    BB_STEP_RANGE,
     DIVERGE_FACTOR, DIVERGED, END_DIVERGE_FACTOR, FTOL, GTOL, LINE_SEARCH_FAILED, MAX_ITER,
     NONMONOTONE_ETA, PAUSE, RUNNING, XTOL,
 )
@@ -75,13 +76,29 @@ def nonmonotone_reference(fref, qref, f_new):
     return (NONMONOTONE_ETA * qref * fref + f_new) / q, q
 
 
-def trial_lr(armijo, method, lr, lr0):
+def trial_lr(armijo, method, lr, lr0, streak, patience):
     """The step size of an update's first trial (times the method's scale).  With Armijo
-    (not bb): ARMIJO_GROW times the last accepted one, never above the initial lr0, so a
-    step shrunk by a steep region grows back where the loss allows it.  Else lr."""
-    if armijo and method != BB:
+    (not bb), after `patience` updates in a row accepted at their first trial (streak):
+    ARMIJO_GROW times the last accepted one, never above the initial lr0, so a step shrunk
+    by a steep region grows back where the loss allows it.  Else lr."""
+    if armijo and method != BB and streak >= patience:
         return min(ARMIJO_GROW * lr, lr0)
     return lr
+
+
+def next_growth(streak, patience, grown, halvings):
+    """Armijo's growth state (streak, patience, grown) after an accepted update that took
+    `halvings` halvings.  A backtrack restarts the streak, and doubles the patience when
+    the step grew since the last backtrack (this update's growth included); a growth
+    restarts the streak and marks grown; a first-trial success adds one to the streak."""
+    grew = streak >= patience
+    if halvings > 0:
+        if grown or grew:
+            patience = min(2 * patience, ARMIJO_MAX_PATIENCE)
+        return 0, patience, False
+    if grew:
+        return 0, patience, True
+    return streak + 1, patience, grown
 
 
 def bb_step(ss, sy, last, lr0):

@@ -178,11 +178,14 @@ def bb_restart_and_armijo_growth_agree_with_references_and_cpu():
         assert restarts > 0
         np.testing.assert_allclose(host(gpu.x)[b], ref, rtol=1e-9, atol=1e-11)
     # Armijo's step grows back after shrinking
-    kw = dict(method="gd", lr=3.0, line_search="armijo", max_iter=12, gtol=0)
+    kw = dict(method="gd", lr=3.0, line_search="armijo", max_iter=30, gtol=0)
     gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), **kw)
+    cpu = fastgd.minimize(fastgd.LeastSquares(X, y), **kw)
+    same_as_cpu(gpu, cpu, 1e-9)
     for b in range(3):
-        ref = armijo_growth_run(lg(b), np.zeros(3), 3.0, 12)[0]
+        ref, _, steps = armijo_growth_run(lg(b), np.zeros(3), 3.0, 30)
         np.testing.assert_allclose(host(gpu.x)[b], ref, rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(gpu.lr[b], steps[-1], rtol=1e-12)
     # a loss 1e3 x its start at max_iter is DIVERGED, the last iterate kept
     lr = np.array([2.2, 0.5, 2.2]) / np.array([lipschitz(X[b]) for b in range(3)])
     kw = dict(lr=lr, max_iter=60, gtol=0)

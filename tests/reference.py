@@ -110,22 +110,36 @@ def _decrease(f_new, f_ref, alpha, slope, f):
     return np.isfinite(f_new) and f_new <= f_ref - C1 * alpha * slope + ROUNDING * abs(f)
 
 
-def armijo_growth_run(loss_grad, w0, lr, max_iter, gtol=0.0):
-    """GD with Armijo backtracking (halving) whose first trial is 2 x the last accepted step,
-    never above lr: returns (w, nit, accepted steps)."""
+def armijo_growth_run(loss_grad, w0, lr, max_iter, gtol=0.0, grow_after=10):
+    """GD with Armijo backtracking (halving) whose first trial is the last accepted step,
+    or 2 x it (never above lr) after `patience` updates in a row accepted at their first
+    trial (the count restarts after a backtrack or a growth).  patience starts at
+    grow_after and doubles at every backtrack that follows a growth (the growing trial
+    itself included): (w, nit, accepted steps)."""
     w = np.array(w0, np.float64)
     f, g = loss_grad(w)
-    step, steps = lr, []
+    step, steps, clean, patience, grown_since = lr, [], 0, grow_after, False
     for t in range(max_iter):
         if gtol > 0 and np.linalg.norm(g) <= gtol:
             return w, t, steps
-        alpha = min(2 * step, lr)
+        grow = clean >= patience
+        alpha = min(2 * step, lr) if grow else step
+        backtracked = False
         while True:
             w_new = w - alpha * g
             f_new, g_new = loss_grad(w_new)
             if _decrease(f_new, f, alpha, g @ g, f):
                 break
             alpha /= 2
+            backtracked = True
+        if backtracked:
+            if grown_since or grow:
+                patience *= 2
+            clean, grown_since = 0, False
+        elif grow:
+            clean, grown_since = 0, True
+        else:
+            clean += 1
         step = alpha
         steps.append(alpha)
         w, f, g = w_new, f_new, g_new

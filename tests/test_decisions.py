@@ -37,7 +37,7 @@ def test_stopping_tests_in_the_contract_order():
     assert D.before_update(1e-12, 1e-6, 5, 10, 10, 1.0, 1.0) == C.GTOL
     assert D.before_update(1e-12, 0.0, 5, 10, 10, 1.0, 1.0) == C.RUNNING      # gtol 0 is off
     assert D.before_update(1.0, 1e-6, 10, 10, 10, 1.0, 1.0) == C.MAX_ITER
-    assert D.before_update(1e-12, 1e-6, 10, 10, 10, 1.0, 1.0) == C.GTOL       # gtol wins at max_iter
+    assert D.before_update(1e-12, 1e-6, 10, 10, 10, 1.0, 1.0) == C.GTOL  # gtol wins at max_iter
     assert D.before_update(1.0, 1e-6, 4, 10, 4, 1.0, 1.0) == C.PAUSE
     assert D.before_update(1.0, 1e-6, 3, 10, 4, 1.0, 1.0) == C.RUNNING
     # after an accepted update: xtol on |step| (given squared), then ftol relative
@@ -59,11 +59,21 @@ def test_max_iter_far_above_the_start_is_diverged():
 
 
 def test_step_size_decisions():
-    # Armijo's first trial: twice the last accepted step, never above the initial lr
-    assert D.trial_lr(True, C.GD, 0.25, 1.0) == 0.5
-    assert D.trial_lr(True, C.GD, 0.75, 1.0) == 1.0
-    assert D.trial_lr(False, C.GD, 0.25, 1.0) == 0.25
-    assert D.trial_lr(True, C.BB, 7.0, 1.0) == 7.0      # bb's step is its own
+    # Armijo's first trial: after ARMIJO_GROW_AFTER clean accepts, twice the last accepted
+    # step, never above the initial lr; else the last accepted step
+    k = C.ARMIJO_GROW_AFTER
+    assert D.trial_lr(True, C.GD, 0.25, 1.0, k, k) == 0.5
+    assert D.trial_lr(True, C.GD, 0.25, 1.0, k - 1, k) == 0.25
+    assert D.trial_lr(True, C.GD, 0.75, 1.0, k, k) == 1.0
+    assert D.trial_lr(False, C.GD, 0.25, 1.0, k, k) == 0.25
+    assert D.trial_lr(True, C.BB, 7.0, 1.0, k, k) == 7.0      # bb's step is its own
+    # (streak, patience, grown, halvings) -> (streak, patience, grown)
+    assert D.next_growth(3, k, False, 0) == (4, k, False)      # a first-trial success
+    assert D.next_growth(3, k, False, 2) == (0, k, False)      # a backtrack, no growth before
+    assert D.next_growth(k, k, False, 0) == (0, k, True)       # a growth that held
+    assert D.next_growth(4, k, True, 1) == (0, 2 * k, False)   # a backtrack after a growth
+    assert D.next_growth(k, k, False, 1) == (0, 2 * k, False)  # a growth that backtracked
+    assert D.next_growth(0, C.ARMIJO_MAX_PATIENCE, True, 1)[1] == C.ARMIJO_MAX_PATIENCE
     # after acceptance
     assert D.next_lr(True, C.ADAM, 0.2, 2.0, 1.0, 1.0, 1.0, 1.0) == 0.1   # alpha / scale
     assert D.next_lr(False, C.GD, 0.2, 1.0, 0.3, 1.0, 1.0, 1.0) == 0.3

@@ -23,10 +23,10 @@ from numba import prange
 from .. import config
 from .._jit import borrowed, cpu_kernel, load_relaxed
 from ..contract import (
-    ACCEPT, BACKTRACK, BB, DIRECT, GRAM, HP_CURV, HP_L2, HP_LOSS_ROUNDING, IP_ARMIJO,
-    IP_HIST_EVERY, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_LOSS, IP_RESTART, IP_STOP_AT, PAUSE,
-    RUNNING, ST_F0, ST_FREF, ST_FUN, ST_GNORM, ST_LR, ST_LR0, ST_NIT, ST_QREF, ST_STATUS,
-    TOL_F, TOL_G, TOL_X,
+    ACCEPT, ARMIJO_GROW_AFTER, BACKTRACK, BB, DIRECT, GRAM, HP_CURV, HP_L2, HP_LOSS_ROUNDING,
+    IP_ARMIJO, IP_HIST_EVERY, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_LOSS, IP_RESTART, IP_STOP_AT,
+    PAUSE, RUNNING, ST_F0, ST_FREF, ST_FUN, ST_GNORM, ST_GROWN, ST_LR, ST_LR0, ST_NIT,
+    ST_PATIENCE, ST_QREF, ST_STATUS, ST_STREAK, TOL_F, TOL_G, TOL_X,
 )
 from .math import decisions, rules
 from .prepare import gram_rows, lambda_max, prepare_problem
@@ -41,6 +41,7 @@ line_search_on = decisions.line_search_on
 loss_rounding = decisions.loss_rounding
 lr_is_auto = decisions.lr_is_auto
 next_lr = decisions.next_lr
+next_growth = decisions.next_growth
 nonmonotone_reference = decisions.nonmonotone_reference
 record_history = decisions.record_history
 restarts = decisions.restarts
@@ -101,11 +102,15 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, w_out, ip, hp, tol, 
         state[ST_LR0] = lr
         state[ST_FREF] = f
         state[ST_QREF] = 1.0
+        state[ST_PATIENCE] = ARMIJO_GROW_AFTER
         record_history(hist, col, 0, hist_every, f, False)
     f0 = state[ST_F0]
     lr0 = state[ST_LR0]
     fref = state[ST_FREF]
     qref = state[ST_QREF]
+    streak = int(state[ST_STREAK])
+    patience = int(state[ST_PATIENCE])
+    grown = state[ST_GROWN] != 0.0
     limit = diverge_limit(f0)
     status = start_status(f, gsq)
     while status == RUNNING:
@@ -123,7 +128,7 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, w_out, ip, hp, tol, 
         if searching:
             for j in range(m):
                 slope += float(g[j]) * float(direction[j])
-        alpha = trial_lr(armijo, method, lr, lr0) * scale
+        alpha = trial_lr(armijo, method, lr, lr0, streak, patience) * scale
         rounding = loss_rounding(float(hp[HP_LOSS_ROUNDING]), f, c)
         f_ref = acceptance_reference(method, f, fref)
         halvings = 0
@@ -152,6 +157,7 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, w_out, ip, hp, tol, 
             for j in range(m):
                 sy += (float(g_new[j]) - float(g[j])) * (float(w_new[j]) - float(w[j]))
         lr = next_lr(armijo, method, alpha, scale, lr, lr0, step_sq, sy)
+        streak, patience, grown = next_growth(streak, patience, grown, halvings)
         if restarts(restart, f_new, f):
             for j in range(m):
                 s1[j] = 0.0
@@ -174,6 +180,9 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, w_out, ip, hp, tol, 
     state[ST_LR] = lr
     state[ST_FREF] = fref
     state[ST_QREF] = qref
+    state[ST_STREAK] = streak
+    state[ST_PATIENCE] = patience
+    state[ST_GROWN] = 1.0 if grown else 0.0
     state[ST_NIT] = t
     state[ST_STATUS] = status
     state[ST_FUN] = f

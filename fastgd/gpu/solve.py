@@ -35,10 +35,10 @@ import math
 from numba import cuda, float64
 
 from ..contract import (
-    ACCEPT, BACKTRACK, BB, GRAM, HP_CURV, HP_L2, HP_LOSS_ROUNDING, HP_NINV, HP_ONE, IP_ARMIJO,
-    IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_RESTART, IP_STOP_AT, PAUSE,
-    RUNNING, ST_F0, ST_FREF, ST_FUN, ST_GNORM, ST_LR, ST_LR0, ST_NIT, ST_QREF, ST_STATUS, TOL_F,
-    TOL_G, TOL_X,
+    ACCEPT, ARMIJO_GROW_AFTER, BACKTRACK, BB, GRAM, HP_CURV, HP_L2, HP_LOSS_ROUNDING, HP_NINV,
+    HP_ONE, IP_ARMIJO, IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_RESTART, IP_STOP_AT, PAUSE,
+    RUNNING, ST_F0, ST_FREF, ST_FUN, ST_GNORM, ST_GROWN, ST_LR, ST_LR0, ST_NIT, ST_PATIENCE,
+    ST_QREF, ST_STATUS, ST_STREAK, TOL_F, TOL_G, TOL_X,
 )
 from .evaluate import (
     MAXM, TPB, block_evaluate, block_gram, block_lambda_max, block_sum, finish_gradient, rows_pass,
@@ -57,6 +57,7 @@ line_search_on = decisions.line_search_on
 loss_rounding = decisions.loss_rounding
 lr_is_auto = decisions.lr_is_auto
 next_lr = decisions.next_lr
+next_growth = decisions.next_growth
 nonmonotone_reference = decisions.nonmonotone_reference
 record_history = decisions.record_history
 restarts = decisions.restarts
@@ -108,7 +109,8 @@ def begin(ip, hp, tol, st, cx, w, g, wn, s1, s2, p, sh, hist, col):
         for j in range(t, d, TPB):
             sp += float(g[j]) * float(p[j])
         slope = block_sum(sh, sp)
-    alpha = trial_lr(armijo, method, st[ST_LR], st[ST_LR0]) * scale
+    alpha = trial_lr(armijo, method, st[ST_LR], st[ST_LR0], int(st[ST_STREAK]),
+                     int(st[ST_PATIENCE])) * scale
     for j in range(t, d, TPB):
         wn[j] = w[j] - alpha * p[j]
     cuda.syncthreads()
@@ -135,6 +137,7 @@ def start_tail(f, ip, hp, tol, st, cx, w, g, wn, s1, s2, p, sh, hist, col):
             st[ST_LR0] = st[ST_LR]
             st[ST_FREF] = f
             st[ST_QREF] = 1.0
+            st[ST_PATIENCE] = ARMIJO_GROW_AFTER
             record_history(hist, col, 0, ip[IP_HIST_EVERY], f, False)
         st[ST_FUN] = f
         st[ST_GNORM] = math.sqrt(gsq)
@@ -202,9 +205,14 @@ def after(f_new, ip, hp, tol, st, cx, w, g, wn, gnew, s1, s2, p, sh, hist, col):
             s1[j] = 0.0
     t_it = int(st[ST_NIT]) + 1
     fref, qref = nonmonotone_reference(st[ST_FREF], st[ST_QREF], f_new)
+    streak, patience, grown = next_growth(int(st[ST_STREAK]), int(st[ST_PATIENCE]),
+                                          st[ST_GROWN] != 0.0, halvings)
     cuda.syncthreads()
     if t == 0:
         st[ST_LR] = lr
+        st[ST_STREAK] = streak
+        st[ST_PATIENCE] = patience
+        st[ST_GROWN] = 1.0 if grown else 0.0
         st[ST_FREF] = fref
         st[ST_QREF] = qref
         st[ST_NIT] = t_it
