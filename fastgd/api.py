@@ -53,8 +53,10 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
     lrs = validate.learning_rate(lr, problem.batch_size, problem.dtype)
+    # bb always backtracks (its non-monotone test): for lr='auto' it counts as a line search
+    searching = "armijo" if method_code == contract.BB else line_search
     if lrs is None:
-        problem.check_auto_lr(line_search)  # e.g. Poisson, RowLoss without lipschitz
+        problem.check_auto_lr(searching)  # e.g. Poisson, RowLoss without lipschitz
     x0 = (validate.cuda_initial_point if validate.is_cuda_array(x0) else validate.initial_point)(
         x0, problem.solution_shape, problem.dtype, inplace)
     if inplace and isinstance(x0, np.ndarray):
@@ -70,7 +72,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     mode = choose_mode(problem, mode, max_iter)
     plan = make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs,
                      x0, inplace, momentum, betas, eps, gtol, xtol, ftol, alpha, restart)
-    plan.advice = auto_lr_advice(problem, lrs is None, line_search)
+    plan.advice = auto_lr_advice(problem, lrs is None, searching)
     return run(plan, callback, progress)
 
 

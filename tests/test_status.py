@@ -164,6 +164,10 @@ def test_divergence_messages_suggest_only_what_the_problem_accepts(rng):
         fastgd.minimize(fastgd.Poisson(X, counts), lr="auto")
     # ... and with Armijo on, lr='auto' is a remedy it accepts
     fastgd.minimize(fastgd.Poisson(X, counts), lr="auto", line_search="armijo", max_iter=2)
+    # bb backtracks on its own: Poisson takes lr='auto' with it
+    res = fastgd.minimize(fastgd.Poisson(X, counts, l2=0.1), method="bb", lr="auto",
+                          gtol=1e-8, max_iter=500)
+    assert res.status == fastgd.Status.GTOL, res.message
     # LeastSquares accepts lr='auto'
     msg = fastgd.minimize(fastgd.LeastSquares(X, counts), lr=100.0, max_iter=50).message
     assert "diverged" in msg and msg.endswith("(try a smaller lr, or lr='auto')")
