@@ -10,17 +10,22 @@ import numpy as np
 from . import _device, config, contract, runtime, validate
 from .plan import choose_mode, make_plan
 from .problems import Problem
-from .result import build_result
+from .result import (
+    AUTO_AVAILABLE, AUTO_NEEDS_ARMIJO, AUTO_UNAVAILABLE, AUTO_USED, build_result,
+)
 
 __all__ = ["minimize", "choose_mode"]
 
 
 def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e-6, xtol=0.0,
-             ftol=0.0, line_search=None, momentum=0.9, betas=(0.9, 0.999), eps=1e-8,
-             device=None, history=0, callback=None, mode="auto", progress=False, inplace=False):
+             ftol=0.0, line_search=None, momentum=0.9, betas=(0.9, 0.999), eps=None, alpha=0.99,
+             restart=False, device=None, history=0, callback=None, mode="auto", progress=False,
+             inplace=False):
     """Minimise a problem's loss by gradient descent, per problem for a batch.
 
-    ``method`` in gd/momentum/nesterov/adam; ``lr`` a float, a (B,) array or "auto" (1/L
+    ``method`` in gd/momentum/nesterov/adam/rmsprop/adagrad/bb (docs/methods.md); ``eps``
+    None = the method's torch default (Adagrad 1e-10, else 1e-8); ``alpha`` RMSprop's
+    smoothing constant; ``restart=True`` adaptive restart for nesterov; ``lr`` a float, a (B,) array or "auto" (1/L
     by power iteration); stopping by ``gtol``/``xtol``/``ftol`` (0 switches a test off)
     or ``max_iter``, per problem; ``history=k`` records the loss every k iterations
     (``res.history_every`` = k); ``inplace=True`` writes the solution into ``x0``.
@@ -42,13 +47,18 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     momentum = validate.fits_dtype("momentum", validate.nonneg_real("momentum", momentum),
                                    problem.dtype)
     betas = validate.betas("betas", betas)
-    eps = validate.fits_dtype("eps", validate.nonneg_real("eps", eps), problem.dtype)
+    eps = validate.method_eps("eps", eps, method_code)
+    eps = validate.fits_dtype("eps", eps, problem.dtype)
+    alpha = validate.unit_interval("alpha", alpha)
+    restart = validate.restart("restart", restart, method_code)
     history = validate.count("history", history)
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
     lrs = validate.learning_rate(lr, problem.batch_size, problem.dtype)
+    # bb always backtracks (its non-monotone test): for lr='auto' it counts as a line search
+    searching = "armijo" if method_code == contract.BB else line_search
     if lrs is None:
-        problem.check_auto_lr(line_search)  # e.g. Poisson, RowLoss without lipschitz
+        problem.check_auto_lr(searching)  # e.g. Poisson, RowLoss without lipschitz
     x0 = (validate.cuda_initial_point if validate.is_cuda_array(x0) else validate.initial_point)(
         x0, problem.solution_shape, problem.dtype, inplace)
     if inplace and isinstance(x0, np.ndarray):
@@ -63,8 +73,22 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
                          f"NumPy arrays")
     mode = choose_mode(problem, mode, max_iter)
     plan = make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs,
-                     x0, inplace, momentum, betas, eps, gtol, xtol, ftol)
+                     x0, inplace, momentum, betas, eps, gtol, xtol, ftol, alpha, restart)
+    plan.advice = auto_lr_advice(problem, lrs is None, searching)
     return run(plan, callback, progress)
+
+
+def auto_lr_advice(problem, auto_used, line_search):
+    """Which lr='auto' remedies a Result message may suggest for this problem (AUTO_*)."""
+    if auto_used:
+        return AUTO_USED
+    for ls, advice in ((line_search, AUTO_AVAILABLE), ("armijo", AUTO_NEEDS_ARMIJO)):
+        try:
+            problem.check_auto_lr(ls)
+        except ValueError:
+            continue
+        return advice
+    return AUTO_UNAVAILABLE
 
 
 def _backend(plan):
@@ -123,7 +147,8 @@ def _checked(state, stop_at):
 def _result(plan, x, state, hist):
     problem = plan.problem
     h = np.asarray(hist).astype(problem.dtype) if plan.history else None
-    res = build_result(x, state, h, batched=problem.batched, **plan.tolerances())
+    res = build_result(x, state, h, batched=problem.batched, advice=plan.advice,
+                       **plan.tolerances())
     if plan.history:
         res["history_every"] = plan.history
     return res

@@ -14,16 +14,27 @@ Packed arrays of one solve of B problems with d parameters each:
            ST_F0      loss at x0 (the divergence limit is relative to it)
            ST_FUN     loss at the current iterate
            ST_GNORM   gradient norm at the current iterate
+           ST_LR0     the step size at iteration 0 (Armijo's cap, bb's clipping range)
+           ST_FREF    bb's non-monotone reference loss (Zhang & Hager's C_k)
+           ST_QREF    its weight Q_k
+           ST_STREAK  Armijo: updates in a row accepted at their first trial
+           ST_PATIENCE  Armijo: the streak that lets the step grow
+           ST_GROWN   Armijo: 1 when the step grew since the last backtrack
     hp     (HP_SIZE,) dtype of X    float hyper-parameters (HP_*)
     ip     (IP_SIZE,) int64         integer options (IP_*)
     tol    (TOL_SIZE,) float64      tolerances (TOL_*)
-    W, S1, S2 (B, d)                iterate, method state (momentum buffer; Adam m, v)
+    W, S1, S2 (B, d)                iterate, method state (momentum buffer; Adam m, v;
+                                    RMSprop's square average and Adagrad's sum in S2)
     hist   (rows, B) float64        loss records (see decisions.record_history)
 """
 
 # ---------------------------------------------------------------- methods
-GD, MOMENTUM, NESTEROV, ADAM = 0, 1, 2, 3
-METHODS = {"gd": GD, "momentum": MOMENTUM, "nesterov": NESTEROV, "adam": ADAM}
+GD, MOMENTUM, NESTEROV, ADAM, RMSPROP, ADAGRAD, BB = range(7)
+METHODS = {"gd": GD, "momentum": MOMENTUM, "nesterov": NESTEROV, "adam": ADAM,
+           "rmsprop": RMSPROP, "adagrad": ADAGRAD, "bb": BB}
+# eps=None means the method's torch.optim default: Adagrad's 1e-10, else 1e-8 (Adam, RMSprop)
+EPS_DEFAULT = 1e-8
+ADAGRAD_EPS_DEFAULT = 1e-10
 
 # ---------------------------------------------------------------- losses
 # built-in per-row losses (see losses.row_terms)
@@ -54,21 +65,39 @@ ACCEPT, BACKTRACK = -3, -4
 DIVERGE_FACTOR = 1e10
 ARMIJO_C1 = 1e-4
 ARMIJO_MAX_HALVINGS = 60
+# Armijo lets the step grow again: after `patience` updates in a row accepted at their
+# first trial (ARMIJO_GROW_AFTER at the start), the next first trial is ARMIJO_GROW times
+# the last accepted step, never above the initial lr.  A backtrack after a growth doubles
+# the patience (up to ARMIJO_MAX_PATIENCE): growing after every success zigzags at the
+# edge of 2/L on ill-conditioned quadratics
+ARMIJO_GROW = 2.0
+ARMIJO_GROW_AFTER = 10
+ARMIJO_MAX_PATIENCE = 1 << 30
+# a loss still above its start by this factor (of max(|f0|, tiny)) when max_iter is reached
+# is reported DIVERGED, not MAX_ITER
+END_DIVERGE_FACTOR = 1e3
+# bb: Barzilai-Borwein steps s.s / s.y stay within [lr0 / BB_STEP_RANGE, lr0 * BB_STEP_RANGE];
+# acceptance is Zhang & Hager's non-monotone Armijo test against a weighted mean of the past
+# losses (weight NONMONOTONE_ETA; 0 would be monotone Armijo)
+BB_STEP_RANGE = 1e10
+NONMONOTONE_ETA = 0.85
 POWER_ITERATIONS = 50
 
 # ---------------------------------------------------------------- state (B, STATE_SIZE)
-ST_LR, ST_NIT, ST_STATUS, ST_F0, ST_FUN, ST_GNORM = range(6)
-STATE_SIZE = 6
+(ST_LR, ST_NIT, ST_STATUS, ST_F0, ST_FUN, ST_GNORM, ST_LR0, ST_FREF, ST_QREF, ST_STREAK,
+ ST_PATIENCE, ST_GROWN) = range(12)
+STATE_SIZE = 12
 # ST_LR before lr="auto" is resolved by the driver (any value <= 0 would do; this one)
 LR_AUTO = -1.0
 
 # ---------------------------------------------------------------- hp: float hyper-parameters
 (HP_MOMENTUM, HP_KEEP, HP_BETA1, HP_BETA2, HP_EPS, HP_L2, HP_NINV, HP_ONE, HP_LPARAM, HP_CURV,
- HP_LOSS_ROUNDING) = range(11)
-HP_SIZE = 11
+ HP_LOSS_ROUNDING, HP_ALPHA) = range(12)
+HP_SIZE = 12
 # ---------------------------------------------------------------- ip: int64 options
-IP_METHOD, IP_LOSS, IP_MODE, IP_MAX_ITER, IP_STOP_AT, IP_ARMIJO, IP_HIST_EVERY = range(7)
-IP_SIZE = 7
+(IP_METHOD, IP_LOSS, IP_MODE, IP_MAX_ITER, IP_STOP_AT, IP_ARMIJO, IP_HIST_EVERY,
+ IP_RESTART) = range(8)
+IP_SIZE = 8
 # ip[IP_STOP_AT] set by Ctrl-C while a call runs: every problem pauses, none starts
 INTERRUPTED = -1
 # ---------------------------------------------------------------- tol: float64 tolerances

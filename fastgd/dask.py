@@ -11,9 +11,10 @@
   iteration sends ``w`` (d numbers) with one ``client.map`` over those futures, every
   task returns its chunk's mean (loss, gradient) from the one-pass kernel
   (``fastgd.ops.lstsq_grad`` / ``logistic_grad``), and the client sums them weighted
-  by chunk rows and applies the update with ``fastgd.ops.sgd_`` / ``adam_``.  The
-  iteration, stopping rules, ``lr="auto"`` (power iteration, with ``X^T X v`` per
-  chunk) and divergence test are the decisions of every driver (fastgd/decisions.py).
+  by chunk rows and applies the update of ``rules.method_direction`` (every method).
+  The iteration, stopping rules, bb's steps and non-monotone test, nesterov's restart,
+  ``lr="auto"`` (power iteration, with ``X^T X v`` per chunk) and divergence test are
+  the decisions of every driver (fastgd/decisions.py).
 
 The row mode needs a ``distributed.Client`` (the ``client=`` argument or the default
 one); the batch mode runs on whatever Dask scheduler is active.  A worker lost during
@@ -54,8 +55,8 @@ def _as_dask(name, a, da):
 
 
 def minimize(X, y, problem="lstsq", method="gd", *, l2=0.0, lr="auto", x0=None, max_iter=1000,
-             gtol=1e-6, xtol=0.0, ftol=0.0, momentum=0.9, betas=(0.9, 0.999), eps=1e-8,
-             client=None, callback=None, **options):
+             gtol=1e-6, xtol=0.0, ftol=0.0, momentum=0.9, betas=(0.9, 0.999), eps=None,
+             alpha=0.99, restart=False, client=None, callback=None, **options):
     """Minimise a least-squares or logistic loss over dask arrays.
 
     X: dask array (n, d) -> one problem, chunked along rows (column chunks are merged);
@@ -64,6 +65,7 @@ def minimize(X, y, problem="lstsq", method="gd", *, l2=0.0, lr="auto", x0=None, 
     problem: "lstsq" or "logistic"; batch mode also accepts a fastgd problem class
        (e.g. ``fastgd.Huber``), built per chunk as ``problem(Xc, yc, l2=l2)``.
     lr: float, "auto", or for a batch a (B,) array.  x0: (d,) or (B, d) NumPy array.
+    method, momentum, betas, eps, alpha, restart: as in ``fastgd.minimize`` (every method).
     client: a ``distributed.Client`` (default: the current one).  The row mode needs one.
     callback(it, w): row mode only, called on the client after every update (w is the
        new iterate, read-only use).
@@ -91,7 +93,7 @@ def minimize(X, y, problem="lstsq", method="gd", *, l2=0.0, lr="auto", x0=None, 
         if callback is not None:
             raise ValueError("callback is supported by the row-sharded mode only")
         return _minimize_batch(dask, da, X, y, problem, method, l2, lr, x0, max_iter, gtol, xtol,
-                               ftol, momentum, betas, eps, client, options)
+                               ftol, momentum, betas, eps, alpha, restart, client, options)
     if options:
         raise TypeError(f"unexpected options for the row-sharded mode: {sorted(options)}")
     if problem not in _PROBLEMS:
@@ -100,7 +102,7 @@ def minimize(X, y, problem="lstsq", method="gd", *, l2=0.0, lr="auto", x0=None, 
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
     return _minimize_rows(dask, X, y, _PROBLEMS[problem], method, l2, lr, x0, max_iter, gtol,
-                          xtol, ftol, momentum, betas, eps, client, callback)
+                          xtol, ftol, momentum, betas, eps, alpha, restart, client, callback)
 
 
 # ------------------------------------------------------------------ batch axis
@@ -142,24 +144,28 @@ def _solve_block(Xb, yb, lrb, x0b, *, cls, l2, kwargs):
 
 
 def _minimize_batch(dask, da, X, y, problem, method, l2, lr, x0, max_iter, gtol, xtol, ftol,
-                    momentum, betas, eps, client, options):
+                    momentum, betas, eps, alpha, restart, client, options):
     cls = _problem_class(problem)
     for k in options:
         if k in _BATCH_FORBIDDEN:
             raise ValueError(f"{k}= is not supported by fastgd.dask.minimize's batch mode")
     # validated here, once, so a bad option fails on the client before any task runs
-    validate.method("method", method)
+    mcode = validate.method("method", method)
     validate.count("max_iter", max_iter)
     for name, v in (("gtol", gtol), ("xtol", xtol), ("ftol", ftol), ("l2", l2),
-                    ("momentum", momentum), ("eps", eps)):
+                    ("momentum", momentum)):
         validate.nonneg_real(name, v)
     validate.betas("betas", betas)
+    validate.method_eps("eps", eps, mcode)
+    validate.unit_interval("alpha", alpha)
+    validate.restart("restart", restart, mcode)
     B, n, d = X.shape
     X = X.rechunk({1: -1, 2: -1})
     bchunks = X.chunks[0]
     y = y.rechunk((bchunks, -1))
     kwargs = dict(method=method, max_iter=max_iter, gtol=gtol, xtol=xtol, ftol=ftol,
-                  momentum=momentum, betas=betas, eps=eps, **options)
+                  momentum=momentum, betas=betas, eps=eps, alpha=alpha, restart=restart,
+                  **options)
     args = [X, "bnd", y, "bn"]
     if isinstance(lr, str) or np.ndim(lr) == 0:
         validate.learning_rate(lr, B, X.dtype)
@@ -270,7 +276,7 @@ class _Rows:
 
 
 def _minimize_rows(dask, X, y, code, method, l2, lr, x0, max_iter, gtol, xtol, ftol, momentum,
-                   betas, eps, client, callback):
+                   betas, eps, alpha, restart, client, callback):
     mcode = validate.method("method", method)
     max_iter = validate.count("max_iter", max_iter)
     gtol = validate.nonneg_real("gtol", gtol)
@@ -278,14 +284,18 @@ def _minimize_rows(dask, X, y, code, method, l2, lr, x0, max_iter, gtol, xtol, f
     ftol = validate.nonneg_real("ftol", ftol)
     l2 = validate.nonneg_real("l2", l2)
     momentum = validate.nonneg_real("momentum", momentum)
-    b1, b2 = validate.betas("betas", betas)
-    eps = validate.nonneg_real("eps", eps)
+    betas = validate.betas("betas", betas)
+    eps = validate.method_eps("eps", eps, mcode)
+    alpha = validate.unit_interval("alpha", alpha)
+    restart = validate.restart("restart", restart, mcode)
     dtype = X.dtype
     dt = dtype.type
     d = X.shape[1]
     lrs = validate.learning_rate(lr, 1, dtype)
     x0 = validate.initial_point(x0, (d,), dtype, False)
     w = np.zeros(d, dtype) if x0 is None else np.array(x0, dtype)
+    from .plan import method_parameters
+    hp = method_parameters(dtype, momentum, betas, eps, alpha)
 
     rows = _Rows(dask, X, y, code, client)
     try:
@@ -303,35 +313,50 @@ def _minimize_rows(dask, X, y, code, method, l2, lr, x0, max_iter, gtol, xtol, f
             g64 = g.astype(np.float64)
             return f + 0.5 * l2 * float(w64 @ w64), g, float(g64 @ g64)
 
-        # the skeleton of fastgd/decisions.py, as every driver runs it (no Armijo here)
+        # the skeleton of fastgd/decisions.py, as every driver runs it (no Armijo here: a
+        # line search only for bb's non-monotone safeguard)
+        searching = decisions.line_search_on(False, mcode)
+        rel = 16 * float(np.finfo(dtype).eps)  # as plan.hyper_parameters' HP_LOSS_ROUNDING
         t = 0
         f, g, gsq = evaluate(w)
         f0 = f
+        lr0 = lr
+        fref, qref = f, 1.0
         limit = decisions.diverge_limit(f0)
         status = decisions.start_status(f, gsq)
         s1 = np.zeros(d, dtype)
         s2 = np.zeros(d, dtype)
+        p = np.zeros(d, dtype)
         while status == contract.RUNNING:
-            status = decisions.before_update(gsq, gtol, t, max_iter, max_iter)
+            status = decisions.before_update(gsq, gtol, t, max_iter, max_iter, f, f0)
             if status != contract.RUNNING:
                 break
-            w_new = w.copy()
-            if mcode == contract.ADAM:
-                _ops.adam_(w_new, g, s1, s2, step=t + 1, lr=lr, betas=(b1, b2), eps=eps)
-            else:
-                _ops.sgd_(w_new, g, step=t + 1, lr=lr,
-                          momentum=momentum if mcode != contract.GD else 0.0,
-                          nesterov=mcode == contract.NESTEROV,
-                          momentum_buffer=s1 if mcode != contract.GD else None)
-            dw = w_new.astype(np.float64) - w.astype(np.float64)
-            step_sq = float(dw @ dw)
-            ww = float(w_new.astype(np.float64) @ w_new.astype(np.float64))
-            f_new, g_new, gsq_new = evaluate(w_new)
-            outcome = decisions.trial_outcome(False, 0, f_new, f, lr, 0.0, 0.0, limit, ww,
-                                              gsq_new)
+            scale = rules.method_direction(mcode, t, g, s1, s2, p, hp, 0, 1)
+            slope = float(g.astype(np.float64) @ p.astype(np.float64)) if searching else 0.0
+            step = decisions.trial_lr(False, mcode, lr, lr0, 0, 1) * scale
+            f_ref = decisions.acceptance_reference(mcode, f, fref)
+            rounding = decisions.loss_rounding(rel, f, 0.0)
+            halvings = 0
+            while True:
+                w_new = (w.astype(np.float64) - step * p.astype(np.float64)).astype(dtype)
+                dw = w_new.astype(np.float64) - w.astype(np.float64)
+                step_sq = float(dw @ dw)
+                ww = float(w_new.astype(np.float64) @ w_new.astype(np.float64))
+                f_new, g_new, gsq_new = evaluate(w_new)
+                outcome = decisions.trial_outcome(searching, halvings, f_new, f_ref, step, slope,
+                                                  rounding, limit, ww, gsq_new)
+                if outcome != contract.BACKTRACK:
+                    break
+                halvings += 1
+                step *= 0.5
             if outcome != contract.ACCEPT:
-                status = outcome  # DIVERGED: w stays the last finite iterate
+                status = outcome  # DIVERGED or LINE_SEARCH_FAILED: w stays the last finite iterate
                 break
+            sy = float((g_new.astype(np.float64) - g.astype(np.float64)) @ dw)
+            lr = decisions.next_lr(False, mcode, step, scale, lr, lr0, step_sq, sy)
+            if decisions.restarts(restart, f_new, f):
+                s1[:] = 0
+            fref, qref = decisions.nonmonotone_reference(fref, qref, f_new)
             status = decisions.after_accept(step_sq, xtol, f_new, f, ftol)
             w, g, f, gsq = w_new, g_new, f_new, gsq_new
             t += 1

@@ -6,10 +6,14 @@ called as they are by the Dask row loop.  Every driver runs the same skeleton:
 
     status = start_status(f, gsq)                  at the saved iterate
     while status == RUNNING:
-        status = before_update(gsq, gtol, t, max_iter, stop_at)   (PAUSE: end of chunk)
-        direction p (rules.method_direction); trial w - alpha p, its f_new, gsq_new
-        outcome = trial_outcome(...)    ACCEPT | BACKTRACK (alpha /= 2, retry) | a stop
-        on ACCEPT: t += 1, record_history(...), status = after_accept(...)
+        status = before_update(gsq, gtol, t, max_iter, stop_at, f, f0)  (PAUSE: end of chunk)
+        direction p (rules.method_direction); alpha = trial_lr(...) * scale
+        trial w - alpha p, its f_new, gsq_new
+        outcome = trial_outcome(line_search_on(...), ..., acceptance_reference(...), ...)
+                  ACCEPT | BACKTRACK (alpha /= 2, retry) | a stop
+        on ACCEPT: lr = next_lr(...); next_growth(...); restarts(...) zeroes the momentum buffer;
+                   nonmonotone_reference(...); t += 1, record_history(...),
+                   status = after_accept(...)
 
 Norms are compared squared (no square root in the iteration's dependency chain);
 sums of squares are float64.  Codes are those of fastgd.contract.
@@ -17,8 +21,10 @@ sums of squares are float64.  Codes are those of fastgd.contract.
 import math
 
 from .contract import (
-    ACCEPT, ARMIJO_C1, ARMIJO_MAX_HALVINGS, BACKTRACK, DIVERGE_FACTOR, DIVERGED, FTOL, GTOL,
-    LINE_SEARCH_FAILED, MAX_ITER, PAUSE, RUNNING, XTOL,
+    ACCEPT, ARMIJO_C1, ARMIJO_GROW, ARMIJO_MAX_HALVINGS, ARMIJO_MAX_PATIENCE, BACKTRACK, BB,
+    BB_STEP_RANGE,
+    DIVERGE_FACTOR, DIVERGED, END_DIVERGE_FACTOR, FTOL, GTOL, LINE_SEARCH_FAILED, MAX_ITER,
+    NONMONOTONE_ETA, PAUSE, RUNNING, XTOL,
 )
 
 
@@ -49,6 +55,86 @@ def diverge_limit(f0):
     return f0 + DIVERGE_FACTOR * max(abs(f0), 1e-30)
 
 
+def end_limit(f0):
+    """A loss above this when max_iter is reached counts as diverged (not MAX_ITER):
+    f0 + END_DIVERGE_FACTOR * max(|f0|, tiny)."""
+    return f0 + END_DIVERGE_FACTOR * max(abs(f0), 1e-30)
+
+
+def line_search_on(armijo, method):
+    """Whether trial points are tested for decrease: line_search='armijo', and always for bb
+    (its non-monotone safeguard)."""
+    return armijo or method == BB
+
+
+def acceptance_reference(method, f, fref):
+    """The loss a trial point must decrease from: bb's non-monotone reference fref (Zhang &
+    Hager's weighted mean of past losses, >= the smallest of them), else the current f."""
+    if method == BB:
+        return fref
+    return f
+
+
+def nonmonotone_reference(fref, qref, f_new):
+    """Zhang & Hager's update after an accepted loss f_new: Q' = eta Q + 1,
+    C' = (eta Q C + f_new) / Q'.  Returns (C', Q')."""
+    q = NONMONOTONE_ETA * qref + 1.0
+    return (NONMONOTONE_ETA * qref * fref + f_new) / q, q
+
+
+def trial_lr(armijo, method, lr, lr0, streak, patience):
+    """The step size of an update's first trial (times the method's scale).  With Armijo
+    (not bb), after `patience` updates in a row accepted at their first trial (streak):
+    ARMIJO_GROW times the last accepted one, never above the initial lr0, so a step shrunk
+    by a steep region grows back where the loss allows it.  Else lr."""
+    if armijo and method != BB and streak >= patience:
+        return min(ARMIJO_GROW * lr, lr0)
+    return lr
+
+
+def next_growth(streak, patience, grown, halvings):
+    """Armijo's growth state (streak, patience, grown) after an accepted update that took
+    `halvings` halvings.  A backtrack restarts the streak, and doubles the patience when
+    the step grew since the last backtrack (this update's growth included); a growth
+    restarts the streak and marks grown; a first-trial success adds one to the streak."""
+    grew = streak >= patience
+    if halvings > 0:
+        if grown or grew:
+            patience = min(2 * patience, ARMIJO_MAX_PATIENCE)
+        return 0, patience, False
+    if grew:
+        return 0, patience, True
+    return streak + 1, patience, grown
+
+
+def bb_step(ss, sy, last, lr0):
+    """Barzilai-Borwein's step s.s / s.y (s = x_t - x_{t-1}, y = g_t - g_{t-1}), clipped to
+    [lr0 / BB_STEP_RANGE, lr0 * BB_STEP_RANGE]; `last` (the last accepted step) when s.y
+    is not positive or the quotient is not finite."""
+    if not (sy > 0.0) or not (ss > 0.0):
+        return last
+    a = ss / sy
+    if is_bad(a):
+        return last
+    return min(max(a, lr0 / BB_STEP_RANGE), lr0 * BB_STEP_RANGE)
+
+
+def next_lr(armijo, method, alpha, scale, lr, lr0, ss, sy):
+    """The step size kept after an accepted trial alpha (= lr * scale, halved by any
+    backtracking): bb's next BB step, Armijo's accepted step, else lr unchanged."""
+    if method == BB:
+        return bb_step(ss, sy, alpha, lr0)
+    if armijo:
+        return alpha / scale
+    return lr
+
+
+def restarts(restart, f_new, f):
+    """Adaptive restart (O'Donoghue & Candes, function scheme): after an accepted update
+    whose loss went up, the momentum buffer is reset to zero."""
+    return restart and f_new > f
+
+
 def loss_rounding(relative, f, c):
     """The resolution of a computed loss f: relative * (|f| + c).  c is the constant of a
     Gram-form loss (|y|^2 / 2n), which rounds relative to c, not to f (cancellation)."""
@@ -68,12 +154,15 @@ def start_status(f, gsq):
     return RUNNING
 
 
-def before_update(gsq, gtol, t, max_iter, stop_at):
-    """Before update t + 1: GTOL (|g|^2 <= gtol^2, gtol > 0), MAX_ITER (t >= max_iter),
-    PAUSE (this call's chunk ends at stop_at), else RUNNING."""
+def before_update(gsq, gtol, t, max_iter, stop_at, f, f0):
+    """Before update t + 1: GTOL (|g|^2 <= gtol^2, gtol > 0), MAX_ITER (t >= max_iter;
+    DIVERGED instead when the loss f is above end_limit(f0)), PAUSE (this call's chunk
+    ends at stop_at), else RUNNING."""
     if gtol > 0.0 and gsq <= gtol * gtol:
         return GTOL
     if t >= max_iter:
+        if f > end_limit(f0):
+            return DIVERGED
         return MAX_ITER
     if t >= stop_at:
         return PAUSE
@@ -83,7 +172,8 @@ def before_update(gsq, gtol, t, max_iter, stop_at):
 def trial_outcome(armijo, halvings, f_new, f, alpha, slope, rounding, limit, ww, gsq_new):
     """The fate of the trial point w - alpha p (loss f_new, |w_new|^2 = ww, |g_new|^2 = gsq_new).
 
-    With Armijo on, a point without sufficient decrease is BACKTRACK (halve alpha), or
+    With a line search on (Armijo, or bb's non-monotone test: f is then the reference),
+    a point without sufficient decrease is BACKTRACK (halve alpha), or
     LINE_SEARCH_FAILED after ARMIJO_MAX_HALVINGS halvings.  A point whose loss, iterate
     or gradient is not finite, or whose loss passed the divergence limit, is DIVERGED (the
     driver keeps the last finite iterate), as is any trial from a non-finite alpha.

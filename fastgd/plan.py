@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import config, contract, validate
+from .result import AUTO_AVAILABLE
 
 
 def choose_mode(problem, mode, max_iter):
@@ -50,6 +51,7 @@ class Plan:
     x0: object
     inplace: bool
     history: int
+    advice: str = AUTO_AVAILABLE  # lr='auto' remedies a message may suggest (result.AUTO_*)
 
     @property
     def max_iter(self):
@@ -81,16 +83,24 @@ class Plan:
                     ftol=float(self.tol[contract.TOL_F]), max_iter=self.max_iter)
 
 
-def hyper_parameters(problem, momentum, betas, eps):
-    """hp (HP_SIZE,) in the problem's dtype."""
-    hp = np.zeros(contract.HP_SIZE, problem.dtype)
+def method_parameters(dtype, momentum, betas, eps, alpha):
+    """hp (HP_SIZE,) in `dtype` with the update rules' slots filled (the rest 0): what
+    rules.method_direction reads (also the Dask row loop's)."""
+    hp = np.zeros(contract.HP_SIZE, dtype)
+    hp[contract.HP_ALPHA] = alpha
     hp[contract.HP_MOMENTUM] = momentum
     hp[contract.HP_KEEP] = 1.0
     hp[contract.HP_BETA1], hp[contract.HP_BETA2] = betas
     hp[contract.HP_EPS] = eps
+    hp[contract.HP_ONE] = 1.0
+    return hp
+
+
+def hyper_parameters(problem, momentum, betas, eps, alpha):
+    """hp (HP_SIZE,) in the problem's dtype."""
+    hp = method_parameters(problem.dtype, momentum, betas, eps, alpha)
     hp[contract.HP_L2] = problem.l2
     hp[contract.HP_NINV] = 1.0 / problem.n
-    hp[contract.HP_ONE] = 1.0
     hp[contract.HP_LPARAM] = problem.loss_param
     hp[contract.HP_CURV] = problem.curvature
     # relative rounding of a computed loss: Armijo accepts a step within it
@@ -98,7 +108,7 @@ def hyper_parameters(problem, momentum, betas, eps):
     return hp
 
 
-def options(method_code, loss_code, mode_code, max_iter, armijo, history):
+def options(method_code, loss_code, mode_code, max_iter, armijo, history, restart):
     """ip (IP_SIZE,) int64; IP_STOP_AT starts at max_iter (the outer loop moves it)."""
     ip = np.zeros(contract.IP_SIZE, np.int64)
     ip[contract.IP_METHOD] = method_code
@@ -108,6 +118,7 @@ def options(method_code, loss_code, mode_code, max_iter, armijo, history):
     ip[contract.IP_STOP_AT] = max_iter
     ip[contract.IP_ARMIJO] = int(bool(armijo))
     ip[contract.IP_HIST_EVERY] = history
+    ip[contract.IP_RESTART] = int(bool(restart))
     return ip
 
 
@@ -118,7 +129,7 @@ def tolerances(gtol, xtol, ftol):
 
 
 def make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs, x0,
-              inplace, momentum, betas, eps, gtol, xtol, ftol):
+              inplace, momentum, betas, eps, gtol, xtol, ftol, alpha=0.99, restart=False):
     """A Plan from arguments already validated by fastgd.minimize."""
     large = is_large(problem)
     if mode == "gram":
@@ -126,8 +137,8 @@ def make_plan(problem, device, method_code, mode, max_iter, line_search, history
     else:
         mode_code = contract.ROWS if large else contract.DIRECT
     ip = options(method_code, problem.loss_code, mode_code, max_iter, line_search == "armijo",
-                 history)
+                 history, restart)
     return Plan(problem=problem, device=device, large=large, ip=ip,
-                hp=hyper_parameters(problem, momentum, betas, eps),
+                hp=hyper_parameters(problem, momentum, betas, eps, alpha),
                 tol=tolerances(gtol, xtol, ftol), lrs=lrs, x0=x0, inplace=inplace,
                 history=history)

@@ -33,8 +33,29 @@ class Status(IntEnum):
 
 
 
-def status_message(status, *, grad_norm, nit, gtol, xtol, ftol, max_iter, lr=1.0):
-    """A readable sentence for one problem's stop, e.g. 'gradient norm 3.1e-07 <= gtol 1e-06'."""
+# what a message may suggest about lr='auto' for the problem solved (fastgd.api.auto_lr_advice)
+AUTO_AVAILABLE, AUTO_USED, AUTO_NEEDS_ARMIJO, AUTO_UNAVAILABLE = (
+    "available", "used", "needs_armijo", "unavailable")
+
+
+def _remedies(advice, smaller):
+    """The parenthesis after a DIVERGED (smaller=True) or tiny-step message: only remedies
+    this problem type accepts (Poisson refuses lr='auto' without line_search='armijo', a
+    RowLoss without lipschitz refuses it always)."""
+    step = "a smaller lr" if smaller else "a larger lr"
+    if advice == AUTO_USED:
+        step = f"a fixed lr {'smaller' if smaller else 'larger'} than the automatic 1/L"
+    extra = {AUTO_AVAILABLE: ", or lr='auto'",
+             AUTO_NEEDS_ARMIJO: ", or line_search='armijo' with lr='auto'"}.get(advice, "")
+    if smaller and advice in (AUTO_USED, AUTO_UNAVAILABLE):
+        extra = ", or line_search='armijo'"
+    return step + extra
+
+
+def status_message(status, *, grad_norm, nit, gtol, xtol, ftol, max_iter, lr=1.0,
+                   advice=AUTO_AVAILABLE):
+    """A readable sentence for one problem's stop, e.g. 'gradient norm 3.1e-07 <= gtol 1e-06'.
+    `advice` (AUTO_*): which lr='auto' remedies the problem type allows."""
     status = Status(int(status))
     if status is Status.DIVERGED and np.isnan(lr):
         return ("diverged before the first update: lr='auto' found no usable step size (the "
@@ -46,34 +67,38 @@ def status_message(status, *, grad_norm, nit, gtol, xtol, ftol, max_iter, lr=1.0
         return f"gradient norm {grad_norm:.2g} <= gtol {gtol:g}"
     if status is Status.XTOL:
         return (f"step norm <= xtol {xtol:g} after {nit} iterations (gradient norm "
-                f"{grad_norm:.2g}{_not_stationary(grad_norm, gtol)})")
+                f"{grad_norm:.2g}{_not_stationary(grad_norm, gtol, advice)})")
     if status is Status.FTOL:
         return (f"loss change <= ftol {ftol:g} * max(1, |f|) after {nit} iterations (gradient "
-                f"norm {grad_norm:.2g}{_not_stationary(grad_norm, gtol)})")
+                f"norm {grad_norm:.2g}{_not_stationary(grad_norm, gtol, advice)})")
     if status is Status.MAX_ITER:
         return f"maximum number of iterations {max_iter} reached (gradient norm {grad_norm:.2g})"
+    if status is Status.DIVERGED and nit >= max_iter:
+        return (f"diverged: at the maximum number of iterations {max_iter} the loss exceeds "
+                f"its start by more than {contract.END_DIVERGE_FACTOR:g} x |start| (gradient "
+                f"norm {grad_norm:.2g}); x is the last iterate (try {_remedies(advice, True)})")
     if status is Status.DIVERGED:
         return (f"diverged after {nit} iterations: the next loss or iterate was non-finite or "
                 f"grew past {contract.DIVERGE_FACTOR:g} x the start; x is the last finite iterate "
-                f"(try a smaller lr, or lr='auto')")
+                f"(try {_remedies(advice, True)})")
     return (f"line search could not decrease the loss after {nit} iterations "
             f"(gradient norm {grad_norm:.2g}; likely at the precision limit)")
 
 
-def _not_stationary(grad_norm, gtol):
+def _not_stationary(grad_norm, gtol, advice):
     """The XTOL/FTOL caveat: the iterates stopped moving, which a tiny lr also does."""
     if gtol > 0 and grad_norm > gtol:
         return (f" > gtol {gtol:g}: the step became tiny, not the gradient; x may not be a "
-                f"minimum (a larger lr, or lr='auto', goes on)")
+                f"minimum ({_remedies(advice, False)} goes on)")
     return ""
 
 
 class Messages(Sequence):
     """Per-problem messages of a batch, formatted when read (a batch may hold 10^6 problems)."""
 
-    def __init__(self, status, grad_norm, nit, lr, tolerances):
+    def __init__(self, status, grad_norm, nit, lr, tolerances, advice=AUTO_AVAILABLE):
         self._status, self._gnorm, self._nit, self._tol = status, grad_norm, nit, tolerances
-        self._lr = lr
+        self._lr, self._advice = lr, advice
 
     def __len__(self):
         return len(self._status)
@@ -82,7 +107,7 @@ class Messages(Sequence):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         return status_message(self._status[i], grad_norm=self._gnorm[i], nit=self._nit[i],
-                              lr=self._lr[i], **self._tol)
+                              lr=self._lr[i], advice=self._advice, **self._tol)
 
     def __repr__(self):
         if len(self) <= 4:
@@ -122,15 +147,17 @@ class Result(dict):
         return "\n".join(lines)
 
 
-def build_result(x, state, hist, *, batched, gtol, xtol, ftol, max_iter):
-    """Result from the drivers' per-problem state (B, STATE_SIZE), slots of fastgd.contract."""
+def build_result(x, state, hist, *, batched, gtol, xtol, ftol, max_iter, advice=AUTO_AVAILABLE):
+    """Result from the drivers' per-problem state (B, STATE_SIZE), slots of fastgd.contract;
+    `advice` (AUTO_*) keeps the messages' remedies to those the problem type accepts."""
     lr = state[:, contract.ST_LR].copy()
     nit = state[:, contract.ST_NIT].astype(np.int64)
     status = state[:, contract.ST_STATUS].astype(np.int64)
     fun = state[:, contract.ST_FUN].copy()
     gnorm = state[:, contract.ST_GNORM].copy()
     success = np.isin(status, contract.SUCCESS_CODES)
-    msgs = Messages(status, gnorm, nit, lr, dict(gtol=gtol, xtol=xtol, ftol=ftol, max_iter=max_iter))
+    msgs = Messages(status, gnorm, nit, lr, dict(gtol=gtol, xtol=xtol, ftol=ftol, max_iter=max_iter),
+                    advice)
     fun, gnorm, lr = (_in_dtype(v, x.dtype) for v in (fun, gnorm, lr))
     if batched:
         return Result(x=x, fun=fun, grad_norm=gnorm, nit=nit, status=status, success=success,

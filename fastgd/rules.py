@@ -1,12 +1,16 @@
 """Update rules as plain Python functions over one coordinate, compiled per target.
 
-Semantics follow ``torch.optim`` (SGD with momentum/dampening/nesterov, Adam),
+Semantics follow ``torch.optim`` (SGD with momentum/dampening/nesterov, Adam, RMSprop,
+Adagrad),
 so ``fastgd.minimize`` and ``fastgd.ops`` share them.  Coefficients such as
 ``1 - beta1`` are computed once by the caller in the parameter dtype.
 """
 import math
 
-from .contract import ADAM, GD, HP_BETA1, HP_BETA2, HP_EPS, HP_KEEP, HP_MOMENTUM, HP_ONE, NESTEROV
+from .contract import (
+    ADAGRAD, ADAM, BB, GD, HP_ALPHA, HP_BETA1, HP_BETA2, HP_EPS, HP_KEEP, HP_MOMENTUM, HP_ONE,
+    NESTEROV, RMSPROP,
+)
 
 
 def momentum_buffer(buf, g, momentum, keep, first):
@@ -31,6 +35,27 @@ def adam_moments(m, v, g, one_minus_beta1, beta2, one_minus_beta2):
 def adam_direction(m, v, bias_correction2_sqrt, eps):
     """m / (sqrt(v) / sqrt(1 - beta2^t) + eps); the caller scales by lr / (1 - beta1^t)."""
     return m / (math.sqrt(v) / bias_correction2_sqrt + eps)
+
+
+def rmsprop_square_avg(v, g, alpha, one_minus_alpha):
+    """torch RMSprop: square_avg = alpha * square_avg + (1 - alpha) * g^2."""
+    return alpha * v + one_minus_alpha * g * g
+
+
+def adagrad_sum(s, g):
+    """torch Adagrad: state_sum += g^2 (initial_accumulator_value 0)."""
+    return s + g * g
+
+
+def scaled_gradient(g, v, eps):
+    """RMSprop and Adagrad's direction g / (sqrt(v) + eps)."""
+    return g / (math.sqrt(v) + eps)
+
+
+def plain_gradient(method):
+    """True for the methods whose direction is the gradient itself (gd, bb): no state, the
+    step size alone differs."""
+    return method == GD or method == BB
 
 
 def coupled_decay(g, p, weight_decay):
@@ -94,9 +119,11 @@ def method_direction(method, t, g, s1, s2, p, hp, start, stride):
     """Advance the method's state at update number t + 1 and write its direction p, over
     coordinates start, start + stride, ... (all of them on a CPU: 0, 1; one thread's share
     on a GPU).  The update is w <- w - alpha p; returns alpha / lr (1 / (1 - beta1^t) for
-    Adam, else 1).  s1, s2: momentum buffer, or Adam's m and v."""
+    Adam, else 1).  s1, s2: momentum buffer, or Adam's m and v; RMSprop's square average
+    and Adagrad's sum live in s2.  gd and bb: p = g (bb's step is the driver's, see
+    decisions.next_lr)."""
     d = g.shape[0]
-    if method == GD:
+    if plain_gradient(method):
         for j in range(start, d, stride):
             p[j] = g[j]
         return 1.0
@@ -112,6 +139,20 @@ def method_direction(method, t, g, s1, s2, p, hp, start, stride):
             s2[j] = v
             p[j] = adam_direction(m, v, bc2s, hp[HP_EPS])
         return 1.0 / bc1
+    if method == RMSPROP:
+        a = hp[HP_ALPHA]
+        oma = hp[HP_ONE] - a
+        for j in range(start, d, stride):
+            v = rmsprop_square_avg(s2[j], g[j], a, oma)
+            s2[j] = v
+            p[j] = scaled_gradient(g[j], v, hp[HP_EPS])
+        return 1.0
+    if method == ADAGRAD:
+        for j in range(start, d, stride):
+            v = adagrad_sum(s2[j], g[j])
+            s2[j] = v
+            p[j] = scaled_gradient(g[j], v, hp[HP_EPS])
+        return 1.0
     mu = hp[HP_MOMENTUM]
     nesterov = method == NESTEROV
     for j in range(start, d, stride):

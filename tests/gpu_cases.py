@@ -24,7 +24,10 @@ cudasim_patch.install()  # before any kernel runs: the simulator's shared arrays
 
 import fastgd  # noqa: E402
 from fastgd import Status  # noqa: E402
-from reference import gd_run, lipschitz, logistic_loss_grad, lstsq_loss_grad  # noqa: E402
+from reference import (  # noqa: E402
+    armijo_growth_run, bb_run, gd_run, lipschitz, logistic_loss_grad, lstsq_loss_grad,
+    nesterov_restart_run, torch_run,
+)
 
 CASES = {}
 
@@ -133,6 +136,65 @@ def every_method_follows_the_torch_formulas():
                 np.testing.assert_allclose(res.history[0, b],
                                            lstsq_loss_grad(X[b], y[b], np.zeros(3))[0],
                                            rtol=rtol)
+
+
+@case
+def rmsprop_and_adagrad_follow_torch_optim():
+    import torch
+    make = {"rmsprop": lambda lr: (lambda ps: torch.optim.RMSprop(ps, lr=lr)),
+            "adagrad": lambda lr: (lambda ps: torch.optim.Adagrad(ps, lr=lr))}
+    for dtype, rtol in ((np.float64, 1e-10), (np.float32, 2e-5)):
+        X, y = data(31, 2, 16, 3, dtype)
+        x0 = np.random.default_rng(7).standard_normal((2, 3)).astype(dtype)
+        for method in ("rmsprop", "adagrad"):
+            res = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y), l2=0.1), method=method,
+                                  lr=0.02, x0=dev(x0), max_iter=5, gtol=0)
+            assert (res.nit == 5).all() and host(res.x).dtype == dtype
+            for b in range(2):
+                grad = lambda w: lstsq_loss_grad(X[b], y[b], w, l2=0.1)[1]  # noqa: E731
+                ref = torch_run(grad, x0[b], 5, make[method](0.02))
+                np.testing.assert_allclose(host(res.x)[b], ref, rtol=rtol, atol=rtol * 1e-1,
+                                           err_msg=f"{method} {dtype.__name__}")
+
+
+@case
+def bb_restart_and_armijo_growth_agree_with_references_and_cpu():
+    X, y = data(32, 3, 16, 3)
+    lg = lambda b: (lambda w: lstsq_loss_grad(X[b], y[b], w))  # noqa: E731
+    # bb, per problem (the large lr backtracks first)
+    lrs = np.array([0.01, 0.1, 5.0])
+    kw = dict(method="bb", lr=lrs, max_iter=8, gtol=0)
+    gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), **kw)
+    cpu = fastgd.minimize(fastgd.LeastSquares(X, y), **kw)
+    same_as_cpu(gpu, cpu, 1e-9)
+    for b in range(3):
+        ref = bb_run(lg(b), np.zeros(3), lrs[b], 8)[0]
+        np.testing.assert_allclose(host(gpu.x)[b], ref, rtol=1e-9, atol=1e-11)
+    # nesterov with adaptive restart
+    kw = dict(method="nesterov", restart=True, momentum=0.95, lr=0.2, max_iter=40, gtol=0)
+    gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), **kw)
+    for b in range(3):
+        ref, restarts = nesterov_restart_run(lg(b), np.zeros(3), 0.2, 40, momentum=0.95)
+        assert restarts > 0
+        np.testing.assert_allclose(host(gpu.x)[b], ref, rtol=1e-9, atol=1e-11)
+    # Armijo's step grows back after shrinking
+    kw = dict(method="gd", lr=3.0, line_search="armijo", max_iter=30, gtol=0)
+    gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), **kw)
+    cpu = fastgd.minimize(fastgd.LeastSquares(X, y), **kw)
+    same_as_cpu(gpu, cpu, 1e-9)
+    for b in range(3):
+        ref, _, steps = armijo_growth_run(lg(b), np.zeros(3), 3.0, 30)
+        # steps near 2/L amplify the rounding of the two summation orders: 1e-7 after 30
+        np.testing.assert_allclose(host(gpu.x)[b], ref, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(gpu.lr[b], steps[-1], rtol=1e-12)
+    # a loss 1e3 x its start at max_iter is DIVERGED, the last iterate kept
+    lr = np.array([2.2, 0.5, 2.2]) / np.array([lipschitz(X[b]) for b in range(3)])
+    kw = dict(lr=lr, max_iter=60, gtol=0)
+    gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), **kw)
+    cpu = fastgd.minimize(fastgd.LeastSquares(X, y), **kw)
+    same_as_cpu(gpu, cpu, 1e-9)
+    assert list(gpu.status) == [Status.DIVERGED, Status.MAX_ITER, Status.DIVERGED]
+    assert (gpu.nit == 60).all()
 
 
 @case
@@ -279,6 +341,13 @@ def single_large_problem_grid_path():
         np.testing.assert_array_equal(host(chunked.x), host(gpu.x))
         gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), lr=1e3, max_iter=20)
         assert gpu.status == Status.DIVERGED and np.isfinite(host(gpu.x)).all()
+        # the newer methods through the grid path (the same state machine)
+        for kw in (dict(method="bb", lr=0.5), dict(method="rmsprop", lr=0.05),
+                   dict(method="adagrad", lr=0.5), dict(method="nesterov", restart=True,
+                                                        lr=0.2, momentum=0.95)):
+            gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), max_iter=10, gtol=0, **kw)
+            cpu = fastgd.minimize(fastgd.LeastSquares(X, y), max_iter=10, gtol=0, **kw)
+            same_as_cpu(gpu, cpu, 1e-9)
     finally:
         config.LARGE_PROBLEM_ELEMENTS = saved
 

@@ -87,3 +87,106 @@ def gd_stopping(loss_grad, w0, lr, max_iter, gtol=0.0, xtol=0.0, ftol=0.0):
             return w, t + 1, "XTOL"
         if ftol > 0 and df <= ftol * scale:
             return w, t + 1, "FTOL"
+
+
+def torch_run(grad, w0, steps, make_opt):
+    """`steps` updates of a torch.optim optimizer (made by make_opt([param])) fed with the
+    NumPy float64 gradient grad(w): the iterate, float64."""
+    import torch
+    p = torch.tensor(np.array(w0, np.float64), requires_grad=True)
+    opt = make_opt([p])
+    for _ in range(steps):
+        opt.zero_grad()
+        p.grad = torch.tensor(grad(p.detach().numpy().copy()))
+        opt.step()
+    return p.detach().numpy().copy()
+
+
+C1 = 1e-4            # the Armijo constant of the contract
+ROUNDING = 16 * np.finfo(np.float64).eps
+
+
+def _decrease(f_new, f_ref, alpha, slope, f):
+    return np.isfinite(f_new) and f_new <= f_ref - C1 * alpha * slope + ROUNDING * abs(f)
+
+
+def armijo_growth_run(loss_grad, w0, lr, max_iter, gtol=0.0, grow_after=10):
+    """GD with Armijo backtracking (halving) whose first trial is the last accepted step,
+    or 2 x it (never above lr) after `patience` updates in a row accepted at their first
+    trial (the count restarts after a backtrack or a growth).  patience starts at
+    grow_after and doubles at every backtrack that follows a growth (the growing trial
+    itself included): (w, nit, accepted steps)."""
+    w = np.array(w0, np.float64)
+    f, g = loss_grad(w)
+    step, steps, clean, patience, grown_since = lr, [], 0, grow_after, False
+    for t in range(max_iter):
+        if gtol > 0 and np.linalg.norm(g) <= gtol:
+            return w, t, steps
+        grow = clean >= patience
+        alpha = min(2 * step, lr) if grow else step
+        backtracked = False
+        while True:
+            w_new = w - alpha * g
+            f_new, g_new = loss_grad(w_new)
+            if _decrease(f_new, f, alpha, g @ g, f):
+                break
+            alpha /= 2
+            backtracked = True
+        if backtracked:
+            if grown_since or grow:
+                patience *= 2
+            clean, grown_since = 0, False
+        elif grow:
+            clean, grown_since = 0, True
+        else:
+            clean += 1
+        step = alpha
+        steps.append(alpha)
+        w, f, g = w_new, f_new, g_new
+    return w, max_iter, steps
+
+
+def nesterov_restart_run(loss_grad, w0, lr, steps, momentum=0.9):
+    """torch SGD(nesterov=True) updates, with the momentum buffer reset to zero after an
+    update whose loss went up (O'Donoghue & Candes' function restart): (w, restarts)."""
+    w = np.array(w0, np.float64)
+    f, g = loss_grad(w)
+    buf = None
+    restarts = 0
+    for _ in range(steps):
+        buf = g.copy() if buf is None else momentum * buf + g
+        w_new = w - lr * (g + momentum * buf)
+        f_new, g_new = loss_grad(w_new)
+        if f_new > f:
+            buf = np.zeros_like(w)
+            restarts += 1
+        w, f, g = w_new, f_new, g_new
+    return w, restarts
+
+
+def bb_run(loss_grad, w0, lr, max_iter, gtol=0.0, eta=0.85, step_range=1e10):
+    """Barzilai-Borwein GD (step s.s / s.y, first step lr, clipped to [lr / R, lr R], the
+    last accepted step when s.y <= 0) with Zhang & Hager's non-monotone Armijo test
+    (reference C, weight Q, eta) and halving: returns (w, nit, steps)."""
+    w = np.array(w0, np.float64)
+    f, g = loss_grad(w)
+    C, Q, step, steps = f, 1.0, lr, []
+    for t in range(max_iter):
+        if gtol > 0 and np.linalg.norm(g) <= gtol:
+            return w, t, steps
+        alpha = step
+        while True:
+            w_new = w - alpha * g
+            f_new, g_new = loss_grad(w_new)
+            if _decrease(f_new, C, alpha, g @ g, f):
+                break
+            alpha /= 2
+        s, yv = w_new - w, g_new - g
+        sy = s @ yv
+        step = min(max(s @ s / sy, lr / step_range), lr * step_range) if sy > 0 else alpha
+        steps.append(alpha)
+        Q_new = eta * Q + 1
+        C = (eta * Q * C + f_new) / Q_new
+        Q = Q_new
+        w, f, g = w_new, f_new, g_new
+    return w, max_iter, steps

@@ -34,12 +34,12 @@ def test_trial_outcome_each_branch():
 
 def test_stopping_tests_in_the_contract_order():
     # before an update: gtol (squared comparison), then max_iter, then the chunk's end
-    assert D.before_update(1e-12, 1e-6, 5, 10, 10) == C.GTOL
-    assert D.before_update(1e-12, 0.0, 5, 10, 10) == C.RUNNING      # gtol 0 is off
-    assert D.before_update(1.0, 1e-6, 10, 10, 10) == C.MAX_ITER
-    assert D.before_update(1e-12, 1e-6, 10, 10, 10) == C.GTOL       # gtol wins at max_iter
-    assert D.before_update(1.0, 1e-6, 4, 10, 4) == C.PAUSE
-    assert D.before_update(1.0, 1e-6, 3, 10, 4) == C.RUNNING
+    assert D.before_update(1e-12, 1e-6, 5, 10, 10, 1.0, 1.0) == C.GTOL
+    assert D.before_update(1e-12, 0.0, 5, 10, 10, 1.0, 1.0) == C.RUNNING      # gtol 0 is off
+    assert D.before_update(1.0, 1e-6, 10, 10, 10, 1.0, 1.0) == C.MAX_ITER
+    assert D.before_update(1e-12, 1e-6, 10, 10, 10, 1.0, 1.0) == C.GTOL  # gtol wins at max_iter
+    assert D.before_update(1.0, 1e-6, 4, 10, 4, 1.0, 1.0) == C.PAUSE
+    assert D.before_update(1.0, 1e-6, 3, 10, 4, 1.0, 1.0) == C.RUNNING
     # after an accepted update: xtol on |step| (given squared), then ftol relative
     assert D.after_accept(0.99e-8, 1e-4, 1.0, 2.0, 0.0) == C.XTOL
     assert D.after_accept(1.01e-8, 1e-4, 1.0, 2.0, 0.0) == C.RUNNING
@@ -47,6 +47,52 @@ def test_stopping_tests_in_the_contract_order():
     assert D.after_accept(1.0, 0.0, 10.0, 10.0 + 2e-5, 1e-6) == C.RUNNING
     assert D.after_accept(1.0, 0.0, 0.1, 0.1 + 0.9e-6, 1e-6) == C.FTOL    # scale max(1, |f|)
     assert D.start_status(1.0, np.inf) == C.DIVERGED and D.start_status(1.0, 1.0) == C.RUNNING
+
+
+def test_max_iter_far_above_the_start_is_diverged():
+    # (gsq, gtol, t, max_iter, stop_at, f, f0): at max_iter, a loss above f0 + 1e3 |f0|
+    assert D.before_update(1.0, 1e-6, 10, 10, 10, 1000.9, 1.0) == C.MAX_ITER
+    assert D.before_update(1.0, 1e-6, 10, 10, 10, 1001.1, 1.0) == C.DIVERGED
+    assert D.before_update(1.0, 1e-6, 10, 10, 10, -1.0 + 999.0, -1.0) == C.MAX_ITER  # f0 < 0
+    assert D.before_update(1.0, 1e-6, 9, 10, 10, 1e6, 1.0) == C.RUNNING  # only at the end
+    assert D.end_limit(2.0) == pytest.approx(2.0 + 2e3)
+
+
+def test_step_size_decisions():
+    # Armijo's first trial: after ARMIJO_GROW_AFTER clean accepts, twice the last accepted
+    # step, never above the initial lr; else the last accepted step
+    k = C.ARMIJO_GROW_AFTER
+    assert D.trial_lr(True, C.GD, 0.25, 1.0, k, k) == 0.5
+    assert D.trial_lr(True, C.GD, 0.25, 1.0, k - 1, k) == 0.25
+    assert D.trial_lr(True, C.GD, 0.75, 1.0, k, k) == 1.0
+    assert D.trial_lr(False, C.GD, 0.25, 1.0, k, k) == 0.25
+    assert D.trial_lr(True, C.BB, 7.0, 1.0, k, k) == 7.0      # bb's step is its own
+    # (streak, patience, grown, halvings) -> (streak, patience, grown)
+    assert D.next_growth(3, k, False, 0) == (4, k, False)      # a first-trial success
+    assert D.next_growth(3, k, False, 2) == (0, k, False)      # a backtrack, no growth before
+    assert D.next_growth(k, k, False, 0) == (0, k, True)       # a growth that held
+    assert D.next_growth(4, k, True, 1) == (0, 2 * k, False)   # a backtrack after a growth
+    assert D.next_growth(k, k, False, 1) == (0, 2 * k, False)  # a growth that backtracked
+    assert D.next_growth(0, C.ARMIJO_MAX_PATIENCE, True, 1)[1] == C.ARMIJO_MAX_PATIENCE
+    # after acceptance
+    assert D.next_lr(True, C.ADAM, 0.2, 2.0, 1.0, 1.0, 1.0, 1.0) == 0.1   # alpha / scale
+    assert D.next_lr(False, C.GD, 0.2, 1.0, 0.3, 1.0, 1.0, 1.0) == 0.3
+    assert D.next_lr(False, C.BB, 0.2, 1.0, 0.2, 1.0, 4.0, 2.0) == 2.0    # s.s / s.y
+    assert D.next_lr(False, C.BB, 0.2, 1.0, 0.2, 1.0, 4.0, 0.0) == 0.2    # s.y <= 0: last
+    assert D.next_lr(False, C.BB, 0.2, 1.0, 0.2, 1.0, 4.0, -1.0) == 0.2
+    assert D.next_lr(False, C.BB, 0.2, 1.0, 0.2, 1.0, 0.0, 0.0) == 0.2
+    assert D.bb_step(1.0, 1e-30, 0.5, 1.0) == C.BB_STEP_RANGE             # clipped
+    assert D.bb_step(1e-30, 1.0, 0.5, 1.0) == 1 / C.BB_STEP_RANGE
+    assert D.bb_step(np.inf, 1.0, 0.5, 1.0) == 0.5
+    # bb always tests its trials, against the non-monotone reference
+    assert D.line_search_on(False, C.BB) and not D.line_search_on(False, C.NESTEROV)
+    assert D.acceptance_reference(C.BB, 1.0, 3.0) == 3.0
+    assert D.acceptance_reference(C.GD, 1.0, 3.0) == 1.0
+    c, q = D.nonmonotone_reference(4.0, 1.0, 1.0)      # Q' = 1.85, C' = (0.85 * 4 + 1) / 1.85
+    assert q == pytest.approx(1.85) and c == pytest.approx(4.4 / 1.85)
+    # adaptive restart: only when asked and the loss went up
+    assert D.restarts(True, 2.0, 1.0) and not D.restarts(True, 1.0, 1.0)
+    assert not D.restarts(False, 2.0, 1.0)
 
 
 def test_auto_lr_divergence_limit_and_history_rule():

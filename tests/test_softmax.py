@@ -65,7 +65,7 @@ def test_single_matches_sklearn(rng):
     np.testing.assert_allclose(res.x, lbfgs(X, y, k, l2), atol=1e-7)
 
 
-@pytest.mark.parametrize("method,lr", [("nesterov", "auto"), ("adam", 0.05)])
+@pytest.mark.parametrize("method,lr", [("nesterov", "auto"), ("adam", 0.05), ("bb", "auto")])
 def test_methods_and_armijo(rng, method, lr):
     X, y = data(rng, 3, 60, 3, 3, np.float64)
     res = fastgd.minimize(fastgd.Softmax(X, y, 3, l2=0.05), method, lr=lr, gtol=1e-8,

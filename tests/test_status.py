@@ -129,3 +129,53 @@ def test_xtol_success_far_from_a_minimum_says_so(rng):
     ok = fastgd.minimize(fastgd.LeastSquares(X, y), lr=0.5, xtol=1e-12, gtol=0.0,
                          max_iter=100000)
     assert ok.status == fastgd.Status.XTOL and "tiny" not in ok.message
+
+
+def test_loss_far_above_its_start_at_max_iter_is_diverged(rng):
+    """lr slightly over 2/L grows the loss by a factor per step, never past 1e10 x f0 in
+    max_iter: at the end it is DIVERGED (loss > f0 + 1e3 |f0|), not MAX_ITER."""
+    X, y = data(rng, B=3)
+    L = np.array([lipschitz(X[b]) for b in range(3)])
+    lr = np.array([2.2, 0.5, 2.2]) / L
+    res = fastgd.minimize(fastgd.LeastSquares(X, y), lr=lr, max_iter=60, gtol=0)
+    assert list(res.status) == [fastgd.Status.DIVERGED, fastgd.Status.MAX_ITER,
+                                fastgd.Status.DIVERGED]
+    assert (res.nit == 60).all()
+    f0 = np.array([lstsq_loss_grad(X[b], y[b], np.zeros(4))[0] for b in range(3)])
+    grew = res.fun[[0, 2]] / f0[[0, 2]]
+    assert (grew > 1e3).all() and (grew < 1e10).all()
+    # x is the last iterate, the plain GD one
+    ref = gd_run(lambda w: lstsq_loss_grad(X[0], y[0], w)[1], np.zeros(4), lr[0], 60)
+    np.testing.assert_allclose(res.x[0], ref, rtol=1e-9)
+    assert "maximum number of iterations 60" in res.message[0]
+    assert "exceeds its start" in res.message[0]
+    # a short run (the loss only a few times its start) stays MAX_ITER
+    short = fastgd.minimize(fastgd.LeastSquares(X, y), lr=lr, max_iter=3, gtol=0)
+    assert (short.status == fastgd.Status.MAX_ITER).all()
+
+
+def test_divergence_messages_suggest_only_what_the_problem_accepts(rng):
+    X = rng.standard_normal((30, 3))
+    counts = rng.poisson(1.0, 30).astype(float)
+    # Poisson refuses lr='auto' without Armijo: the message says so
+    msg = fastgd.minimize(fastgd.Poisson(X, counts), lr=100.0, max_iter=50).message
+    assert "diverged" in msg and "line_search='armijo' with lr='auto'" in msg
+    with pytest.raises(ValueError, match="line_search='armijo'"):
+        fastgd.minimize(fastgd.Poisson(X, counts), lr="auto")
+    # ... and with Armijo on, lr='auto' is a remedy it accepts
+    fastgd.minimize(fastgd.Poisson(X, counts), lr="auto", line_search="armijo", max_iter=2)
+    # bb backtracks on its own: Poisson takes lr='auto' with it
+    res = fastgd.minimize(fastgd.Poisson(X, counts, l2=0.1), method="bb", lr="auto",
+                          gtol=1e-8, max_iter=500)
+    assert res.status == fastgd.Status.GTOL, res.message
+    # LeastSquares accepts lr='auto'
+    msg = fastgd.minimize(fastgd.LeastSquares(X, counts), lr=100.0, max_iter=50).message
+    assert "diverged" in msg and msg.endswith("(try a smaller lr, or lr='auto')")
+    # a RowLoss without a curvature bound never accepts lr='auto'
+    from fastgd.result import AUTO_UNAVAILABLE, AUTO_USED, status_message
+    kw = dict(grad_norm=1.0, nit=3, gtol=1e-6, xtol=0.0, ftol=0.0, max_iter=10)
+    for advice in (AUTO_UNAVAILABLE, AUTO_USED):
+        m = status_message(fastgd.Status.DIVERGED, advice=advice, **kw)
+        assert "lr='auto'" not in m and "line_search='armijo'" in m
+        m = status_message(fastgd.Status.XTOL, advice=advice, **dict(kw, xtol=1e-3))
+        assert "lr='auto'" not in m

@@ -23,24 +23,33 @@ from numba import prange
 from .. import config
 from .._jit import borrowed, cpu_kernel, load_relaxed
 from ..contract import (
-    ACCEPT, BACKTRACK, DIRECT, GD, GRAM, HP_CURV, HP_L2, HP_LOSS_ROUNDING, IP_ARMIJO,
-    IP_HIST_EVERY, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_LOSS, IP_STOP_AT, PAUSE, RUNNING,
-    ST_F0, ST_FUN, ST_GNORM, ST_LR, ST_NIT, ST_STATUS, TOL_F, TOL_G, TOL_X,
+    ACCEPT, ARMIJO_GROW_AFTER, BACKTRACK, BB, DIRECT, GRAM, HP_CURV, HP_L2, HP_LOSS_ROUNDING,
+    IP_ARMIJO, IP_HIST_EVERY, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_LOSS, IP_RESTART, IP_STOP_AT,
+    PAUSE, RUNNING, ST_F0, ST_FREF, ST_FUN, ST_GNORM, ST_GROWN, ST_LR, ST_LR0, ST_NIT,
+    ST_PATIENCE, ST_QREF, ST_STATUS, ST_STREAK, TOL_F, TOL_G, TOL_X,
 )
 from .math import decisions, rules
 from .prepare import gram_rows, lambda_max, prepare_problem
 
 ROW_TILE = config.ROW_TILE  # compile-time constant of the cached kernels
+acceptance_reference = decisions.acceptance_reference
 after_accept = decisions.after_accept
 auto_lr = decisions.auto_lr
 before_update = decisions.before_update
 diverge_limit = decisions.diverge_limit
+line_search_on = decisions.line_search_on
 loss_rounding = decisions.loss_rounding
 lr_is_auto = decisions.lr_is_auto
+next_lr = decisions.next_lr
+next_growth = decisions.next_growth
+nonmonotone_reference = decisions.nonmonotone_reference
 record_history = decisions.record_history
+restarts = decisions.restarts
 start_status = decisions.start_status
+trial_lr = decisions.trial_lr
 trial_outcome = decisions.trial_outcome
 method_direction = rules.method_direction
+plain_gradient = rules.plain_gradient
 # the hook, bound by fastgd/cpu/drivers.py (with prepare.xtx_apply, lambda_max's):
 # evaluate(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp) -> (f, |g|^2)
 evaluate = None
@@ -61,15 +70,17 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp, t
     """Run one problem from its saved state up to iteration ip[IP_STOP_AT].
 
     state (STATE_SIZE,) float64: read and written (slots ST_*).  s1/s2: the method's
-    per-coordinate state (momentum buffer; Adam m, v).  w_out (m,) is updated in place
-    and ends holding the last finite iterate.  w_new, g, g_new, p (m,) are scratch; pw
-    (1 + row blocks, d) float64 is lambda_max's scratch.
+    per-coordinate state (momentum buffer; Adam m, v; RMSprop/Adagrad's v in s2).  w_out (m,)
+    is updated in place and ends holding the last finite iterate.  w_new, g, g_new, p (m,) are
+    scratch; pw (1 + row blocks, d) float64 is lambda_max's scratch.
     """
     method = ip[IP_METHOD]
     code = ip[IP_LOSS]
     mode = ip[IP_MODE]
     max_iter = ip[IP_MAX_ITER]
     armijo = ip[IP_ARMIJO] != 0
+    searching = line_search_on(armijo, method)
+    restart = ip[IP_RESTART] != 0
     hist_every = ip[IP_HIST_EVERY]
     gtol = tol[TOL_G]
     xtol = tol[TOL_X]
@@ -91,26 +102,38 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp, t
     f, gsq = evaluate_at(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp)
     if t == 0:
         state[ST_F0] = f
+        state[ST_LR0] = lr
+        state[ST_FREF] = f
+        state[ST_QREF] = 1.0
+        state[ST_PATIENCE] = ARMIJO_GROW_AFTER
         record_history(hist, col, 0, hist_every, f, False)
-    limit = diverge_limit(state[ST_F0])
+    f0 = state[ST_F0]
+    lr0 = state[ST_LR0]
+    fref = state[ST_FREF]
+    qref = state[ST_QREF]
+    streak = int(state[ST_STREAK])
+    patience = int(state[ST_PATIENCE])
+    grown = state[ST_GROWN] != 0.0
+    limit = diverge_limit(f0)
     status = start_status(f, gsq)
     while status == RUNNING:
         # re-read every iteration: Ctrl-C moves it to -1 while the call runs (runtime.py)
-        status = before_update(gsq, gtol, t, max_iter, load_relaxed(ip, IP_STOP_AT))
+        status = before_update(gsq, gtol, t, max_iter, load_relaxed(ip, IP_STOP_AT), f, f0)
         if status != RUNNING:
             break
-        if method == GD:
+        if plain_gradient(method):
             scale = 1.0
             direction = g
         else:
             scale = method_direction(method, t, g, s1, s2, p, hp, 0, 1)
             direction = p
         slope = 0.0
-        if armijo:
+        if searching:
             for j in range(m):
                 slope += np.float64(g[j]) * np.float64(direction[j])
-        alpha = lr * scale
+        alpha = trial_lr(armijo, method, lr, lr0, streak, patience) * scale
         rounding = loss_rounding(float(hp[HP_LOSS_ROUNDING]), f, c)
+        f_ref = acceptance_reference(method, f, fref)
         halvings = 0
         while True:
             step_sq = 0.0
@@ -123,8 +146,8 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp, t
                 ww += float(wj) * float(wj)
             f_new, gsq_new = evaluate(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f,
                                       w_new, g_new, hp)
-            outcome = trial_outcome(armijo, halvings, f_new, f, alpha, slope, rounding, limit,
-                                    ww, gsq_new)
+            outcome = trial_outcome(searching, halvings, f_new, f_ref, alpha, slope, rounding,
+                                    limit, ww, gsq_new)
             if outcome != BACKTRACK:
                 break
             halvings += 1
@@ -132,8 +155,17 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp, t
         if outcome != ACCEPT:
             status = outcome  # DIVERGED or LINE_SEARCH_FAILED: w stays the last finite iterate
             break
-        if armijo:
-            lr = alpha / scale
+        sy = 0.0
+        if method == BB:
+            for j in range(m):
+                sy += ((np.float64(g_new[j]) - np.float64(g[j]))
+                       * (np.float64(w_new[j]) - np.float64(w[j])))
+        lr = next_lr(armijo, method, alpha, scale, lr, lr0, step_sq, sy)
+        streak, patience, grown = next_growth(streak, patience, grown, halvings)
+        if restarts(restart, f_new, f):
+            for j in range(m):
+                s1[j] = 0.0
+        fref, qref = nonmonotone_reference(fref, qref, f_new)
         w, w_new = w_new, w
         g, g_new = g_new, g
         swapped = not swapped
@@ -150,6 +182,11 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp, t
     else:
         record_history(hist, col, t, hist_every, f, True)
     state[ST_LR] = lr
+    state[ST_FREF] = fref
+    state[ST_QREF] = qref
+    state[ST_STREAK] = streak
+    state[ST_PATIENCE] = patience
+    state[ST_GROWN] = 1.0 if grown else 0.0
     state[ST_NIT] = t
     state[ST_STATUS] = status
     state[ST_FUN] = f

@@ -35,9 +35,10 @@ import math
 from numba import cuda, float64
 
 from ..contract import (
-    ACCEPT, BACKTRACK, GRAM, HP_CURV, HP_L2, HP_LOSS_ROUNDING, HP_NINV, HP_ONE, IP_ARMIJO,
-    IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_STOP_AT, PAUSE, RUNNING, ST_F0,
-    ST_FUN, ST_GNORM, ST_LR, ST_NIT, ST_STATUS, TOL_F, TOL_G, TOL_X,
+    ACCEPT, ARMIJO_GROW_AFTER, BACKTRACK, BB, GRAM, HP_CURV, HP_L2, HP_LOSS_ROUNDING, HP_NINV,
+    HP_ONE, IP_ARMIJO, IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_RESTART, IP_STOP_AT, PAUSE,
+    RUNNING, ST_F0, ST_FREF, ST_FUN, ST_GNORM, ST_GROWN, ST_LR, ST_LR0, ST_NIT, ST_PATIENCE,
+    ST_QREF, ST_STATUS, ST_STREAK, TOL_F, TOL_G, TOL_X,
 )
 from .evaluate import (
     MAXM, TPB, block_evaluate, block_gram, block_lambda_max, block_sum, finish_gradient, rows_pass,
@@ -46,15 +47,22 @@ from .math import decisions, rules
 
 power_start = rules.power_start
 method_direction = rules.method_direction
+acceptance_reference = decisions.acceptance_reference
 after_accept = decisions.after_accept
 auto_lr = decisions.auto_lr
 before_update = decisions.before_update
 diverge_limit = decisions.diverge_limit
 is_bad = decisions.is_bad
+line_search_on = decisions.line_search_on
 loss_rounding = decisions.loss_rounding
 lr_is_auto = decisions.lr_is_auto
+next_lr = decisions.next_lr
+next_growth = decisions.next_growth
+nonmonotone_reference = decisions.nonmonotone_reference
 record_history = decisions.record_history
+restarts = decisions.restarts
 start_status = decisions.start_status
+trial_lr = decisions.trial_lr
 trial_outcome = decisions.trial_outcome
 
 # slots of the per-problem control row cx (float64): the trial step of the current update,
@@ -85,20 +93,24 @@ def begin(ip, hp, tol, st, cx, w, g, wn, s1, s2, p, sh, hist, col):
     """Stopping tests before an update; else the direction and the first trial point wn."""
     cuda.syncthreads()
     t_it = int(st[ST_NIT])
-    status = before_update(cx[CX_GSQ], tol[TOL_G], t_it, ip[IP_MAX_ITER], ip[IP_STOP_AT])
+    status = before_update(cx[CX_GSQ], tol[TOL_G], t_it, ip[IP_MAX_ITER], ip[IP_STOP_AT],
+                           st[ST_FUN], st[ST_F0])
     if status != RUNNING:
         finish(status, ip, st, cx, hist, col)
         return
     d = w.shape[0]
     t = cuda.threadIdx.x
-    scale = method_direction(ip[IP_METHOD], t_it, g, s1, s2, p, hp, t, TPB)
+    method = ip[IP_METHOD]
+    armijo = ip[IP_ARMIJO] != 0
+    scale = method_direction(method, t_it, g, s1, s2, p, hp, t, TPB)
     slope = 0.0
-    if ip[IP_ARMIJO] != 0:
+    if line_search_on(armijo, method):
         sp = 0.0
         for j in range(t, d, TPB):
             sp += float(g[j]) * float(p[j])
         slope = block_sum(sh, sp)
-    alpha = st[ST_LR] * scale
+    alpha = trial_lr(armijo, method, st[ST_LR], st[ST_LR0], int(st[ST_STREAK]),
+                     int(st[ST_PATIENCE])) * scale
     for j in range(t, d, TPB):
         wn[j] = w[j] - alpha * p[j]
     cuda.syncthreads()
@@ -122,6 +134,10 @@ def start_tail(f, ip, hp, tol, st, cx, w, g, wn, s1, s2, p, sh, hist, col):
     if t == 0:
         if int(st[ST_NIT]) == 0:
             st[ST_F0] = f
+            st[ST_LR0] = st[ST_LR]
+            st[ST_FREF] = f
+            st[ST_QREF] = 1.0
+            st[ST_PATIENCE] = ARMIJO_GROW_AFTER
             record_history(hist, col, 0, ip[IP_HIST_EVERY], f, False)
         st[ST_FUN] = f
         st[ST_GNORM] = math.sqrt(gsq)
@@ -145,21 +161,28 @@ def after(f_new, ip, hp, tol, st, cx, w, g, wn, gnew, s1, s2, p, sh, hist, col):
     f = st[ST_FUN]
     alpha = cx[CX_ALPHA]
     halvings = int(cx[CX_HALV])
+    method = ip[IP_METHOD]
     armijo = ip[IP_ARMIJO] != 0
     sq = 0.0
     wq = 0.0
     gq = 0.0
+    yq = 0.0
     for j in range(t, d, TPB):
         dj = float(wn[j]) - float(w[j])
         sq += dj * dj
         wq += float(wn[j]) * float(wn[j])
         gq += float(gnew[j]) * float(gnew[j])
+        yq += (float(gnew[j]) - float(g[j])) * dj
     step_sq = block_sum(sh, sq)
     ww = block_sum(sh, wq)
     gsq_new = block_sum(sh, gq)
+    sy = 0.0
+    if method == BB:  # the same for every thread of the block
+        sy = block_sum(sh, yq)
     rounding = loss_rounding(float(hp[HP_LOSS_ROUNDING]), f, cx[CX_C])
-    outcome = trial_outcome(armijo, halvings, f_new, f, alpha, cx[CX_SLOPE], rounding,
-                            diverge_limit(st[ST_F0]), ww, gsq_new)
+    outcome = trial_outcome(line_search_on(armijo, method), halvings, f_new,
+                            acceptance_reference(method, f, st[ST_FREF]), alpha, cx[CX_SLOPE],
+                            rounding, diverge_limit(st[ST_F0]), ww, gsq_new)
     if outcome == BACKTRACK:
         alpha *= 0.5
         for j in range(t, d, TPB):
@@ -173,16 +196,25 @@ def after(f_new, ip, hp, tol, st, cx, w, g, wn, gnew, s1, s2, p, sh, hist, col):
     if outcome != ACCEPT:
         finish(outcome, ip, st, cx, hist, col)  # w stays the last finite iterate
         return
-    lr = st[ST_LR]
-    if armijo:
-        lr = alpha / cx[CX_SCALE]
+    lr = next_lr(armijo, method, alpha, cx[CX_SCALE], st[ST_LR], st[ST_LR0], step_sq, sy)
+    reset = restarts(ip[IP_RESTART] != 0, f_new, f)
     for j in range(t, d, TPB):
         w[j] = wn[j]
         g[j] = gnew[j]
+        if reset:
+            s1[j] = 0.0
     t_it = int(st[ST_NIT]) + 1
+    fref, qref = nonmonotone_reference(st[ST_FREF], st[ST_QREF], f_new)
+    streak, patience, grown = next_growth(int(st[ST_STREAK]), int(st[ST_PATIENCE]),
+                                          st[ST_GROWN] != 0.0, halvings)
     cuda.syncthreads()
     if t == 0:
         st[ST_LR] = lr
+        st[ST_STREAK] = streak
+        st[ST_PATIENCE] = patience
+        st[ST_GROWN] = 1.0 if grown else 0.0
+        st[ST_FREF] = fref
+        st[ST_QREF] = qref
         st[ST_NIT] = t_it
         st[ST_FUN] = f_new
         st[ST_GNORM] = math.sqrt(gsq_new)

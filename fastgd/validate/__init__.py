@@ -18,6 +18,6 @@ from .cuda import (  # noqa: F401
     same_device,
 )
 from .scalars import (  # noqa: F401
-    betas, choice, count, finite_real, flag, learning_rate, method, nonneg_real, positive_real,
-    step_count, unit_interval,
+    betas, choice, count, finite_real, flag, learning_rate, method, method_eps, nonneg_real,
+    positive_real, restart, step_count, unit_interval,
 )

@@ -9,7 +9,7 @@ import operator
 
 import numpy as np
 
-from ..contract import METHODS
+from ..contract import ADAGRAD, ADAGRAD_EPS_DEFAULT, EPS_DEFAULT, METHODS, NESTEROV
 
 _INF = float("inf")
 
@@ -125,6 +125,23 @@ def method(name, v):
     if not isinstance(v, str) or v not in METHODS:
         raise ValueError(f"{name} must be one of {sorted(METHODS)}, got {v!r}")
     return METHODS[v]
+
+
+def method_eps(name, v, method_code):
+    """eps: None -> the method's torch.optim default (Adagrad 1e-10, else 1e-8), or a
+    finite real >= 0."""
+    if v is None:
+        return ADAGRAD_EPS_DEFAULT if method_code == ADAGRAD else EPS_DEFAULT
+    return nonneg_real(name, v)
+
+
+def restart(name, v, method_code):
+    """restart: a bool; True only with method='nesterov' (adaptive restart)."""
+    v = flag(name, v)
+    if v and method_code != NESTEROV:
+        raise ValueError(f"{name}=True needs method='nesterov' (adaptive restart of its "
+                         f"momentum)")
+    return v
 
 
 def choice(name, v, options):
