@@ -50,6 +50,7 @@ class Plan:
     x0: object
     inplace: bool
     history: int
+    record_x: bool = False  # keep the iterates every `history` iterations (api.run)
 
     @property
     def max_iter(self):
@@ -118,7 +119,7 @@ def tolerances(gtol, xtol, ftol):
 
 
 def make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs, x0,
-              inplace, momentum, betas, eps, gtol, xtol, ftol):
+              inplace, momentum, betas, eps, gtol, xtol, ftol, *, record_x=False):
     """A Plan from arguments already validated by fastgd.minimize."""
     large = is_large(problem)
     if mode == "gram":
@@ -130,4 +131,4 @@ def make_plan(problem, device, method_code, mode, max_iter, line_search, history
     return Plan(problem=problem, device=device, large=large, ip=ip,
                 hp=hyper_parameters(problem, momentum, betas, eps),
                 tol=tolerances(gtol, xtol, ftol), lrs=lrs, x0=x0, inplace=inplace,
-                history=history)
+                history=history, record_x=record_x)
