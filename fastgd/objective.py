@@ -167,7 +167,6 @@ class Starts(Problem):
 
     def __init__(self, objective, shape, dtype):
         self.objective = objective
-        batched = len(shape) == 2
         self._X = np.empty(shape[:-1] + (0, shape[-1]), dtype)
         self._y = np.empty(shape[:-1] + (0,), dtype)
         self._l2 = 0.0

@@ -296,9 +296,11 @@ def check_compiles(disp, name, signatures, *, shown, scalar=True):
             disp.compile(sig)
             ret = disp.overloads[sig].signature.return_type
         except Exception as exc:  # numba's TypingError and friends
-            msg = str(exc).strip().splitlines()
+            # the first line that says what failed (not "Failed in nopython mode pipeline")
+            msg = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+            said = [ln for ln in msg if not ln.startswith("Failed in ")] or msg
             raise TypeError(f"{name} ({label}) could not be compiled by Numba for arguments "
-                            f"{shown(sig)}: {msg[0] if msg else type(exc).__name__}") from exc
+                            f"{shown(sig)}: {said[0] if said else type(exc).__name__}") from exc
         if scalar and not isinstance(ret, (types.Float, types.Integer, types.Boolean)):
             raise TypeError(f"{name} ({label}) must return a real scalar, returns {ret} for "
                             f"{shown(sig)} arguments")

@@ -352,6 +352,29 @@ def test_multistart_counts_rastrigin_basins():
     assert sum(m["count"] for m in res.minima) == ok.sum()
 
 
+def test_check_grad_of_an_objective(rng):
+    X0 = starts(rng, 3)
+    assert fastgd.check_grad(HIMMELBLAU, X0) < 1e-7
+    assert fastgd.check_grad(ROSEN, rng.uniform(-1, 1, 5)) < 1e-7
+
+    hg = numba.njit(himmelblau_grad)
+
+    def wrong_grad(w, out):
+        hg(w, out)
+        out[1] *= 2.0
+
+    def calls_python(w, out):
+        himmelblau_grad(w, out)  # plain Python: Numba cannot call it, and says which name
+
+    with pytest.raises(TypeError, match=r"grad \(calls_python\) could not be compiled.*"
+                                        r"'himmelblau_grad'"):
+        fastgd.Objective(himmelblau, calls_python)
+
+    assert fastgd.check_grad(fastgd.Objective(himmelblau, wrong_grad), X0) > 0.1
+    with pytest.raises(ValueError, match="needs x"):
+        fastgd.check_grad(HIMMELBLAU)
+
+
 # ---------------------------------------------------------------- bad input
 def test_bad_input():
     x0 = np.zeros((3, 2))
