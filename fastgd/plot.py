@@ -1,4 +1,5 @@
-"""Convergence, learning-rate-sweep and descent-path pictures (matplotlib, optional: fastgd[plot]).
+"""Convergence, learning-rate-sweep and descent-path pictures (matplotlib, optional:
+fastgd[plot]).
 
 The functions build a ``matplotlib.figure.Figure`` directly (no pyplot, no global backend
 change), save it when ``path`` is given, and return it.
@@ -244,7 +245,8 @@ def path(objective, results_or_x0, *, lrs=None, path=None, method="gd", max_iter
     A converged path ends in a circle, one stopped by max_iter in a square; a diverged
     one is dashed, drawn until it leaves the picture (which frames the starts and the
     paths that did not diverge, unless ``extent=(x0, x1, y0, y1)`` is given), with a red
-    x at its last iterate inside (its last finite one when that is inside).  Returns the Figure (saved to ``path``).
+    x at its last iterate inside (its last finite one when that is inside).  Returns the
+    Figure (saved to ``path``).
     """
     from .objective import Objective
     if not isinstance(objective, Objective):
