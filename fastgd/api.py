@@ -8,6 +8,7 @@ chunks the iterations for ``callback`` and ``progress`` on every target.
 import numpy as np
 
 from . import _device, config, contract, runtime, validate
+from .objective import Objective
 from .plan import choose_mode, make_plan
 from .problems import Problem
 from .result import (
@@ -20,7 +21,7 @@ __all__ = ["minimize", "choose_mode"]
 def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e-6, xtol=0.0,
              ftol=0.0, line_search=None, momentum=0.9, betas=(0.9, 0.999), eps=None, alpha=0.99,
              restart=False, device=None, history=0, callback=None, mode="auto", progress=False,
-             inplace=False):
+             inplace=False, record_x=False):
     """Minimise a problem's loss by gradient descent, per problem for a batch.
 
     ``method`` in gd/momentum/nesterov/adam/rmsprop/adagrad/bb (docs/methods.md); ``eps``
@@ -29,15 +30,27 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     by power iteration); stopping by ``gtol``/``xtol``/``ftol`` (0 switches a test off)
     or ``max_iter``, per problem; ``history=k`` records the loss every k iterations
     (``res.history_every`` = k); ``inplace=True`` writes the solution into ``x0``.
+    ``record_x=True`` (with ``history=k``) also keeps the iterates, ``res.x_history``
+    of shape (max_iter // k + 1,) + x.shape, by the loss history's rule (record j is
+    iterate j k; a stopped problem repeats its final x): the solve then runs in chunks of
+    k iterations, one compiled call each (the same iterates; meant for pictures).
     ``callback(result)`` is called after every chunk of iterations (the solve then runs
     in config.CALLBACK_CHUNKS chunks); a problem still iterating has status
     ``Status.RUNNING`` there.  ``progress=True`` shows a progress bar (every target).
 
+    ``problem`` may be a :class:`fastgd.Objective`: then ``x0`` ((B, d) starts, or (d,))
+    is required and ``lr`` must be given (a number or a (B,) array).
+
     Returns a :class:`fastgd.Result`.
     """
+    if isinstance(problem, Objective):
+        if device == "cuda":
+            raise ValueError("device='cuda' does not run an Objective (its functions are "
+                             "compiled for the CPU only): use device='cpu' or None")
+        problem = problem.starts(x0)  # x0's shape and dtype; its values below
     if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a fastgd problem (e.g. fastgd.LeastSquares), "
-                        f"got {type(problem).__name__}")
+        raise TypeError(f"problem must be a fastgd problem (e.g. fastgd.LeastSquares) or a "
+                        f"fastgd.Objective, got {type(problem).__name__}")
     method_code = validate.method("method", method)
     max_iter = validate.count("max_iter", max_iter)
     gtol = validate.nonneg_real("gtol", gtol)
@@ -52,6 +65,10 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     alpha = validate.unit_interval("alpha", alpha)
     restart = validate.restart("restart", restart, method_code)
     history = validate.count("history", history)
+    record_x = validate.flag("record_x", record_x)
+    if record_x and history == 0:
+        raise ValueError("record_x=True needs history=k >= 1 (x is recorded every k "
+                         "iterations)")
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
     lrs = validate.learning_rate(lr, problem.batch_size, problem.dtype)
@@ -71,9 +88,17 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
         raise ValueError(f"device='cuda' solves LeastSquares, Logistic, Huber and Poisson; "
                          f"{type(problem).__name__} runs on the CPU: use device='cpu' with "
                          f"NumPy arrays")
+    if record_x:
+        need = (max_iter // history + 1) * problem.batch_size * problem.n_params * \
+            problem.dtype.itemsize
+        if need > config.MAX_RECORD_X_BYTES:
+            raise ValueError(f"record_x=True would keep {need / 2**30:.1f} GiB of iterates "
+                             f"(> {config.MAX_RECORD_X_BYTES / 2**30:g} GiB): use a larger "
+                             f"history=k, fewer problems or a smaller max_iter")
     mode = choose_mode(problem, mode, max_iter)
     plan = make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs,
-                     x0, inplace, momentum, betas, eps, gtol, xtol, ftol, alpha, restart)
+                     x0, inplace, momentum, betas, eps, gtol, xtol, ftol, alpha, restart,
+                     record_x=record_x)
     plan.advice = auto_lr_advice(problem, lrs is None, searching)
     return run(plan, callback, progress)
 
@@ -108,9 +133,13 @@ def run(plan, callback=None, progress=False):
         from .progress import Progress
         bar = Progress(max_iter, plan.batch_size, progress)
     backend = _backend(plan)
-    # a callback gets fixed chunks; a progress bar alone sizes its chunks by time
-    timed = bar is not None and callback is None
+    # a callback gets fixed chunks; a progress bar alone sizes its chunks by time;
+    # record_x: one chunk per record (a call leaves every running problem at stop_at)
+    timed = bar is not None and callback is None and not plan.record_x
     chunk = max(1, max_iter // config.CALLBACK_CHUNKS) if callback is not None else max_iter
+    if plan.record_x:
+        chunk = plan.history
+        xs = [backend.iterate()]  # record 0: x0
     stop_at = 0
     while True:
         stop_at = bar.next_stop(stop_at) if timed else min(max_iter, stop_at + chunk)
@@ -124,6 +153,8 @@ def run(plan, callback=None, progress=False):
                 bar.close()
             raise
         done = stop_at >= max_iter or not (state[:, contract.ST_STATUS] == contract.RUNNING).any()
+        if plan.record_x and stop_at % plan.history == 0:
+            xs.append(backend.iterate())
         if callback is not None:
             callback(_result(plan, backend.iterate(), state, backend.history()))
         if bar is not None:
@@ -131,7 +162,13 @@ def run(plan, callback=None, progress=False):
         if done:
             break
     x = backend.solution(plan.x0 if plan.inplace else None)
-    return _result(plan, x, state, backend.history())
+    res = _result(plan, x, state, backend.history())
+    if plan.record_x:
+        # the rows after the last call repeat the final iterates (decisions.record_history)
+        rows = max_iter // plan.history + 1
+        xs.extend([np.array(x)] * (rows - len(xs)))
+        res["x_history"] = np.stack(xs)
+    return res
 
 
 def _checked(state, stop_at):

@@ -1,4 +1,4 @@
-"""The ``fastgd`` command line: demo, solve, sweep, bench.  See docs/cli.md.
+"""The ``fastgd`` command line: demo, solve, sweep, lesson, bench.  See docs/cli.md.
 
 Exit codes: 0 success; 1 solved but not every problem converged (solve); 2 bad input
 (unreadable file, wrong shape or dtype, NaN, bad option, an output that exists or is an input)
@@ -424,6 +424,48 @@ def cmd_sweep(args):
     return 0
 
 
+# ---------------------------------------------------------------- lesson
+def cmd_lesson(args):
+    from . import lesson
+    fmt = None
+    if args.plot is not None:
+        _check_out(args.plot, "--plot", {}, args.force)
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("fastgd lesson: matplotlib is not installed, so no picture "
+                  "(pip install 'fastgd[plot]')", file=sys.stderr)
+            args.plot = None
+        else:
+            fmt = _plot_format(args.plot)
+    print("fastgd lesson: gradient descent on the bowl f(w) = (u^2 + 8 v^2) / 2 (u, v: w "
+          "rotated by 30 degrees),")
+    print(f"from w0 = ({lesson.START[0]:.3g}, {lesson.START[1]:.3g}), max_iter "
+          f"{args.max_iter}, gtol {lesson.GTOL:g}.  The steep axis has curvature "
+          f"L = {lesson.CURVATURE:g}:")
+    print(f"a step size lr converges for lr < 2/L = {2 / lesson.CURVATURE:g}, diverges "
+          f"above, and crawls when tiny.", flush=True)
+    obj, res = lesson.solve(max_iter=args.max_iter)
+    from .result import Status
+    print()
+    print(f"{'lr':>6}  {'outcome':<11} {'status':<9} {'iterations':>10}  {'final loss':>10}  x")
+    for j, what in enumerate(("too small", "good", "too large")):
+        st = Status(int(res.status[j]))
+        print(f"{res.lr[j]:>6.3g}  {what:<11} {st.name:<9} {res.nit[j]:>10d}  "
+              f"{res.fun[j]:>10.3g}  ({res.x[j, 0]:.3g}, {res.x[j, 1]:.3g})")
+    print()
+    print("too small: still crawling at max_iter; good: converged; too large: every step "
+          "overshoots")
+    print("further than the last (DIVERGED; x is its last finite iterate).")
+    if args.plot is not None:
+        from . import plot
+        fig = plot.path(obj, res, title="the step size: too small, good, too large")
+        _write_atomic(args.plot, lambda f: fig.savefig(f, format=fmt, dpi=fig.dpi), "--plot",
+                      args.force)
+        print(f"wrote {args.plot}")
+    return 0
+
+
 # ---------------------------------------------------------------- bench
 def cmd_bench(argv):
     import importlib
@@ -441,7 +483,7 @@ def build_parser():
     p = _Parser(
         prog="fastgd",
         description="Compiled, batched gradient descent (Numba). Subcommands: demo, solve, "
-                    "sweep, bench; `fastgd <command> --help` for each.",
+                    "sweep, lesson, bench; `fastgd <command> --help` for each.",
         epilog="Exit codes: 0 ok; 1 (solve) some problem did not converge; 2 bad input.")
     from . import __version__
     p.add_argument("--version", action="version", version=f"fastgd {__version__}")
@@ -516,6 +558,22 @@ def build_parser():
                                                  "(png, pdf, svg, ...: by its extension)")
     w.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
     w.set_defaults(func=cmd_sweep)
+
+    ls = sub.add_parser("lesson", help="the step-size lesson: too small, good, too large",
+                        description="Gradient descent on a 2-D bowl from one start with three "
+                                    "step sizes: too small (MAX_ITER, still crawling), good "
+                                    "(converged), too large (DIVERGED, with a finite x). "
+                                    "Prints the outcomes and draws the paths over the "
+                                    "contours (fastgd.plot.path).")
+    ls.add_argument("--max-iter", type=_int(1, "max_iter"), default=100,
+                    help="iteration limit (100)")
+    ls.add_argument("--plot", metavar="PNG", default="fastgd-lesson.png",
+                    help="draw the paths into this image file when matplotlib is available "
+                         "(fastgd-lesson.png)")
+    ls.add_argument("--no-plot", dest="plot", action="store_const", const=None,
+                    help="print only, draw nothing")
+    ls.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
+    ls.set_defaults(func=cmd_lesson)
 
     b = sub.add_parser("bench", help="compare fastgd with its peers on this machine",
                        description="Runs fastgd.bench (arguments are passed on to it).",

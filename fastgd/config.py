@@ -38,6 +38,8 @@ INTERRUPT_MIN_WORK = 20_000_000
 PROGRESS_MAX_CHUNKS = 64
 # sweep_lr copies X once per step size: refuse sweeps whose copies exceed this many bytes
 MAX_SWEEP_BYTES = 1 << 30
+# minimize(record_x=True): the most iterates it keeps (records x problems x parameters)
+MAX_RECORD_X_BYTES = 1 << 30
 # sweep_lr's default step sizes: this many, log-spaced over this span times 1/L
 SWEEP_POINTS = 13
 SWEEP_SPAN = (1e-2, 4.0)

@@ -1,7 +1,8 @@
 """check_grad: the analytic gradient of a problem against central finite differences.
 
-The debug check for a user-defined ``dphi`` (fastgd.RowLoss): a dphi that is not the
-derivative of phi shows up as a large relative error.
+The debug check for a user-defined ``dphi`` (fastgd.RowLoss) or ``grad``
+(fastgd.Objective): a gradient that is not the derivative shows up as a large relative
+error.
 """
 import numpy as np
 
@@ -22,8 +23,19 @@ def check_grad(problem, x=None, *, eps=1e-6):
     (seed 0, entries N(0, 1/d)).  Costs 2 * n_params loss evaluations per problem:
     meant for small problems.
     """
+    from .objective import Objective
+    if isinstance(problem, Objective):  # points (B, d) or (d,): they give d
+        if x is None:
+            raise ValueError("check_grad(objective, x) needs x: the point(s) to check, shape "
+                             "(d,) or (B, d)")
+        x = np.asarray(x)
+        if x.dtype.kind not in "fiu":
+            raise TypeError(f"x must be a real array, got dtype {x.dtype}")
+        x = np.ascontiguousarray(x, np.float64)
+        problem = problem.starts(x)
     if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a fastgd problem, got {type(problem).__name__}")
+        raise TypeError(f"problem must be a fastgd problem or a fastgd.Objective, got "
+                        f"{type(problem).__name__}")
     eps = validate.nonneg_real("eps", eps)
     if eps <= 0:
         raise ValueError(f"eps must be > 0, got {eps}")

@@ -52,6 +52,7 @@ class Plan:
     inplace: bool
     history: int
     advice: str = AUTO_AVAILABLE  # lr='auto' remedies a message may suggest (result.AUTO_*)
+    record_x: bool = False  # keep the iterates every `history` iterations (api.run)
 
     @property
     def max_iter(self):
@@ -129,7 +130,8 @@ def tolerances(gtol, xtol, ftol):
 
 
 def make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs, x0,
-              inplace, momentum, betas, eps, gtol, xtol, ftol, alpha=0.99, restart=False):
+              inplace, momentum, betas, eps, gtol, xtol, ftol, alpha=0.99, restart=False, *,
+              record_x=False):
     """A Plan from arguments already validated by fastgd.minimize."""
     large = is_large(problem)
     if mode == "gram":
@@ -141,4 +143,4 @@ def make_plan(problem, device, method_code, mode, max_iter, line_search, history
     return Plan(problem=problem, device=device, large=large, ip=ip,
                 hp=hyper_parameters(problem, momentum, betas, eps, alpha),
                 tol=tolerances(gtol, xtol, ftol), lrs=lrs, x0=x0, inplace=inplace,
-                history=history)
+                history=history, record_x=record_x)

@@ -1,4 +1,5 @@
-"""Convergence and learning-rate-sweep pictures (matplotlib, optional: fastgd[plot]).
+"""Convergence, learning-rate-sweep and descent-path pictures (matplotlib, optional:
+fastgd[plot]).
 
 The functions build a ``matplotlib.figure.Figure`` directly (no pyplot, no global backend
 change), save it when ``path`` is given, and return it.
@@ -195,4 +196,135 @@ def sweep(result, lrs=None, *, auto_lr=None, every=None, path=None, title=None):
     ax2.legend(fontsize=8, loc="best")
     if title:
         fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _grid_values(objective, extent, num):
+    """fun on a num x num grid over extent (x0, x1, y0, y1), through the compiled fun."""
+    fun = objective.compiled(np.float64)[0]
+    xs = np.linspace(extent[0], extent[1], num)
+    ys = np.linspace(extent[2], extent[3], num)
+    F = np.empty((num, num))
+    w = np.empty(2)
+    for i, yv in enumerate(ys):
+        w[1] = yv
+        for j, xv in enumerate(xs):
+            w[0] = xv
+            F[i, j] = fun(w, *objective.args)
+    return xs, ys, F
+
+
+def _extent(paths, diverged):
+    """A box around the starts and the paths that did not diverge, widened to the points
+    of diverged paths within twice its size (a diverged path may reach 1e10: its first
+    steps show, not its end), padded by 15%."""
+    keep = [paths[0]] + [paths[:, b] for b in np.flatnonzero(~diverged)]
+    pts = np.concatenate(keep, axis=0)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    half = np.maximum(hi - lo, 1.0)
+    for b in np.flatnonzero(diverged):
+        q = paths[:, b]
+        near = np.isfinite(q).all(axis=1) & (q >= lo - half).all(axis=1) & \
+            (q <= hi + half).all(axis=1)
+        if near.any():
+            lo, hi = np.minimum(lo, q[near].min(axis=0)), np.maximum(hi, q[near].max(axis=0))
+    pad = np.maximum(0.15 * (hi - lo), 0.5)
+    return (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
+
+
+def path(objective, results_or_x0, *, lrs=None, path=None, method="gd", max_iter=100,
+         extent=None, grid=160, title=None, **options):
+    """Contours of a 2-D ``fastgd.Objective`` with descent paths drawn over them.
+
+    ``results_or_x0``: a Result solved with ``history=k, record_x=True`` (its
+    ``x_history`` is drawn, one path per start), or starting points x0 ((2,) or (B, 2)):
+    then ``minimize(objective, method, x0=..., lr=lrs, max_iter=max_iter, history=1,
+    record_x=True, **options)`` is solved here, one path per step size of ``lrs`` (x0
+    (2,) is used for every step size; x0 (B, 2) needs B step sizes, or lr in options).
+    A converged path ends in a circle, one stopped by max_iter in a square; a diverged
+    one is dashed, drawn until it leaves the picture (which frames the starts and the
+    paths that did not diverge, unless ``extent=(x0, x1, y0, y1)`` is given), with a red
+    x at its last iterate inside (its last finite one when that is inside).  Returns the
+    Figure (saved to ``path``).
+    """
+    from .objective import Objective
+    if not isinstance(objective, Objective):
+        raise TypeError(f"objective must be a fastgd.Objective, got {type(objective).__name__}")
+    if isinstance(results_or_x0, dict):
+        res = results_or_x0
+        if res.get("x_history") is None:
+            raise ValueError("the result has no iterates: solve with history=k and "
+                             "record_x=True, e.g. fastgd.minimize(objective, x0=..., lr=..., "
+                             "history=1, record_x=True)")
+    else:
+        from .api import minimize
+        x0 = np.asarray(results_or_x0)
+        if x0.dtype.kind not in "fiu" or x0.ndim not in (1, 2) or x0.shape[-1] != 2:
+            raise ValueError(f"results_or_x0 must be a Result or starting points of shape (2,) "
+                             f"or (B, 2), got {x0.shape}")
+        x0 = x0.astype(np.float64)
+        if lrs is not None:
+            lrs = np.atleast_1d(np.asarray(lrs, np.float64))
+            if x0.ndim == 1:
+                x0 = np.tile(x0, (lrs.size, 1))
+            elif x0.shape[0] != lrs.size:
+                raise ValueError(f"lrs must have one step size per start ({x0.shape[0]}), "
+                                 f"got {lrs.size}")
+            options["lr"] = lrs
+        res = minimize(objective, method, x0=x0, max_iter=max_iter, history=1, record_x=True,
+                       **options)
+    P = np.asarray(res["x_history"], np.float64)
+    if P.shape[-1] != 2:
+        raise ValueError(f"path() draws 2-D objectives, got d = {P.shape[-1]}")
+    if P.ndim == 2:
+        P = P[:, None, :]
+    status = np.atleast_1d(np.asarray(res["status"]))
+    nit = np.atleast_1d(np.asarray(res["nit"]))
+    lr = np.atleast_1d(np.asarray(res["lr"], np.float64))
+    diverged = status == contract.DIVERGED
+    every = int(res.get("history_every") or 1)
+    ext = _extent(P, diverged) if extent is None else tuple(float(v) for v in extent)
+
+    fig = _figure(figsize=(6.8, 5.6), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    xs, ys, F = _grid_values(objective, ext, int(grid))
+    finite = np.isfinite(F)
+    if finite.any():
+        # log-spaced levels above the lowest value in the picture: basins and walls both show
+        shift = F[finite].min()
+        span = max(F[finite].max() - shift, 1e-300)
+        Z = np.log10(np.where(finite, F - shift, np.nan) + 1e-4 * span)
+        ax.contourf(xs, ys, Z, levels=24, cmap="Greys", alpha=0.35)
+        ax.contour(xs, ys, Z, levels=24, colors="0.45", linewidths=0.6)
+    from .result import Status
+    for b in range(P.shape[1]):
+        c = f"C{b % 10}"
+        stop = min(int(nit[b]) // every + 1, P.shape[0])
+        xy = P[:stop, b]
+        if diverged[b]:  # up to the first iterate outside the picture: it has left
+            out = np.flatnonzero((xy[:, 0] < ext[0]) | (xy[:, 0] > ext[1]) |
+                                 (xy[:, 1] < ext[2]) | (xy[:, 1] > ext[3]))
+            if out.size:
+                xy = xy[:out[0] + 1]
+        name = Status(int(status[b])).name
+        label = f"lr = {lr[b]:.3g}: {name} after {int(nit[b])} iterations"
+        ax.plot(xy[:, 0], xy[:, 1], color=c, lw=1.4, ls="--" if diverged[b] else "-",
+                marker=".", ms=3.5, label=label)
+        ax.plot(*xy[0], marker="o", color="k", ms=4, zorder=4)
+        if diverged[b]:  # its last finite iterate, or where it left the picture
+            inside = xy[-2] if len(xy) > 1 and not (ext[0] <= xy[-1, 0] <= ext[1] and
+                                                     ext[2] <= xy[-1, 1] <= ext[3]) else xy[-1]
+            ax.plot(*inside, marker="x", color="red", ms=10, mew=2.5, zorder=5)
+        elif status[b] in contract.SUCCESS_CODES:
+            ax.plot(*xy[-1], marker="o", mfc="none", mec=c, ms=10, mew=2, zorder=5)
+        else:
+            ax.plot(*xy[-1], marker="s", mfc="none", mec=c, ms=9, mew=2, zorder=5)
+    ax.set_xlim(ext[0], ext[1])
+    ax.set_ylim(ext[2], ext[3])
+    ax.set_xlabel("w[0]")
+    ax.set_ylabel("w[1]")
+    ax.set_title(title or "gradient descent paths (o converged, s iteration limit, "
+                          "x diverged)", fontsize=10)
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
     return _save(fig, path)

@@ -276,37 +276,55 @@ class Softmax(Problem):
 _ROWLOSS_CACHE = {}   # (phi, dphi) -> compiled pieces, shared by every RowLoss of that pair
 
 
-def _scalar_function(fn, name):
-    """fn as a Numba CPU dispatcher, compile-probed on (float64, float64) and (float32, float32)."""
-    from numba import njit, types
+def user_dispatcher(fn, name, call):
+    """fn (plain Python or numba.njit) as a Numba CPU dispatcher with the drivers' options
+    (fastmath without nnan/ninf, error_model="numpy"), compiled lazily.  `call` words what
+    fn must be, for the TypeError otherwise."""
+    from numba import njit
     from numba.core.registry import CPUDispatcher
 
     from ._jit import FASTMATH
-    label = getattr(fn, "__name__", repr(fn))
     if isinstance(fn, CPUDispatcher):
         fn = fn.py_func  # compiled again with the drivers' options (error_model="numpy")
     if callable(fn) and hasattr(fn, "__code__"):
-        disp = njit(nogil=True, fastmath=set(FASTMATH), error_model="numpy")(fn)
-    else:
-        raise TypeError(f"{name} must be a Python function or a numba.njit function of (z, y), "
-                        f"got {type(fn).__name__}")
-    for ty in (types.float64, types.float32):
+        return njit(nogil=True, fastmath=set(FASTMATH), error_model="numpy")(fn)
+    raise TypeError(f"{name} must be {call}, got {type(fn).__name__}")
+
+
+def check_compiles(disp, name, signatures, *, shown, scalar=True):
+    """Compile a user dispatcher for every signature (a tuple of Numba types); a TypeError
+    names the function (`name` and its __name__) if Numba cannot compile it, if it returns
+    no real scalar (when `scalar`), or if it can raise: exceptions cannot leave the
+    parallel kernels.  `shown(sig)` words a signature for those messages."""
+    from numba import types
+    label = disp.py_func.__name__
+    for sig in signatures:
         try:
-            disp.compile((ty, ty))
-            ret = disp.overloads[(ty, ty)].signature.return_type
+            disp.compile(sig)
+            ret = disp.overloads[sig].signature.return_type
         except Exception as exc:  # numba's TypingError and friends
-            msg = str(exc).strip().splitlines()
+            # the first line that says what failed (not "Failed in nopython mode pipeline")
+            msg = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+            said = [ln for ln in msg if not ln.startswith("Failed in ")] or msg
             raise TypeError(f"{name} ({label}) could not be compiled by Numba for arguments "
-                            f"({ty}, {ty}): {msg[0] if msg else type(exc).__name__}") from exc
-        if not isinstance(ret, (types.Float, types.Integer, types.Boolean)):
+                            f"{shown(sig)}: {said[0] if said else type(exc).__name__}") from exc
+        if scalar and not isinstance(ret, (types.Float, types.Integer, types.Boolean)):
             raise TypeError(f"{name} ({label}) must return a real scalar, returns {ret} for "
-                            f"({ty}, {ty}) arguments")
-        if _raises(disp, (ty, ty)):
+                            f"{shown(sig)} arguments")
+        if _raises(disp, sig):
             # Numba's parallel regions drop an exception: the solve would go on, wrong
             raise TypeError(f"{name} ({label}) has a raise statement: exceptions cannot leave "
                             f"fastgd's parallel kernels; return nan or inf where the loss is "
                             f"undefined instead (the solve then reports DIVERGED)")
     return disp
+
+
+def _scalar_function(fn, name):
+    """fn as a Numba CPU dispatcher, compile-probed on (float64, float64) and (float32, float32)."""
+    from numba import types
+    disp = user_dispatcher(fn, name, "a Python function or a numba.njit function of (z, y)")
+    return check_compiles(disp, name, [(ty, ty) for ty in (types.float64, types.float32)],
+                          shown=lambda sig: f"({sig[0]}, {sig[1]})")
 
 
 def _raises(disp, sig, seen=None):

@@ -104,3 +104,22 @@ def test_bench_round_repeats_short_calls_and_records_the_mean():
     assert 0.0145 <= per_call <= 0.02
     one, _ = harness._timed_round(lambda: time.sleep(0.005), min_s=0.0)
     assert 0.004 <= one < 0.05
+
+
+def test_multistart_benchmark_smoke():
+    """benchmarks/multistart.py at toy size: every contender runs and converges."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(
+        os.pathsep) if p])
+    out = subprocess.run([sys.executable, "-m", "benchmarks.multistart", "--starts", "20",
+                          "--scipy-limit-s", "5"], capture_output=True, text=True, cwd=root,
+                         env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    table = [ln for ln in out.stdout.splitlines() if ln.startswith("| ") and "%" in ln]
+    assert len(table) == 6  # 2 cases x (fastgd, scipy L-BFGS-B, scipy BFGS)
+    fastgd_rows = [ln for ln in table if "fastgd" in ln]
+    assert all("100.0%" in ln for ln in fastgd_rows), out.stdout

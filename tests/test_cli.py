@@ -44,13 +44,13 @@ def lstsq_files(tmp_path, rng):
     return tmp_path, X, y
 
 
-@pytest.mark.parametrize("sub", [[], ["demo"], ["solve"], ["sweep"]])
+@pytest.mark.parametrize("sub", [[], ["demo"], ["solve"], ["sweep"], ["lesson"]])
 def test_help_everywhere(sub):
     out = run(*sub, "--help")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("usage: fastgd")
     if not sub:
-        for name in ("demo", "solve", "sweep", "bench"):
+        for name in ("demo", "solve", "sweep", "lesson", "bench"):
             assert name in out.stdout
 
 
@@ -222,6 +222,28 @@ def test_sweep_generated_with_plot(tmp_path):
     assert "lr='auto' (1/L)" in out.stdout
     assert png.exists() and png.stat().st_size > 5000
     assert sorted(os.listdir(tmp_path)) == ["sweep.png"]
+
+
+def test_lesson_prints_three_outcomes_and_draws_them(tmp_path):
+    png = tmp_path / "lesson.png"
+    out = subprocess.run([sys.executable, "-m", "fastgd", "lesson", "--plot", str(png)],
+                         capture_output=True, text=True, timeout=300, env=ENV, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[1] + " " + line.split()[2]: line.split() for line in
+            out.stdout.splitlines() if line.split()[1:3] in (["too", "small"], ["good", "GTOL"],
+                                                              ["too", "large"])}
+    assert rows["too small"][3] == "MAX_ITER" and rows["too small"][4] == "100"
+    assert rows["good GTOL"][2] == "GTOL"
+    assert rows["too large"][3] == "DIVERGED" and "nan" not in rows["too large"][-1]
+    assert png.exists() and png.stat().st_size > 5000
+    assert sorted(os.listdir(tmp_path)) == ["lesson.png"]
+    again = run("lesson", "--plot", png)             # exists: refused without --force
+    assert "--force" in assert_clean_error(again)
+    quiet = subprocess.run([sys.executable, "-m", "fastgd", "lesson", "--no-plot",
+                            "--max-iter", "20"], capture_output=True, text=True, timeout=300,
+                           env=ENV, cwd=tmp_path)
+    assert quiet.returncode == 0 and "wrote" not in quiet.stdout
+    assert sorted(os.listdir(tmp_path)) == ["lesson.png"]
 
 
 def test_sweep_given_files_and_lrs(lstsq_files):

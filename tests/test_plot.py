@@ -87,6 +87,30 @@ def test_sweep_picture(rng, tmp_path):
         fastgd.plot.sweep(res, res.lr[:-1])
 
 
+def test_descent_paths_of_an_objective(tmp_path):
+    from fastgd import lesson
+    obj, res = lesson.solve()
+    assert list(res.status) == [fastgd.Status.MAX_ITER, fastgd.Status.GTOL,
+                                fastgd.Status.DIVERGED]
+    fig = fastgd.plot.path(obj, res, path=tmp_path / "paths.png")
+    _check_png(tmp_path / "paths.png")
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert [lbl.split(": ")[1].split()[0] for lbl in labels] == ["MAX_ITER", "GTOL", "DIVERGED"]
+    # the diverged path is dashed and stops where it leaves the picture
+    dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert len(dashed) == 1 and len(dashed[0].get_xdata()) < res.nit[2]
+    # from starting points and step sizes: solved inside, one path per step size
+    fig2 = fastgd.plot.path(obj, lesson.START, lrs=[0.01, 0.1])
+    assert len(fig2.axes[0].get_legend().get_texts()) == 2
+    with pytest.raises(ValueError, match="record_x=True"):
+        fastgd.plot.path(obj, fastgd.minimize(obj, x0=np.zeros(2), lr=0.1, max_iter=3))
+    with pytest.raises(ValueError, match="one step size per start"):
+        fastgd.plot.path(obj, np.zeros((3, 2)), lrs=[0.1, 0.2])
+    with pytest.raises(TypeError, match="fastgd.Objective"):
+        fastgd.plot.path(lesson.bowl, lesson.START, lrs=[0.1])
+
+
 def test_import_fastgd_does_not_import_matplotlib():
     code = ("import sys, fastgd; assert 'matplotlib' not in sys.modules; "
             "fastgd.sweep_lr; fastgd.plot; assert 'matplotlib' not in sys.modules; print('ok')")

@@ -51,7 +51,8 @@ class CpuBackend:
         self.ip[contract.IP_STOP_AT] = stop_at
         iters = max(1, stop_at - int(self.state[:, contract.ST_NIT].min()))
         try:
-            interruptible(self._advance, self.ip, self.X.size * iters)
+            # work: the data read per iteration (an Objective has none: its iterates)
+            interruptible(self._advance, self.ip, max(self.X.size, self.W.size) * iters)
         except SystemError as exc:  # an exception in compiled code that Numba could not raise
             raise RuntimeError(STOPPED_EARLY) from exc
         return self.state

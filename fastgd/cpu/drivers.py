@@ -5,7 +5,7 @@ A batch runs ``solve_batch`` with the small-problem hooks (DIRECT, GRAM); one la
 problem runs ``solve_single`` with the large-problem hooks (GRAM, the parallel ROWS
 pass), so neither compiles the other's evaluation (the parallel row pass alone is about
 a quarter of a driver's compile time).  Built-in losses and Softmax are cached on disk
-under their binding's tag; a user's RowLoss is compiled once per process.
+under their binding's tag; a user's RowLoss or Objective is compiled once per process.
 """
 import types
 
@@ -47,3 +47,13 @@ def row_loss(row_terms):
     cached on disk: user code)."""
     ev = rebind([evaluate], {"row_terms": row_terms})
     return _pair(None, ev.evaluate_small, ev.evaluate_large)
+
+
+def objective(evaluate_objective):
+    """Drivers of a user's Objective (fastgd/cpu/objective.py): the batch driver with
+    ``evaluate`` bound to the objective's hook and nothing to prepare (not cached on disk:
+    user code).  An objective has no rows, so it never runs ``solve_single``."""
+    from . import objective as ob
+    small = rebind([solve], {"evaluate": evaluate_objective, "prepare_problem": ob.no_setup,
+                             "lambda_max": ob.no_curvature})
+    return types.SimpleNamespace(solve_batch=small.solve_batch, small=small)
