@@ -26,7 +26,9 @@ class Problem:
         if on_gpu:
             X = validate.cuda_data_array("X", X, (2, 3))
         else:
-            X = validate.data_array("X", X, (2, 3), check_finite=False)
+            X = validate.data_array("X", validate.array_view("X", X), (2, 3),
+                                    check_finite=False)
+            y = validate.target_array("y", y, X.dtype)  # labels/counts as ints: X's dtype
         if validate.is_cuda_array(y):
             y = validate.cuda_data_array("y", y, (1, 2))
         else:

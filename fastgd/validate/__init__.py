@@ -12,6 +12,7 @@ from .arrays import (  # noqa: F401
     FLOAT_DTYPES, binary_labels, data_array, data_range, finite, fits_dtype, initial_point,
     kernel_array, layout, no_overlap, not_masked, out_array, same_dtype, shape,
 )
+from .convert import array_view, target_array  # noqa: F401
 from .buffers import FlatBuffer, flat_buffer, matching_buffers, numpy_step_buffers  # noqa: F401
 from .cuda import (  # noqa: F401
     cuda_binary_labels, cuda_data_array, cuda_initial_point, cuda_interface, is_cuda_array,
