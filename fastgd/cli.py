@@ -16,7 +16,14 @@ import numpy as np
 
 from .contract import METHODS as _METHODS  # a plain module: imports nothing, compiles nothing
 
-PROBLEMS = ("lstsq", "logistic")
+PROBLEMS = ("lstsq", "logistic", "huber", "poisson", "softmax")
+PROBLEM_HELP = ("loss: lstsq (least squares), logistic (labels 0/1), huber (--delta), poisson "
+                "(counts; lr='auto' needs --line-search armijo), softmax (class ids 0..k-1, "
+                "--classes) (lstsq)")
+FORMATS = ("fastgd reads NumPy .npy files (np.save) and .npz archives (np.savez); for a CSV or "
+           "text file: python -c \"import numpy as np; np.save('X.npy', np.loadtxt('data.csv', "
+           "delimiter=','))\"")
+NPY_MAGIC, ZIP_MAGIC = b"\x93NUMPY", b"PK\x03\x04"
 METHODS = tuple(_METHODS)
 INT64_MAX = 2**63 - 1
 # an .npz member is read only if its .npy header declares at most NPZ_FREE_BYTES, or at most
@@ -64,6 +71,16 @@ def _lr(text):
     return v
 
 
+def _positive(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    if not (np.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return v
+
+
 def _nonneg(text):
     try:
         v = float(text)
@@ -96,6 +113,10 @@ def _load(path, name, key):
     """One array from .npy (memory-mapped, copy-on-write: never modified on disk) or .npz."""
     if not os.path.isfile(path):
         raise UsageError(f"{name}: no such file {path!r}")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if not (magic.startswith(NPY_MAGIC) or magic.startswith(ZIP_MAGIC)):
+        raise UsageError(f"{name}: {path!r} is not a NumPy .npy or .npz file; {FORMATS}")
     try:
         if path.endswith(".npz"):
             return _load_npz(path, name, key)
@@ -144,7 +165,9 @@ def _check_member(path, name, info, header, shape, fortran, dtype):
     if dtype.hasobject:
         raise UsageError(f"{name}: {where} holds Python objects; refusing to unpickle")
     try:
-        validate.layout(name, dtype, shape, not fortran or len(shape) < 2, NDIMS[name])
+        labels = name == "y" and dtype.kind in "biu"  # labels/counts: converted to X's dtype
+        validate.layout(name, np.dtype(np.float64) if labels else dtype, shape,
+                        not fortran or len(shape) < 2, NDIMS[name])
     except (ValueError, TypeError) as e:
         raise UsageError(f"{_first_line(e)} ({member})") from None
     nbytes = math.prod(shape) * dtype.itemsize
@@ -162,10 +185,23 @@ def _first_line(e):
     return text[0] if text else ""
 
 
-def _problem(kind, X, y, l2):
+def _problem(kind, X, y, args):
+    """The problem `kind` (PROBLEMS) over X, y with the command's loss options."""
     import fastgd
-    cls = fastgd.LeastSquares if kind == "lstsq" else fastgd.Logistic
-    return cls(X, y, l2=l2)
+    if kind == "huber":
+        return fastgd.Huber(X, y, delta=args.delta, l2=args.l2)
+    if kind == "softmax":
+        k = args.classes
+        if k is None:
+            top = np.max(y) if np.size(y) else 0
+            if not np.isfinite(top) or top != np.floor(top) or top < 1 or top >= 2**31:
+                raise UsageError("y: softmax needs class ids 0..k-1 (integers, k >= 2); "
+                                 "give --classes K")
+            k = int(top) + 1
+        return fastgd.Softmax(X, y, k, l2=args.l2)
+    cls = {"lstsq": fastgd.LeastSquares, "logistic": fastgd.Logistic,
+           "poisson": fastgd.Poisson}[kind]
+    return cls(X, y, l2=args.l2)
 
 
 def _write_atomic(path, write, option, force):
@@ -340,7 +376,7 @@ def cmd_solve(args):
         y = _load(args.X, "y", "y")
     else:
         y = _load(args.y, "y", "y")
-    problem = _problem(args.problem, X, y, args.l2)
+    problem = _problem(args.problem, X, y, args)
     t = time.perf_counter()
     res = fastgd.minimize(problem, args.method, lr=args.lr, max_iter=args.max_iter,
                           gtol=args.gtol, xtol=args.xtol, ftol=args.ftol,
@@ -376,6 +412,18 @@ def sweep_problem(n=200, d=10, seed=0, dtype=np.float64):
     return X.astype(dtype), y.astype(dtype)
 
 
+def generated_targets(kind, X, y, seed):
+    """Targets of the generated sweep problem for loss `kind`, from its least-squares y."""
+    if kind == "logistic":
+        return (y > np.median(y)).astype(X.dtype)
+    if kind == "poisson":
+        rng = np.random.default_rng(seed + 1)
+        return rng.poisson(np.exp(0.3 * y / np.std(y))).astype(X.dtype)
+    if kind == "softmax":
+        return np.digitize(y, np.quantile(y, [1 / 3, 2 / 3])).astype(X.dtype)
+    return y
+
+
 def cmd_sweep(args):
     import fastgd
     if args.plot is not None:
@@ -392,9 +440,8 @@ def cmd_sweep(args):
     else:
         X, y = sweep_problem(args.n, args.d, args.seed)
         source = f"generated {args.n}x{args.d} least squares, seed {args.seed}"
-        if args.problem == "logistic":
-            y = (y > np.median(y)).astype(X.dtype)
-    problem = _problem(args.problem, X, y, args.l2)
+        y = generated_targets(args.problem, X, y, args.seed)
+    problem = _problem(args.problem, X, y, args)
     if problem.batched:
         raise UsageError("X: a sweep runs one problem (X of shape (n, d)), got shape "
                          f"{X.shape}")
@@ -409,7 +456,10 @@ def cmd_sweep(args):
         print(f"{res.lr[j]:>10.4g}  {Status(int(res.status[j])).name:<9} {res.nit[j]:>10d}  "
               f"{res.fun[j]:.6g}")
     ok = res.status != Status.DIVERGED
-    print(f"lr='auto' (1/L) = {res.auto_lr:.4g}")
+    if np.isfinite(res.auto_lr):
+        print(f"lr='auto' (1/L) = {res.auto_lr:.4g}")
+    else:
+        print(f"lr='auto': none for {args.problem} with these options")
     if ok.any():
         best = np.flatnonzero(ok)[np.argmin(np.where(ok, res.fun, np.inf)[ok])]
         print(f"lowest final loss {res.fun[best]:.6g} at lr = {res.lr[best]:.4g}")
@@ -511,8 +561,11 @@ def build_parser():
     d.set_defaults(func=cmd_demo)
 
     def solver_options(sp, max_iter, gtol):
-        sp.add_argument("--problem", choices=PROBLEMS, default="lstsq",
-                        help="loss: least squares or logistic (labels 0/1) (lstsq)")
+        sp.add_argument("--problem", choices=PROBLEMS, default="lstsq", help=PROBLEM_HELP)
+        sp.add_argument("--delta", type=_positive, default=1.0,
+                        help="huber: quadratic below |residual| <= delta (1.0)")
+        sp.add_argument("--classes", type=_int(2), default=None,
+                        help="softmax: number of classes k (default: max(y) + 1)")
         sp.add_argument("--method", choices=METHODS, default="gd", help="update rule (gd)")
         sp.add_argument("--l2", type=_nonneg, default=0.0, help="ridge penalty l2/2 ||w||^2 (0)")
         sp.add_argument("--max-iter", type=_int(0, "max_iter"), default=max_iter,

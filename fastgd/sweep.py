@@ -51,7 +51,8 @@ def sweep_lr(problem, lrs=None, *, method="gd", max_iter=200, history=1, **optio
     -------
     fastgd.Result with batched fields of length L (``x`` (L, d), ``fun``, ``nit``, ``status``,
     ``success``, ``lr``), ``history`` of shape (max_iter // history + 1, L), plus
-    ``auto_lr`` (float, what ``lr="auto"`` would use) and ``history_every`` (= history).
+    ``auto_lr`` (float, what ``lr="auto"`` would use; nan where the problem has none, e.g.
+    Poisson without line_search="armijo") and ``history_every`` (= history).
 
     Memory: the driver needs a C-contiguous (L, n, d) array, so X and y are copied once per
     step size. That is meant for small and medium problems; a sweep whose copies would
@@ -69,7 +70,12 @@ def sweep_lr(problem, lrs=None, *, method="gd", max_iter=200, history=1, **optio
     for name in ("lr", "x0", "inplace"):
         if name in options:
             raise TypeError(f"sweep_lr() does not take {name!r} (the step sizes are lrs)")
-    lr_auto = auto_lr(problem, method, **options)
+    try:
+        lr_auto = auto_lr(problem, method, **options)
+    except ValueError:
+        if lrs is None:  # e.g. Poisson without line_search="armijo": no 1/L to start from
+            raise
+        lr_auto = float("nan")
     lrs = default_lrs(lr_auto) if lrs is None else _learning_rates(lrs)
     L = lrs.size
     max_iter = validate.count("max_iter", max_iter)

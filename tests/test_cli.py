@@ -472,3 +472,66 @@ def test_out_of_range_numbers_exit_2_naming_the_option(lstsq_files, argv, option
     line = assert_clean_error(out)
     assert f"error: argument {option}: " in line, line
     assert out.stdout == ""
+
+
+# ---------------------------------------------------------------- every built-in loss
+def _glm_files(tmp_path, rng, kind):
+    X = rng.standard_normal((300, 4))
+    z = X @ np.array([0.5, -0.2, 0.1, 0.3])
+    y = {"poisson": rng.poisson(np.exp(z)),                      # int64 counts
+         "softmax": np.digitize(z, [-0.3, 0.3]),                 # int64 class ids
+         "huber": z + rng.standard_t(2, 300)}[kind]
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    return X, y
+
+
+def _huber_ref(X, y, delta):
+    from scipy.optimize import minimize
+
+    def fg(w):
+        r = X @ w - y
+        a = np.abs(r)
+        f = np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta)).mean()
+        return f, X.T @ np.clip(r, -delta, delta) / len(y)
+    return minimize(fg, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B",
+                    options=dict(gtol=1e-12, ftol=1e-15, maxiter=10_000)).x
+
+
+@pytest.mark.parametrize("kind,opts", [
+    ("poisson", ["--line-search", "armijo"]),
+    ("softmax", ["--l2", "0.01", "--lr", "1.0"]),
+    ("huber", ["--delta", "0.5"]),
+])
+def test_solve_every_builtin_loss(tmp_path, rng, kind, opts):
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import LogisticRegression, PoissonRegressor
+    X, y = _glm_files(tmp_path, rng, kind)
+    out = run("solve", tmp_path / "X.npy", tmp_path / "y.npy", "--problem", kind, *opts,
+              "--gtol", "1e-9", "--max-iter", "20000", "--out", tmp_path / "w.npy")
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    w = np.load(tmp_path / "w.npy")
+    if kind == "poisson":
+        ref = PoissonRegressor(alpha=0.0, fit_intercept=False, tol=1e-12,
+                               max_iter=10_000).fit(X, y).coef_
+    elif kind == "softmax":    # k = max(y) + 1 = 3 classes inferred from y
+        assert w.shape == (4, 3)
+        ref = LogisticRegression(C=1 / (0.01 * len(y)), fit_intercept=False, tol=1e-12,
+                                 max_iter=10_000).fit(X, y).coef_.T
+    else:
+        ref = _huber_ref(X, y, 0.5)
+    np.testing.assert_allclose(w, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_csv_input_gets_a_formats_message(tmp_path, rng):
+    np.savetxt(tmp_path / "data.csv", rng.standard_normal((5, 2)), delimiter=",")
+    np.save(tmp_path / "y.npy", np.zeros(5))
+    line = assert_clean_error(run("solve", tmp_path / "data.csv", tmp_path / "y.npy"))
+    assert "is not a NumPy .npy or .npz file" in line and "np.loadtxt" in line
+    assert "pickle" not in line
+
+
+def test_sweep_poisson_with_given_lrs(rng):
+    out = run("sweep", "--problem", "poisson", "--lrs", "0.01,0.1", "--max-iter", "20")
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    assert "lr='auto': none for poisson" in out.stdout
