@@ -19,7 +19,7 @@ __all__ = ["minimize", "choose_mode"]
 
 
 def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e-6, xtol=0.0,
-             ftol=0.0, line_search=None, momentum=0.9, betas=(0.9, 0.999), eps=None, alpha=0.99,
+             ftol=0.0, rtol=0.0, line_search=None, momentum=0.9, betas=(0.9, 0.999), eps=None, alpha=0.99,
              restart=False, device=None, history=0, callback=None, mode="auto", progress=False,
              inplace=False, record_x=False):
     """Minimise a problem's loss by gradient descent, per problem for a batch.
@@ -28,7 +28,8 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     None = the method's torch default (Adagrad 1e-10, else 1e-8); ``alpha`` RMSprop's
     smoothing constant; ``restart=True`` adaptive restart for nesterov; ``lr`` a float, a (B,) array or "auto" (1/L
     by power iteration); stopping by ``gtol``/``xtol``/``ftol`` (0 switches a test off)
-    or ``max_iter``, per problem; ``history=k`` records the loss every k iterations
+    or ``max_iter``, per problem (``rtol``: the gradient test becomes |g| <= max(gtol,
+    rtol |g(x0)|), relative to the start; default 0, off); ``history=k`` records the loss every k iterations
     (``res.history_every`` = k); ``inplace=True`` writes the solution into ``x0``.
     ``record_x=True`` (with ``history=k``) also keeps the iterates, ``res.x_history``
     of shape (max_iter // k + 1,) + x.shape, by the loss history's rule (record j is
@@ -56,6 +57,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     gtol = validate.nonneg_real("gtol", gtol)
     xtol = validate.nonneg_real("xtol", xtol)
     ftol = validate.nonneg_real("ftol", ftol)
+    rtol = validate.nonneg_real("rtol", rtol)
     validate.choice("line_search", line_search, (None, "armijo"))
     momentum = validate.fits_dtype("momentum", validate.nonneg_real("momentum", momentum),
                                    problem.dtype)
@@ -98,7 +100,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     mode = choose_mode(problem, mode, max_iter)
     plan = make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs,
                      x0, inplace, momentum, betas, eps, gtol, xtol, ftol, alpha, restart,
-                     record_x=record_x)
+                     record_x=record_x, rtol=rtol)
     plan.advice = auto_lr_advice(problem, lrs is None, searching)
     return run(plan, callback, progress)
 

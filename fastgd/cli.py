@@ -379,7 +379,7 @@ def cmd_solve(args):
     problem = _problem(args.problem, X, y, args)
     t = time.perf_counter()
     res = fastgd.minimize(problem, args.method, lr=args.lr, max_iter=args.max_iter,
-                          gtol=args.gtol, xtol=args.xtol, ftol=args.ftol,
+                          gtol=args.gtol, rtol=args.rtol, xtol=args.xtol, ftol=args.ftol,
                           line_search=args.line_search, mode=args.mode, progress=args.progress)
     secs = time.perf_counter() - t
     if problem.batched:
@@ -446,7 +446,7 @@ def cmd_sweep(args):
         raise UsageError("X: a sweep runs one problem (X of shape (n, d)), got shape "
                          f"{X.shape}")
     res = fastgd.sweep_lr(problem, args.lrs, method=args.method, max_iter=args.max_iter,
-                          gtol=args.gtol)
+                          gtol=args.gtol, rtol=args.rtol)
     print(f"lr sweep: {args.problem} ({source}), method {args.method}, "
           f"max_iter {args.max_iter}, gtol {args.gtol:g}")
     print(f"{'lr':>10}  {'status':<9} {'iterations':>10}  final loss")
@@ -572,6 +572,8 @@ def build_parser():
                         help=f"iteration limit ({max_iter})")
         sp.add_argument("--gtol", type=_nonneg, default=gtol,
                         help=f"stop when the gradient norm <= gtol ({gtol:g}; 0: off)")
+        sp.add_argument("--rtol", type=_nonneg, default=0.0,
+                        help="or when it is <= rtol x the gradient norm at x0 (0: off)")
 
     s = sub.add_parser("solve", help="solve a problem stored in .npy/.npz files",
                        description="Solve min_w loss(X w, y) for X (n, d) and y (n,), or a batch "

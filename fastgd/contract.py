@@ -20,6 +20,7 @@ Packed arrays of one solve of B problems with d parameters each:
            ST_STREAK  Armijo: updates in a row accepted at their first trial
            ST_PATIENCE  Armijo: the streak that lets the step grow
            ST_GROWN   Armijo: 1 when the step grew since the last backtrack
+           ST_GTOL    the gradient tolerance of this problem: max(gtol, rtol |g(x0)|)
     hp     (HP_SIZE,) dtype of X    float hyper-parameters (HP_*)
     ip     (IP_SIZE,) int64         integer options (IP_*)
     tol    (TOL_SIZE,) float64      tolerances (TOL_*)
@@ -85,8 +86,8 @@ POWER_ITERATIONS = 50
 
 # ---------------------------------------------------------------- state (B, STATE_SIZE)
 (ST_LR, ST_NIT, ST_STATUS, ST_F0, ST_FUN, ST_GNORM, ST_LR0, ST_FREF, ST_QREF, ST_STREAK,
- ST_PATIENCE, ST_GROWN) = range(12)
-STATE_SIZE = 12
+ ST_PATIENCE, ST_GROWN, ST_GTOL) = range(13)
+STATE_SIZE = 13
 # ST_LR before lr="auto" is resolved by the driver (any value <= 0 would do; this one)
 LR_AUTO = -1.0
 
@@ -101,8 +102,8 @@ IP_SIZE = 8
 # ip[IP_STOP_AT] set by Ctrl-C while a call runs: every problem pauses, none starts
 INTERRUPTED = -1
 # ---------------------------------------------------------------- tol: float64 tolerances
-TOL_G, TOL_X, TOL_F = range(3)
-TOL_SIZE = 3
+TOL_G, TOL_X, TOL_F, TOL_R = range(4)
+TOL_SIZE = 4
 
 
 # ---------------------------------------------------------------- fastgd.ops scalar arrays

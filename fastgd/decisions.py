@@ -154,6 +154,12 @@ def start_status(f, gsq):
     return RUNNING
 
 
+def problem_gtol(gtol, rtol, gsq0):
+    """The gradient tolerance of one problem, fixed at its start: the larger of the absolute
+    gtol and rtol times the gradient norm at x0 (|g(x0)|^2 = gsq0); 0 = off."""
+    return max(gtol, rtol * math.sqrt(gsq0)) if gsq0 >= 0.0 else gtol
+
+
 def before_update(gsq, gtol, t, max_iter, stop_at, f, f0):
     """Before update t + 1: GTOL (|g|^2 <= gtol^2, gtol > 0), MAX_ITER (t >= max_iter;
     DIVERGED instead when the loss f is above end_limit(f0)), PAUSE (this call's chunk

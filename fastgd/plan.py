@@ -81,7 +81,8 @@ class Plan:
     def tolerances(self):
         """The tolerances by name, for Result messages."""
         return dict(gtol=float(self.tol[contract.TOL_G]), xtol=float(self.tol[contract.TOL_X]),
-                    ftol=float(self.tol[contract.TOL_F]), max_iter=self.max_iter)
+                    ftol=float(self.tol[contract.TOL_F]), rtol=float(self.tol[contract.TOL_R]),
+                    max_iter=self.max_iter)
 
 
 def method_parameters(dtype, momentum, betas, eps, alpha):
@@ -123,15 +124,16 @@ def options(method_code, loss_code, mode_code, max_iter, armijo, history, restar
     return ip
 
 
-def tolerances(gtol, xtol, ftol):
+def tolerances(gtol, xtol, ftol, rtol=0.0):
     tol = np.zeros(contract.TOL_SIZE, np.float64)
     tol[contract.TOL_G], tol[contract.TOL_X], tol[contract.TOL_F] = gtol, xtol, ftol
+    tol[contract.TOL_R] = rtol
     return tol
 
 
 def make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs, x0,
               inplace, momentum, betas, eps, gtol, xtol, ftol, alpha=0.99, restart=False, *,
-              record_x=False):
+              record_x=False, rtol=0.0):
     """A Plan from arguments already validated by fastgd.minimize."""
     large = is_large(problem)
     if mode == "gram":
@@ -142,5 +144,5 @@ def make_plan(problem, device, method_code, mode, max_iter, line_search, history
                  history, restart)
     return Plan(problem=problem, device=device, large=large, ip=ip,
                 hp=hyper_parameters(problem, momentum, betas, eps, alpha),
-                tol=tolerances(gtol, xtol, ftol), lrs=lrs, x0=x0, inplace=inplace,
+                tol=tolerances(gtol, xtol, ftol, rtol), lrs=lrs, x0=x0, inplace=inplace,
                 history=history, record_x=record_x)

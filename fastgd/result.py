@@ -53,9 +53,12 @@ def _remedies(advice, smaller):
 
 
 def status_message(status, *, grad_norm, nit, gtol, xtol, ftol, max_iter, lr=1.0,
-                   advice=AUTO_AVAILABLE):
+                   advice=AUTO_AVAILABLE, rtol=0.0, problem_gtol=None):
     """A readable sentence for one problem's stop, e.g. 'gradient norm 3.1e-07 <= gtol 1e-06'.
-    `advice` (AUTO_*): which lr='auto' remedies the problem type allows."""
+    `advice` (AUTO_*): which lr='auto' remedies the problem type allows; problem_gtol: the
+    problem's own gradient tolerance max(gtol, rtol |g(x0)|) (state slot ST_GTOL)."""
+    if problem_gtol is None or not problem_gtol > 0:
+        problem_gtol = gtol
     status = Status(int(status))
     if status is Status.DIVERGED and np.isnan(lr):
         return ("diverged before the first update: lr='auto' found no usable step size (the "
@@ -64,15 +67,21 @@ def status_message(status, *, grad_norm, nit, gtol, xtol, ftol, max_iter, lr=1.0
     if status is Status.RUNNING:
         return f"running: {nit} iterations so far (gradient norm {grad_norm:.2g})"
     if status is Status.GTOL:
+        if problem_gtol > gtol:
+            return (f"gradient norm {grad_norm:.2g} <= rtol {rtol:g} x the gradient norm at x0 "
+                    f"= {problem_gtol:.2g}")
         return f"gradient norm {grad_norm:.2g} <= gtol {gtol:g}"
     if status is Status.XTOL:
         return (f"step norm <= xtol {xtol:g} after {nit} iterations (gradient norm "
-                f"{grad_norm:.2g}{_not_stationary(grad_norm, gtol, advice)})")
+                f"{grad_norm:.2g}{_not_stationary(grad_norm, problem_gtol, advice)})")
     if status is Status.FTOL:
         return (f"loss change <= ftol {ftol:g} * max(1, |f|) after {nit} iterations (gradient "
-                f"norm {grad_norm:.2g}{_not_stationary(grad_norm, gtol, advice)})")
+                f"norm {grad_norm:.2g}{_not_stationary(grad_norm, problem_gtol, advice)})")
     if status is Status.MAX_ITER:
-        return f"maximum number of iterations {max_iter} reached (gradient norm {grad_norm:.2g})"
+        return (f"maximum number of iterations {max_iter} reached (gradient norm "
+                f"{grad_norm:.2g}; to converge faster try method='bb' or method='nesterov' with "
+                f"restart=True, columns of X on one scale (e.g. standardised), rtol= for a "
+                f"tolerance relative to the start, or a larger max_iter)")
     if status is Status.DIVERGED and nit >= max_iter:
         return (f"diverged: at the maximum number of iterations {max_iter} the loss exceeds "
                 f"its start by more than {contract.END_DIVERGE_FACTOR:g} x |start| (gradient "
@@ -96,9 +105,11 @@ def _not_stationary(grad_norm, gtol, advice):
 class Messages(Sequence):
     """Per-problem messages of a batch, formatted when read (a batch may hold 10^6 problems)."""
 
-    def __init__(self, status, grad_norm, nit, lr, tolerances, advice=AUTO_AVAILABLE):
+    def __init__(self, status, grad_norm, nit, lr, tolerances, advice=AUTO_AVAILABLE,
+                 problem_gtol=None):
         self._status, self._gnorm, self._nit, self._tol = status, grad_norm, nit, tolerances
         self._lr, self._advice = lr, advice
+        self._pg = np.zeros(len(status)) if problem_gtol is None else problem_gtol
 
     def __len__(self):
         return len(self._status)
@@ -107,7 +118,8 @@ class Messages(Sequence):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         return status_message(self._status[i], grad_norm=self._gnorm[i], nit=self._nit[i],
-                              lr=self._lr[i], advice=self._advice, **self._tol)
+                              lr=self._lr[i], advice=self._advice,
+                              problem_gtol=self._pg[i], **self._tol)
 
     def __repr__(self):
         if len(self) <= 4:
@@ -147,7 +159,8 @@ class Result(dict):
         return "\n".join(lines)
 
 
-def build_result(x, state, hist, *, batched, gtol, xtol, ftol, max_iter, advice=AUTO_AVAILABLE):
+def build_result(x, state, hist, *, batched, gtol, xtol, ftol, max_iter, advice=AUTO_AVAILABLE,
+                 rtol=0.0):
     """Result from the drivers' per-problem state (B, STATE_SIZE), slots of fastgd.contract;
     `advice` (AUTO_*) keeps the messages' remedies to those the problem type accepts."""
     lr = state[:, contract.ST_LR].copy()
@@ -156,8 +169,9 @@ def build_result(x, state, hist, *, batched, gtol, xtol, ftol, max_iter, advice=
     fun = state[:, contract.ST_FUN].copy()
     gnorm = state[:, contract.ST_GNORM].copy()
     success = np.isin(status, contract.SUCCESS_CODES)
-    msgs = Messages(status, gnorm, nit, lr, dict(gtol=gtol, xtol=xtol, ftol=ftol, max_iter=max_iter),
-                    advice)
+    msgs = Messages(status, gnorm, nit, lr,
+                    dict(gtol=gtol, xtol=xtol, ftol=ftol, rtol=rtol, max_iter=max_iter), advice,
+                    state[:, contract.ST_GTOL].copy())
     fun, gnorm, lr = (_in_dtype(v, x.dtype) for v in (fun, gnorm, lr))
     if batched:
         return Result(x=x, fun=fun, grad_norm=gnorm, nit=nit, status=status, success=success,

@@ -248,7 +248,8 @@ def per_problem_stopping_statuses_agree_with_cpu():
     X, y = data(6, 4, 16, 3)
     x0 = np.zeros((4, 3))
     x0[0] = np.linalg.lstsq(X[0], y[0], rcond=None)[0]  # already optimal: GTOL at nit 0
-    for opts in (dict(gtol=1e-4), dict(gtol=0, xtol=1e-3), dict(gtol=0, ftol=1e-4)):
+    for opts in (dict(gtol=1e-4), dict(gtol=0, xtol=1e-3), dict(gtol=0, ftol=1e-4),
+                 dict(gtol=0, rtol=1e-2)):
         kw = dict(method="nesterov", lr=0.05, max_iter=40, history=5, **opts)
         gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), x0=dev(x0), **kw)
         cpu = fastgd.minimize(fastgd.LeastSquares(X, y), x0=x0, **kw)

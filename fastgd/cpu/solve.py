@@ -26,7 +26,7 @@ from ..contract import (
     ACCEPT, ARMIJO_GROW_AFTER, BACKTRACK, BB, DIRECT, GRAM, HP_CURV, HP_L2, HP_LOSS_ROUNDING,
     IP_ARMIJO, IP_HIST_EVERY, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_LOSS, IP_RESTART, IP_STOP_AT,
     PAUSE, RUNNING, ST_F0, ST_FREF, ST_FUN, ST_GNORM, ST_GROWN, ST_LR, ST_LR0, ST_NIT,
-    ST_PATIENCE, ST_QREF, ST_STATUS, ST_STREAK, TOL_F, TOL_G, TOL_X,
+    ST_GTOL, ST_PATIENCE, ST_QREF, ST_STATUS, ST_STREAK, TOL_F, TOL_G, TOL_R, TOL_X,
 )
 from .math import decisions, rules
 from .prepare import gram_rows, lambda_max, prepare_problem
@@ -36,6 +36,7 @@ acceptance_reference = decisions.acceptance_reference
 after_accept = decisions.after_accept
 auto_lr = decisions.auto_lr
 before_update = decisions.before_update
+problem_gtol = decisions.problem_gtol
 diverge_limit = decisions.diverge_limit
 line_search_on = decisions.line_search_on
 loss_rounding = decisions.loss_rounding
@@ -82,7 +83,6 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp, t
     searching = line_search_on(armijo, method)
     restart = ip[IP_RESTART] != 0
     hist_every = ip[IP_HIST_EVERY]
-    gtol = tol[TOL_G]
     xtol = tol[TOL_X]
     ftol = tol[TOL_F]
     m = w_out.shape[0]
@@ -106,7 +106,9 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp, t
         state[ST_FREF] = f
         state[ST_QREF] = 1.0
         state[ST_PATIENCE] = ARMIJO_GROW_AFTER
+        state[ST_GTOL] = problem_gtol(tol[TOL_G], tol[TOL_R], gsq)
         record_history(hist, col, 0, hist_every, f, False)
+    gtol = state[ST_GTOL]
     f0 = state[ST_F0]
     lr0 = state[ST_LR0]
     fref = state[ST_FREF]

@@ -38,7 +38,7 @@ from ..contract import (
     ACCEPT, ARMIJO_GROW_AFTER, BACKTRACK, BB, GRAM, HP_CURV, HP_L2, HP_LOSS_ROUNDING, HP_NINV,
     HP_ONE, IP_ARMIJO, IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_RESTART, IP_STOP_AT, PAUSE,
     RUNNING, ST_F0, ST_FREF, ST_FUN, ST_GNORM, ST_GROWN, ST_LR, ST_LR0, ST_NIT, ST_PATIENCE,
-    ST_QREF, ST_STATUS, ST_STREAK, TOL_F, TOL_G, TOL_X,
+    ST_GTOL, ST_QREF, ST_STATUS, ST_STREAK, TOL_F, TOL_G, TOL_R, TOL_X,
 )
 from .evaluate import (
     MAXM, TPB, block_evaluate, block_gram, block_lambda_max, block_sum, finish_gradient, rows_pass,
@@ -51,6 +51,7 @@ acceptance_reference = decisions.acceptance_reference
 after_accept = decisions.after_accept
 auto_lr = decisions.auto_lr
 before_update = decisions.before_update
+problem_gtol = decisions.problem_gtol
 diverge_limit = decisions.diverge_limit
 is_bad = decisions.is_bad
 line_search_on = decisions.line_search_on
@@ -93,7 +94,7 @@ def begin(ip, hp, tol, st, cx, w, g, wn, s1, s2, p, sh, hist, col):
     """Stopping tests before an update; else the direction and the first trial point wn."""
     cuda.syncthreads()
     t_it = int(st[ST_NIT])
-    status = before_update(cx[CX_GSQ], tol[TOL_G], t_it, ip[IP_MAX_ITER], ip[IP_STOP_AT],
+    status = before_update(cx[CX_GSQ], st[ST_GTOL], t_it, ip[IP_MAX_ITER], ip[IP_STOP_AT],
                            st[ST_FUN], st[ST_F0])
     if status != RUNNING:
         finish(status, ip, st, cx, hist, col)
@@ -138,6 +139,7 @@ def start_tail(f, ip, hp, tol, st, cx, w, g, wn, s1, s2, p, sh, hist, col):
             st[ST_FREF] = f
             st[ST_QREF] = 1.0
             st[ST_PATIENCE] = ARMIJO_GROW_AFTER
+            st[ST_GTOL] = problem_gtol(tol[TOL_G], tol[TOL_R], gsq)
             record_history(hist, col, 0, ip[IP_HIST_EVERY], f, False)
         st[ST_FUN] = f
         st[ST_GNORM] = math.sqrt(gsq)
