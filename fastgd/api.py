@@ -45,9 +45,6 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     Returns a :class:`fastgd.Result`.
     """
     if isinstance(problem, Objective):
-        if device == "cuda":
-            raise ValueError("device='cuda' does not run an Objective (its functions are "
-                             "compiled for the CPU only): use device='cpu' or None")
         problem = problem.starts(x0)  # x0's shape and dtype; its values below
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a fastgd problem (e.g. fastgd.LeastSquares) or a "
@@ -84,7 +81,8 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
         # the solution written into x0 would overwrite the data it is computed from
         validate.no_overlap([("x0", x0), ("X", problem.X), ("y", problem.y)])
     device = _device.resolve(device, problem.X, problem.y, x0)
-    if device == "cuda" and problem.loss_code not in contract.GPU_LOSSES:
+    if device == "cuda" and problem.loss_code not in contract.GPU_LOSSES \
+            and not hasattr(problem, "cuda_kernel"):
         # the CUDA kernels know the built-in row losses only (a user RowLoss or Softmax
         # would otherwise run some other loss there)
         raise ValueError(f"device='cuda' solves LeastSquares, Logistic, Huber and Poisson; "

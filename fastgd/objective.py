@@ -133,6 +133,15 @@ class Objective:
             mod = _KERNELS[key] = drivers.objective(evaluate_hook(fun_c, grad_c, self.args))
         return mod
 
+    def cuda_kernel(self, dtype):
+        """The GPU batch kernel bound to this objective (fastgd/gpu/objective.py)."""
+        key = ("cuda", self.fun, self.grad, self._args_key, np.dtype(dtype).str)
+        kernel = _KERNELS.get(key)
+        if kernel is None:
+            from .gpu.objective import batch_kernel
+            kernel = _KERNELS[key] = batch_kernel(self.fun, self.grad, self.args)
+        return kernel
+
     def value(self, w):
         """fun at one point w (d,) in float64, through the compiled function."""
         w = np.ascontiguousarray(w, np.float64)
@@ -177,6 +186,9 @@ class Starts(Problem):
 
     def kernels(self):
         return self.objective.kernels(self.dtype)
+
+    def cuda_kernel(self):
+        return self.objective.cuda_kernel(self.dtype)
 
     def check_auto_lr(self, line_search):
         raise ValueError("lr='auto' needs data to estimate a curvature bound, and an Objective "

@@ -56,7 +56,6 @@ CTOR = [
     ("y-4d", "lsq", lambda r: (poisoned(r, (N, D)), poisoned(r, (1, 1, 1, N))), ValueError, "y"),
     ("y-3d-for-batch", "lsq", lambda r: (poisoned(r, (B, N, D)), poisoned(r, (B, N, 1))),
      ValueError, "y"),
-    ("y-bool", "logistic", lambda r: (poisoned(r, (N, D)), labels(r, N) > 0), TypeError, "y"),
     ("y-complex", "lsq", lambda r: (poisoned(r, (N, D)), poisoned(r, N).astype(complex)),
      TypeError, "y"),
     ("y-float16", "lsq", lambda r: (poisoned(r, (N, D), np.float16), poisoned(r, N, np.float16)),

@@ -167,8 +167,8 @@ def _bad_files(d, rng):
         "dtype mismatch": ("X.npy", "y32.npy", "dtype"),
         "pickled object": ("X_obj.npy", "y.npy", "cannot read"),
         "1-d X": ("X_1d.npy", "y.npy", "X must be"),
-        "garbage": ("garbage.npy", "y.npy", "cannot read"),
-        "empty file": ("empty.npy", "y.npy", "cannot read"),
+        "garbage": ("garbage.npy", "y.npy", "is not a NumPy .npy or .npz file"),
+        "empty file": ("empty.npy", "y.npy", "is not a NumPy .npy or .npz file"),
         "truncated": ("X_trunc.npy", "y.npy", "cannot read"),
         "ambiguous npz": ("two.npz", "y.npy", "holds arrays"),
     }

@@ -45,6 +45,9 @@ class CudaBackend:
         self.X3 = X if problem.batched else X.reshape(1, n, d)
         self.y2 = y if problem.batched else y.reshape(1, n)
         self.large = plan.large
+        # an Objective's starts bring their own batch kernel (fastgd/gpu/objective.py)
+        self.kernel = problem.cuda_kernel() if hasattr(problem, "cuda_kernel") \
+            else solve_batch_kernel
         self.ip = plan.ip.copy()
         if self.large and self.ip[IP_MODE] == GRAM:
             self.ip[IP_MODE] = ROWS
@@ -92,7 +95,7 @@ class CudaBackend:
         else:
             B = self.X3.shape[0]
             grid = max(1, min(B, 1 << 20))
-            solve_batch_kernel[grid, TPB](self.X3, self.y2, self.W, self.S1, self.S2, self.G,
+            self.kernel[grid, TPB](self.X3, self.y2, self.W, self.S1, self.S2, self.G,
                                           self.WN, self.GN, self.P, self.R, self.A, self.Bv,
                                           ip, self.hp, self.tol, self.state, self.cx,
                                           self.hist)
