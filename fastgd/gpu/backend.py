@@ -4,6 +4,7 @@ drivers (fastgd/gpu/solve.py).  Same interface as fastgd/cpu/backend.py: ``run_u
 """
 import numpy as np
 from numba import cuda
+from numba.core.errors import NumbaError
 
 from .. import config
 from .._device import is_cuda_array
@@ -95,10 +96,17 @@ class CudaBackend:
         else:
             B = self.X3.shape[0]
             grid = max(1, min(B, 1 << 20))
-            self.kernel[grid, TPB](self.X3, self.y2, self.W, self.S1, self.S2, self.G,
-                                          self.WN, self.GN, self.P, self.R, self.A, self.Bv,
-                                          ip, self.hp, self.tol, self.state, self.cx,
-                                          self.hist)
+            try:
+                self.kernel[grid, TPB](self.X3, self.y2, self.W, self.S1, self.S2, self.G,
+                                       self.WN, self.GN, self.P, self.R, self.A, self.Bv,
+                                       ip, self.hp, self.tol, self.state, self.cx, self.hist)
+            except NumbaError as e:
+                if self.kernel is solve_batch_kernel:
+                    raise
+                # only the state of this call's copies was touched: x0 is never written
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise TypeError(f"the Objective's fun/grad cannot be compiled as CUDA device "
+                                f"functions ({first}); use device='cpu'") from e
         self._state_host = self.state.copy_to_host()
         return self._state_host
 
