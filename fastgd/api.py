@@ -20,7 +20,7 @@ __all__ = ["minimize", "choose_mode"]
 def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e-6, xtol=0.0,
              ftol=0.0, line_search=None, momentum=0.9, betas=(0.9, 0.999), eps=None, alpha=0.99,
              restart=False, device=None, history=0, callback=None, mode="auto", progress=False,
-             inplace=False):
+             inplace=False, threads=None):
     """Minimise a problem's loss by gradient descent, per problem for a batch.
 
     ``method`` in gd/momentum/nesterov/adam/rmsprop/adagrad/bb (docs/methods.md); ``eps``
@@ -32,6 +32,8 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     ``callback(result)`` is called after every chunk of iterations (the solve then runs
     in config.CALLBACK_CHUNKS chunks); a problem still iterating has status
     ``Status.RUNNING`` there.  ``progress=True`` shows a progress bar (every target).
+    ``threads=k`` caps the CPU threads of this solve (default: Numba's setting,
+    ``numba.set_num_threads``); one problem that fits the cache runs serially anyway.
 
     Returns a :class:`fastgd.Result`.
     """
@@ -52,6 +54,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     alpha = validate.unit_interval("alpha", alpha)
     restart = validate.restart("restart", restart, method_code)
     history = validate.count("history", history)
+    threads = validate.thread_count("threads", threads)
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
     lrs = validate.learning_rate(lr, problem.batch_size, problem.dtype)
@@ -73,7 +76,8 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
                          f"NumPy arrays")
     mode = choose_mode(problem, mode, max_iter)
     plan = make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs,
-                     x0, inplace, momentum, betas, eps, gtol, xtol, ftol, alpha, restart)
+                     x0, inplace, momentum, betas, eps, gtol, xtol, ftol, alpha, restart,
+                     threads)
     plan.advice = auto_lr_advice(problem, lrs is None, searching)
     return run(plan, callback, progress)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import config, contract, validate
+from . import config, contract, runtime, validate
 from .result import AUTO_AVAILABLE
 
 
@@ -28,9 +28,15 @@ def choose_mode(problem, mode, max_iter):
     return "gram" if gram_cost < 2.0 * max_iter * n * d else "direct"
 
 
-def is_large(problem):
-    """One problem big enough to be parallelised over its rows (mode ROWS)."""
-    return not problem.batched and problem.X.size >= config.LARGE_PROBLEM_ELEMENTS
+def is_large(problem, device, threads):
+    """One problem to be parallelised over its rows (mode ROWS, no copy of X): big enough
+    for it and, on the CPU with more than one thread, too big for the serial driver (X and
+    its transposed copy past config.serial_max_bytes(): the cache)."""
+    if problem.batched or problem.X.size < config.LARGE_PROBLEM_ELEMENTS:
+        return False
+    if device == "cuda":
+        return True
+    return threads > 1 and 2 * problem.X.nbytes > config.serial_max_bytes()
 
 
 @dataclass
@@ -52,6 +58,7 @@ class Plan:
     inplace: bool
     history: int
     advice: str = AUTO_AVAILABLE  # lr='auto' remedies a message may suggest (result.AUTO_*)
+    threads: object = None  # the CPU thread cap of this solve (None: Numba's setting)
 
     @property
     def max_iter(self):
@@ -129,9 +136,10 @@ def tolerances(gtol, xtol, ftol):
 
 
 def make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs, x0,
-              inplace, momentum, betas, eps, gtol, xtol, ftol, alpha=0.99, restart=False):
+              inplace, momentum, betas, eps, gtol, xtol, ftol, alpha=0.99, restart=False,
+              threads=None):
     """A Plan from arguments already validated by fastgd.minimize."""
-    large = is_large(problem)
+    large = is_large(problem, device, runtime.threads_for(threads))
     if mode == "gram":
         mode_code = contract.GRAM
     else:
@@ -141,4 +149,4 @@ def make_plan(problem, device, method_code, mode, max_iter, line_search, history
     return Plan(problem=problem, device=device, large=large, ip=ip,
                 hp=hyper_parameters(problem, momentum, betas, eps, alpha),
                 tol=tolerances(gtol, xtol, ftol), lrs=lrs, x0=x0, inplace=inplace,
-                history=history)
+                history=history, threads=threads)

@@ -99,6 +99,16 @@ def count(name, v):
     return v
 
 
+def thread_count(name, v):
+    """None (Numba's thread setting) or an integer >= 1: a cap on a CPU solve's threads."""
+    if v is None:
+        return None
+    v = count(name, v)
+    if v < 1:
+        raise ValueError(f"{name} must be None or an integer >= 1, got {v}")
+    return v
+
+
 def step_count(name, v):
     """The 1-based step number of an optimizer update: an integer >= 1."""
     if type(v) is int and v >= 1:
