@@ -15,8 +15,10 @@ import os
 # and only when it does not fit the serial limit below; GPU: this alone)
 LARGE_PROBLEM_ELEMENTS = 1 << 16
 # one CPU problem whose X and its transposed copy fit this many bytes runs serially (the
-# batched driver, vectorised over rows); None = the last-level cache (serial_max_bytes)
-SERIAL_MAX_BYTES = None
+# batched driver, vectorised over rows); None = the last-level cache (serial_max_bytes);
+# environment: FASTGD_SERIAL_MAX_BYTES (0: every large problem runs the row blocks)
+SERIAL_MAX_BYTES = (int(os.environ["FASTGD_SERIAL_MAX_BYTES"])
+                    if os.environ.get("FASTGD_SERIAL_MAX_BYTES") else None)
 # mode="auto" never picks Gram form above this many columns (d^2 scratch per problem)
 MAX_GRAM_D = 2048
 # forming X^T X runs at about a quarter of the speed of a streaming pass over X (measured
@@ -78,7 +80,6 @@ GPU_CHECK_THREADS = 256
 GPU_CHECK_MAX_BLOCKS = 1024
 
 
-
 def serial_max_bytes():
     """SERIAL_MAX_BYTES, or the size of the largest CPU cache this process can see.
 
@@ -87,7 +88,7 @@ def serial_max_bytes():
     threads, which also pays a parallel launch per evaluation and collapses when the cores
     are shared.  Past the cache the pass is bandwidth-bound and row blocks on every thread
     win (and need no copy of X).  So the limit is the machine's own cache, read from sysfs
-    (Linux), else 8 MiB.
+    (Linux: the largest of cpu0's caches, the L3 slice its cores share), else 8 MiB.
     """
     if SERIAL_MAX_BYTES is not None:
         return SERIAL_MAX_BYTES
@@ -98,6 +99,7 @@ _LLC = []
 
 
 def _last_level_cache():
+    """The largest cache size cpu0 reports in sysfs (bytes), read once; 8 MiB if none."""
     if not _LLC:
         size = 0
         root = "/sys/devices/system/cpu/cpu0/cache"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import config, contract, runtime, validate
+from . import config, contract, validate
 from .result import AUTO_AVAILABLE
 
 
@@ -28,15 +28,18 @@ def choose_mode(problem, mode, max_iter):
     return "gram" if gram_cost < 2.0 * max_iter * n * d else "direct"
 
 
-def is_large(problem, device, threads):
-    """One problem to be parallelised over its rows (mode ROWS, no copy of X): big enough
-    for it and, on the CPU with more than one thread, too big for the serial driver (X and
-    its transposed copy past config.serial_max_bytes(): the cache)."""
+def is_large(problem, device):
+    """One problem run by the large-problem drivers (mode ROWS: parallel over row blocks,
+    no copy of X; or GRAM built in parallel): X.size >= config.LARGE_PROBLEM_ELEMENTS and,
+    on the CPU, X with its transposed copy past config.serial_max_bytes() (the cache).
+    A CPU problem within it runs serially in the batched driver (B=1), SIMD over the rows
+    of the copy: there an iteration is a few microseconds of work, less than a parallel
+    launch costs, and a parallel region collapses when the cores are shared."""
     if problem.batched or problem.X.size < config.LARGE_PROBLEM_ELEMENTS:
         return False
     if device == "cuda":
         return True
-    return threads > 1 and 2 * problem.X.nbytes > config.serial_max_bytes()
+    return 2 * problem.X.nbytes > config.serial_max_bytes()
 
 
 @dataclass
@@ -139,7 +142,7 @@ def make_plan(problem, device, method_code, mode, max_iter, line_search, history
               inplace, momentum, betas, eps, gtol, xtol, ftol, alpha=0.99, restart=False,
               threads=None):
     """A Plan from arguments already validated by fastgd.minimize."""
-    large = is_large(problem, device, runtime.threads_for(threads))
+    large = is_large(problem, device)
     if mode == "gram":
         mode_code = contract.GRAM
     else:

@@ -100,12 +100,16 @@ def count(name, v):
 
 
 def thread_count(name, v):
-    """None (Numba's thread setting) or an integer >= 1: a cap on a CPU solve's threads."""
+    """None (Numba's thread setting) or an integer 1 <= v <= numba.config.NUMBA_NUM_THREADS
+    (the most numba.set_num_threads accepts): a cap on a CPU solve's threads."""
     if v is None:
         return None
     v = count(name, v)
-    if v < 1:
-        raise ValueError(f"{name} must be None or an integer >= 1, got {v}")
+    import numba
+    most = numba.config.NUMBA_NUM_THREADS
+    if not 1 <= v <= most:
+        raise ValueError(f"{name} must be None or an integer in [1, {most}] "
+                         f"(numba.config.NUMBA_NUM_THREADS), got {v}")
     return v
 
 
