@@ -11,7 +11,7 @@ def test_bench_smoke_runs_and_checks(capsys, tmp_path):
     code = bench.main(["--smoke", "--markdown", str(md)])
     out = capsys.readouterr().out
     assert code == 0, out
-    for w in ("W1", "W2", "W3", "W4", "W5"):
+    for w in ("W1", "W2", "W3", "W4", "W5", "W6"):
         assert f"\n{w} " in out
     assert "numpy matmul" in out and "fastgd auto" in out and "ceiling: numba read of X" in out
     assert "FAILED" not in out
