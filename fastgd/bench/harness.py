@@ -1,5 +1,6 @@
 """Interleaved timing of contenders: each round runs every contender once (rotating the order),
-medians over rounds, ratios to the best peer of the same run (and group), bandwidth against same-round ceilings.
+medians over rounds, ratios to the best peer of the same run (per group of contenders doing
+the same work), bandwidth against same-round ceilings.
 
 A contender's time only counts when its result passed a check against a float64 reference.
 """
