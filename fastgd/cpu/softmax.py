@@ -1,7 +1,9 @@
 """Softmax (multinomial logistic regression) on the CPU: its evaluation, and its drivers.
 
 Only the evaluation is Softmax's own: per row, k logits z = x_i W (W[j, c] = w[j*k + c],
-W flattened to (d*k,)), then ``losses.softmax_terms``.  Its drivers are those of
+W flattened to (d*k,)), then ``losses.softmax_terms`` (row blocks of one large problem:
+``rows_block``), or the same column-wise over the transposed data (a problem of a batch, or
+one within the cache: ``logits_transposed``, ``softmax_columns``, ``gradient_transposed``).  Its drivers are those of
 fastgd/cpu/solve.py with the ``evaluate`` hook bound to ``evaluate_small`` /
 ``evaluate_large`` below (fastgd/cpu/drivers.py): the same skeleton, decisions, stopping tests, Armijo search, history,
 lr="auto" (lambda_max of X^T X / n, curvature 1/2) and divergence rule as every
