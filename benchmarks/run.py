@@ -1,6 +1,6 @@
 """``python -m benchmarks.run``: the peer comparison, as before (code: :mod:`fastgd.bench.run`).
 
-    python -m benchmarks.run                      # the issue's sizes, W1-W5, 5 rounds (minutes)
+    python -m benchmarks.run                      # the issue's sizes, W1-W6, 5 rounds (minutes)
     python -m benchmarks.run --quick              # scaled down, < 60 s on 2 cores (fastgd bench)
     python -m benchmarks.run --workloads W1,W3 --rounds 7 --markdown out.md
     python -m benchmarks.run --smoke              # toy sizes, 1 round, NumPy + fastgd only (CI)

@@ -1,4 +1,4 @@
-"""pytest-benchmark entry point for W1-W5: ``python -m pytest benchmarks/ --benchmark-only``.
+"""pytest-benchmark entry point for W1-W6: ``python -m pytest benchmarks/ --benchmark-only``.
 
 One test per (workload, contender); every contender's output is checked against the float64
 reference before it is timed (a failed check fails the test) and, except for stateful steps,

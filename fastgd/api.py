@@ -21,7 +21,7 @@ __all__ = ["minimize", "choose_mode"]
 def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e-6, xtol=0.0,
              ftol=0.0, rtol=0.0, line_search=None, momentum=0.9, betas=(0.9, 0.999), eps=None, alpha=0.99,
              restart=False, device=None, history=0, callback=None, mode="auto", progress=False,
-             inplace=False, record_x=False):
+             inplace=False, record_x=False, threads=None):
     """Minimise a problem's loss by gradient descent, per problem for a batch.
 
     ``method`` in gd/momentum/nesterov/adam/rmsprop/adagrad/bb (docs/methods.md); ``eps``
@@ -38,6 +38,8 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     ``callback(result)`` is called after every chunk of iterations (the solve then runs
     in config.CALLBACK_CHUNKS chunks); a problem still iterating has status
     ``Status.RUNNING`` there.  ``progress=True`` shows a progress bar (every target).
+    ``threads=k`` caps the CPU threads of this solve (default: Numba's setting,
+    ``numba.set_num_threads``); one problem that fits the cache runs serially anyway.
 
     ``problem`` may be a :class:`fastgd.Objective`: then ``x0`` ((B, d) starts, or (d,))
     is required and ``lr`` must be given (a number or a (B,) array).
@@ -68,6 +70,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     if record_x and history == 0:
         raise ValueError("record_x=True needs history=k >= 1 (x is recorded every k "
                          "iterations)")
+    threads = validate.thread_count("threads", threads)
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
     lrs = validate.learning_rate(lr, problem.batch_size, problem.dtype)
@@ -98,7 +101,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     mode = choose_mode(problem, mode, max_iter)
     plan = make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs,
                      x0, inplace, momentum, betas, eps, gtol, xtol, ftol, alpha, restart,
-                     record_x=record_x, rtol=rtol)
+                     threads, record_x=record_x, rtol=rtol)
     plan.advice = auto_lr_advice(problem, lrs is None, searching)
     return run(plan, callback, progress)
 

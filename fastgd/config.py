@@ -11,8 +11,14 @@ not tunables: they live in fastgd.contract.
 import os
 
 # ---------------------------------------------------------------- plan (fastgd.plan)
-# one problem (B == 1) is parallelised over rows from this many elements of X on
+# one problem (B == 1) is parallelised over rows from this many elements of X on (CPU:
+# and only when it does not fit the serial limit below; GPU: this alone)
 LARGE_PROBLEM_ELEMENTS = 1 << 16
+# one CPU problem whose X and its transposed copy fit this many bytes runs serially (the
+# batched driver, vectorised over rows); None = the last-level cache (serial_max_bytes);
+# environment: FASTGD_SERIAL_MAX_BYTES (0: every large problem runs the row blocks)
+SERIAL_MAX_BYTES = (int(os.environ["FASTGD_SERIAL_MAX_BYTES"])
+                    if os.environ.get("FASTGD_SERIAL_MAX_BYTES") else None)
 # mode="auto" never picks Gram form above this many columns (d^2 scratch per problem)
 MAX_GRAM_D = 2048
 # forming X^T X runs at about a quarter of the speed of a streaming pass over X (measured
@@ -75,3 +81,38 @@ GPU_OPS_MAX_BLOCKS = 65536
 GPU_CHECK_THREADS = 256
 GPU_CHECK_MAX_BLOCKS = 1024
 
+
+def serial_max_bytes():
+    """SERIAL_MAX_BYTES, or the size of the largest CPU cache this process can see.
+
+    In cache, an evaluation is compute-bound: the serial driver, vectorised over the rows of
+    a transposed copy, ran a 20190 x 10 problem 2-7x faster than the row-block pass on two
+    threads, which also pays a parallel launch per evaluation and collapses when the cores
+    are shared.  Past the cache the pass is bandwidth-bound and row blocks on every thread
+    win (and need no copy of X).  So the limit is the machine's own cache, read from sysfs
+    (Linux: the largest of cpu0's caches, the L3 slice its cores share), else 8 MiB.
+    """
+    if SERIAL_MAX_BYTES is not None:
+        return SERIAL_MAX_BYTES
+    return _last_level_cache()
+
+
+_LLC = []
+
+
+def _last_level_cache():
+    """The largest cache size cpu0 reports in sysfs (bytes), read once; 8 MiB if none."""
+    if not _LLC:
+        size = 0
+        root = "/sys/devices/system/cpu/cpu0/cache"
+        try:
+            for entry in os.listdir(root):
+                if entry.startswith("index"):
+                    with open(os.path.join(root, entry, "size")) as f:
+                        text = f.read().strip().upper()
+                    unit = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+                    size = max(size, int(text.rstrip("KMG")) * unit)
+        except (OSError, ValueError):
+            size = 0
+        _LLC.append(size or 8 << 20)
+    return _LLC[0]

@@ -28,9 +28,18 @@ def choose_mode(problem, mode, max_iter):
     return "gram" if gram_cost < 2.0 * max_iter * n * d else "direct"
 
 
-def is_large(problem):
-    """One problem big enough to be parallelised over its rows (mode ROWS)."""
-    return not problem.batched and problem.X.size >= config.LARGE_PROBLEM_ELEMENTS
+def is_large(problem, device):
+    """One problem run by the large-problem drivers (mode ROWS: parallel over row blocks,
+    no copy of X; or GRAM built in parallel): X.size >= config.LARGE_PROBLEM_ELEMENTS and,
+    on the CPU, X with its transposed copy past config.serial_max_bytes() (the cache).
+    A CPU problem within it runs serially in the batched driver (B=1), SIMD over the rows
+    of the copy: there an iteration is a few microseconds of work, less than a parallel
+    launch costs, and a parallel region collapses when the cores are shared."""
+    if problem.batched or problem.X.size < config.LARGE_PROBLEM_ELEMENTS:
+        return False
+    if device == "cuda":
+        return True
+    return 2 * problem.X.nbytes > config.serial_max_bytes()
 
 
 @dataclass
@@ -53,6 +62,7 @@ class Plan:
     history: int
     advice: str = AUTO_AVAILABLE  # lr='auto' remedies a message may suggest (result.AUTO_*)
     record_x: bool = False  # keep the iterates every `history` iterations (api.run)
+    threads: object = None  # the CPU thread cap of this solve (None: Numba's setting)
 
     @property
     def max_iter(self):
@@ -132,10 +142,10 @@ def tolerances(gtol, xtol, ftol, rtol=0.0):
 
 
 def make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs, x0,
-              inplace, momentum, betas, eps, gtol, xtol, ftol, alpha=0.99, restart=False, *,
-              record_x=False, rtol=0.0):
+              inplace, momentum, betas, eps, gtol, xtol, ftol, alpha=0.99, restart=False,
+              threads=None, *, record_x=False, rtol=0.0):
     """A Plan from arguments already validated by fastgd.minimize."""
-    large = is_large(problem)
+    large = is_large(problem, device)
     if mode == "gram":
         mode_code = contract.GRAM
     else:
@@ -145,4 +155,4 @@ def make_plan(problem, device, method_code, mode, max_iter, line_search, history
     return Plan(problem=problem, device=device, large=large, ip=ip,
                 hp=hyper_parameters(problem, momentum, betas, eps, alpha),
                 tol=tolerances(gtol, xtol, ftol, rtol), lrs=lrs, x0=x0, inplace=inplace,
-                history=history, record_x=record_x)
+                history=history, threads=threads, record_x=record_x)

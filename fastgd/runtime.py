@@ -142,3 +142,24 @@ def interruptible(fn, ip, work):
         ip[contract.IP_STOP_AT] = contract.INTERRUPTED
 
     return _worker.call(fn, stop)
+
+
+def threads_for(cap):
+    """The Numba threads a CPU solve with thread cap `cap` (None: no cap) runs on."""
+    threads = numba.get_num_threads()
+    return threads if cap is None else min(cap, threads)
+
+
+@contextlib.contextmanager
+def thread_cap(cap):
+    """numba.set_num_threads(threads_for(cap)) for the calling thread (thread-local in
+    Numba, and carried into the worker of `interruptible`), restored afterwards."""
+    if cap is None:
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(threads_for(cap))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)

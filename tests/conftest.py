@@ -14,3 +14,22 @@ def rng(request):
     """A seeded generator, different per test (seeded from the test's name)."""
     seed = sum(map(ord, request.node.name)) * 7919
     return np.random.default_rng(seed)
+
+
+@pytest.fixture
+def row_blocks(monkeypatch):
+    """One large CPU problem runs the parallel row-block drivers however well its data
+    fits the cache (config.SERIAL_MAX_BYTES = 0): for tests of those drivers on small data,
+    which would otherwise run serially in the batched driver (fastgd.plan.is_large)."""
+    import fastgd
+    monkeypatch.setattr(fastgd.config, "SERIAL_MAX_BYTES", 0)
+
+
+@pytest.fixture(params=["rows", "serial"])
+def single_driver(request, monkeypatch):
+    """Both CPU drivers of one large problem: "rows" (the parallel row blocks) and "serial"
+    (the batched driver with B=1, which a problem within the cache runs)."""
+    import fastgd
+    limit = 0 if request.param == "rows" else 1 << 62
+    monkeypatch.setattr(fastgd.config, "SERIAL_MAX_BYTES", limit)
+    return request.param

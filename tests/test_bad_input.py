@@ -144,6 +144,11 @@ def _readonly(a):
     return a
 
 
+def _numba_threads():
+    import numba
+    return numba.config.NUMBA_NUM_THREADS
+
+
 MIN = [
     # (id, make(rng) -> kwargs, exception, argument named)
     ("x0-inf", lambda r: dict(x0=np.where(np.eye(B, D) > 0, np.inf, _x0(r))), ValueError, "x0"),
@@ -190,6 +195,12 @@ MIN = [
     ("history-bool", lambda r: dict(history=True), TypeError, "history"),
     ("line_search-true", lambda r: dict(line_search=True), ValueError, "line_search"),
     ("mode-none", lambda r: dict(mode=None), ValueError, "mode"),
+    ("threads-zero", lambda r: dict(threads=0), ValueError, "threads"),
+    ("threads-negative", lambda r: dict(threads=-1), ValueError, "threads"),
+    ("threads-too-many", lambda r: dict(threads=_numba_threads() + 1), ValueError, "threads"),
+    ("threads-float", lambda r: dict(threads=2.0), TypeError, "threads"),
+    ("threads-bool", lambda r: dict(threads=True), TypeError, "threads"),
+    ("threads-str", lambda r: dict(threads="2"), TypeError, "threads"),
     ("unknown-option-tol", lambda r: dict(tol=1e-6), TypeError, "tol"),
     ("unknown-option-maxiter", lambda r: dict(maxiter=10), TypeError, "maxiter"),
     ("unknown-option-weight_decay", lambda r: dict(weight_decay=0.1), TypeError, "weight_decay"),

@@ -11,7 +11,7 @@ def test_bench_smoke_runs_and_checks(capsys, tmp_path):
     code = bench.main(["--smoke", "--markdown", str(md)])
     out = capsys.readouterr().out
     assert code == 0, out
-    for w in ("W1", "W2", "W3", "W4", "W5"):
+    for w in ("W1", "W2", "W3", "W4", "W5", "W6"):
         assert f"\n{w} " in out
     assert "numpy matmul" in out and "fastgd auto" in out and "ceiling: numba read of X" in out
     assert "FAILED" not in out
@@ -124,3 +124,38 @@ def test_multistart_benchmark_smoke():
     assert len(table) == 6  # 2 cases x (fastgd, scipy L-BFGS-B, scipy BFGS); jax if installed
     fastgd_rows = [ln for ln in table if "fastgd" in ln]
     assert all("100.0%" in ln for ln in fastgd_rows), out.stdout
+
+
+def test_bench_ratios_are_per_group():
+    """W6 holds four problems in one workload: each fastgd row is compared with the NumPy
+    loop of its own problem (group), not with the fastest peer of another problem."""
+    from fastgd.bench import harness
+
+    def c(name, role, group, value):
+        return harness.Contender(name, role, lambda: (lambda: value), lambda out: None,
+                                 group=group)
+    rows = [harness.Row("WX", "a", harness.PEER, times=[1.0], group="a"),
+            harness.Row("WX", "fa", harness.FASTGD, times=[0.5], group="a"),
+            harness.Row("WX", "b", harness.PEER, times=[10.0], group="b"),
+            harness.Row("WX", "fb", harness.FASTGD, times=[20.0], group="b")]
+    harness._ratios(rows)
+    assert [r.vs_best_peer for r in rows] == [1.0, 2.0, 1.0, 0.5]
+    assert harness.best_peer(rows, "b").name == "b"
+    out = harness.run_workload("WX", [c("p", harness.PEER, "g", 1), c("f", harness.FASTGD, "g", 2)],
+                               rounds=1, log=lambda m: None)
+    assert out[1].group == "g" and out[1].vs_best_peer is not None
+
+
+def test_bench_load_option(capsys):
+    from fastgd.bench import run
+    assert run.parse(["--load", "2"]).load == 2
+    with pytest.raises(SystemExit):
+        run.parse(["--load", "-1"])
+    assert "--load" in capsys.readouterr().err
+    procs = run.busy_loops(1)
+    try:
+        assert procs[0].poll() is None          # spinning
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()

@@ -32,7 +32,7 @@ def test_second_call_with_same_dtypes_does_not_recompile(rng):
     assert len(solve.solve_batch.signatures) == before
 
 
-def test_read_only_data_share_the_writable_specialisation(rng, tmp_path):
+def test_read_only_data_share_the_writable_specialisation(rng, tmp_path, row_blocks):
     """A memmap opened "r" or a read-only view runs the kernels compiled for writable
     arrays (a new specialisation would cost a whole driver compile), with equal results."""
     from fastgd.cpu import drivers, evaluate

@@ -45,7 +45,7 @@ def solve_all(problems):
     return [fastgd.minimize(p, **kw) for p, kw in problems]
 
 
-def test_threads_match_serial():
+def test_threads_match_serial(row_blocks):
     work = [cases(s) for s in range(THREADS)]
     serial = [solve_all(w) for w in work]
     barrier = threading.Barrier(THREADS)

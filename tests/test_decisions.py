@@ -130,7 +130,7 @@ def test_softmax_stopping_rules_match_a_numpy_loop(rng, opts, want):
         np.testing.assert_allclose(res.x[b].reshape(-1), w, rtol=1e-9, atol=1e-12)
 
 
-def test_softmax_diverges_and_line_search_fails_like_every_driver(rng):
+def test_softmax_diverges_and_line_search_fails_like_every_driver(rng, row_blocks):
     X, y = _softmax_data(rng)
     x0 = np.full((3, 3, 3), 0.01)
     res = fastgd.minimize(fastgd.Softmax(X, y, 3), x0=x0, lr=1e300, max_iter=5, gtol=0)

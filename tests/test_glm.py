@@ -163,7 +163,7 @@ def _large_single(rng, loss, n, d, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("loss", ["lsq", "logistic", "huber", "poisson"])
-def test_large_single_problem_row_blocks_match_numpy(rng, loss, dtype):
+def test_large_single_problem_row_blocks_match_numpy(rng, loss, dtype, single_driver):
     """The row-block driver (row pairs; logistic in tiles, prefetching ahead), with
     odd block lengths and a partial last tile: loss and gradient norm at a random
     point, then 30 GD steps, against float64 NumPy."""

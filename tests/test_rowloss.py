@@ -107,7 +107,7 @@ def test_stopping_rules_and_fixed_steps(rng):
         assert (r.status == status).all() and (r.nit < 100000).all()
 
 
-def test_large_single_problem(rng):
+def test_large_single_problem(rng, single_driver):
     X, y = data(rng, 1, 16384, 4, np.float64)   # X.size >= 2**16: parallel row blocks
     res = fastgd.minimize(LogCosh(X[0], y[0]), gtol=1e-9, max_iter=20000)
     assert res.success
@@ -192,7 +192,7 @@ def test_phi_with_a_raise_statement_is_refused():
 
 
 @pytest.mark.parametrize("n", [40, 16384])   # a batch chunk; parallel row blocks
-def test_an_exception_at_run_time_is_an_undefined_point(rng, n):
+def test_an_exception_at_run_time_is_an_undefined_point(rng, n, row_blocks):
     """Numba's own code can raise at run time (0.0 ** -1 is ZeroDivisionError, even with
     error_model='numpy'); that point counts as non-finite: DIVERGED at x0, not a wrong
     answer or a RUNNING status."""

@@ -76,7 +76,7 @@ def check(n, d, rtol):
         np.testing.assert_allclose(g, g_ref, rtol=rtol, atol=atol, err_msg=mode)
 
 
-def test_row_block_and_gram_drivers_small():
+def test_row_block_and_gram_drivers_small(row_blocks):
     """The same check at 2**20 + 8 elements (>= the row-block threshold)."""
     check((1 << 17) + 1, 8, rtol=1e-4)
 

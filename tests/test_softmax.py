@@ -102,7 +102,7 @@ def test_x0_history_inplace_and_fixed_steps(rng):
     np.testing.assert_array_equal(buf, res.x)
 
 
-def test_large_single_problem_parallel_path(rng):
+def test_large_single_problem_parallel_path(rng, single_driver):
     n, d, k = 16384, 4, 3    # X.size >= 2**16: row-block parallel driver
     X, y = data(rng, 1, n, d, k, np.float64)
     res = fastgd.minimize(fastgd.Softmax(X[0], y[0], k, l2=1e-3), gtol=1e-8, max_iter=20000)

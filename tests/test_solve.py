@@ -39,7 +39,7 @@ def test_batched_lstsq_matches_numpy_lstsq(rng, dtype, mode):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n", [300, 40000])  # small: batched driver; large: row-parallel driver
 @pytest.mark.parametrize("mode", ["direct", "gram"])
-def test_single_ridge_matches_closed_form(rng, dtype, n, mode):
+def test_single_ridge_matches_closed_form(rng, dtype, n, mode, single_driver):
     d = 7
     X, y = make_lstsq(rng, 1, n, d, dtype)
     X, y = X[0], y[0]

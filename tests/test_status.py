@@ -104,7 +104,7 @@ def test_result_api():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_auto_lr_of_a_large_single_problem_is_one_over_lambda_max(rng, dtype):
+def test_auto_lr_of_a_large_single_problem_is_one_over_lambda_max(rng, dtype, single_driver):
     """The row-block driver's power iteration (X^T X v in row pairs): 1/L against eigvalsh,
     with an odd row count and column scales that separate the top eigenvalue."""
     n, d = 20_001, 5

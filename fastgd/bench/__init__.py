@@ -1,7 +1,7 @@
-"""``fastgd bench``: the quick peer comparison (W1-W5 scaled down, < 60 s on 2 cores).
+"""``fastgd bench``: the quick peer comparison (W1-W6 scaled down, < 60 s on 2 cores).
 
 The benchmark code ships with the package: :mod:`fastgd.bench.run` (the runner),
-:mod:`fastgd.bench.workloads` (W1-W5, their contenders and float64 references),
+:mod:`fastgd.bench.workloads` (W1-W6, their contenders and float64 references),
 :mod:`fastgd.bench.harness` (interleaved timing) and :mod:`fastgd.bench.ceilings` (memory-read
 ceilings).  ``fastgd bench`` runs the runner with ``--quick``; ``fastgd bench --full`` the
 issue's full sizes; other options (``--workloads W1,W2``, ``--peers numpy,torch``,

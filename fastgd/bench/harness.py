@@ -1,5 +1,6 @@
 """Interleaved timing of contenders: each round runs every contender once (rotating the order),
-medians over rounds, ratios to the best peer of the same run, bandwidth against same-round ceilings.
+medians over rounds, ratios to the best peer of the same run (per group of contenders doing
+the same work), bandwidth against same-round ceilings.
 
 A contender's time only counts when its result passed a check against a float64 reference.
 """
@@ -36,6 +37,7 @@ class Contender:
     recheck: bool = True
     note: str = ""
     compile_s: Optional[float] = None     # JIT compile seconds (JAX lower+compile), outside timing
+    group: str = ""     # contenders of one workload doing different work: ratios per group
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Row:
     nbytes: Optional[float] = None
     compile_s: Optional[float] = None
     note: str = ""
+    group: str = ""
     ceiling_fraction: Optional[float] = None   # median over rounds: GB/s / that round's ceiling
     vs_best_peer: Optional[float] = None       # best peer median / this median (> 1: faster)
 
@@ -92,7 +95,7 @@ def run_workload(workload, contenders, rounds, log=print, max_call_s=None, min_r
     Returns a list of Row (skipped and failed contenders included, with their message)."""
     rows, live = [], []
     for c in contenders:
-        row = Row(workload, c.name, c.role, nbytes=c.nbytes, note=c.note)
+        row = Row(workload, c.name, c.role, nbytes=c.nbytes, note=c.note, group=c.group)
         rows.append(row)
         try:
             fn = c.prepare()
@@ -150,21 +153,23 @@ def run_workload(workload, contenders, rounds, log=print, max_call_s=None, min_r
 
 
 def _ratios(rows):
-    peers = [r.median for r in rows if r.role == PEER and r.status == "ok" and r.times]
-    best = min(peers) if peers else None
+    best = {}
+    for r in rows:
+        if r.role == PEER and r.status == "ok" and r.times:
+            best[r.group] = min(best.get(r.group, r.median), r.median)
     ceil = next((r for r in rows if r.role == CEILING and r.status == "ok" and r.times), None)
     for r in rows:
         if r.status != "ok" or not r.times:
             continue
-        if best is not None and r.role != CEILING:
-            r.vs_best_peer = best / r.median
+        if r.group in best and r.role != CEILING:
+            r.vs_best_peer = best[r.group] / r.median
         if ceil is not None and r.nbytes and r is not ceil:
             fr = [(r.nbytes / t) / (ceil.nbytes / tc) for t, tc in zip(r.times, ceil.times)]
             r.ceiling_fraction = statistics.median(fr)
 
 
-def best_peer(rows):
-    ok = [r for r in rows if r.role == PEER and r.status == "ok" and r.times]
+def best_peer(rows, group=""):
+    ok = [r for r in rows if r.role == PEER and r.status == "ok" and r.times and r.group == group]
     return min(ok, key=lambda r: r.median) if ok else None
 
 

@@ -1,7 +1,8 @@
 """Peer comparison of fastgd, in interleaved rounds: ``python -m benchmarks.run`` (a source
 checkout; a shim to this module), ``python -m fastgd.bench.run`` or ``fastgd bench`` (--quick).
 
-    python -m benchmarks.run                      # the issue's sizes, W1-W5, 5 rounds (minutes)
+    python -m benchmarks.run                      # the issue's sizes, W1-W6, 5 rounds (minutes)
+    python -m benchmarks.run --workloads W6 --load 1   # moderate single problems, one core busy
     python -m benchmarks.run --quick              # scaled down, < 60 s on 2 cores (fastgd bench)
     python -m benchmarks.run --workloads W1,W3 --rounds 7 --markdown out.md
     python -m benchmarks.run --smoke              # toy sizes, 1 round, NumPy + fastgd only (CI)
@@ -101,7 +102,7 @@ def parse(argv, prog="python -m benchmarks.run"):
     size.add_argument("--quick", action="store_true", help="scaled-down sizes (< 60 s on 2 cores)")
     size.add_argument("--smoke", action="store_true",
                       help="toy sizes, 1 round, NumPy + fastgd only (checks the benchmark code)")
-    ap.add_argument("--workloads", default=",".join(ALL), help="comma list of W1..W5 (default all)")
+    ap.add_argument("--workloads", default=",".join(ALL), help="comma list of W1..W6 (default all)")
     ap.add_argument("--peers", default=None,
                     help="comma list of peer families from numpy,torch,jax (default all; "
                          "--smoke: numpy)")
@@ -113,6 +114,9 @@ def parse(argv, prog="python -m benchmarks.run"):
                     help="within a round, repeat a contender's call until this many seconds "
                          "have passed and record the mean per call (default 0.5; quick 0.1; "
                          "smoke 0)")
+    ap.add_argument("--load", type=int, default=0, metavar="N",
+                    help="run N busy-loop processes (one core each) during the run: the "
+                         "figures of a loaded machine, on purpose (default 0)")
     ap.add_argument("--markdown", metavar="FILE", help="also write the results as Markdown")
     args = ap.parse_args(argv)
     args.size = "smoke" if args.smoke else "quick" if args.quick else "full"
@@ -132,6 +136,8 @@ def parse(argv, prog="python -m benchmarks.run"):
         args.min_round_s = {"smoke": 0.0, "quick": 0.1, "full": 0.5}[args.size]
     if args.rounds < 1:
         ap.error("--rounds must be >= 1")
+    if args.load < 0:
+        ap.error("--load must be >= 0")
     return args
 
 
@@ -145,7 +151,26 @@ def main(argv=None, prog="python -m benchmarks.run"):
     t0 = time.perf_counter()
     print(f"fastgd peer benchmark ({args.size} sizes, {args.rounds} interleaved round(s), "
           f"medians; 'x best peer' = best peer median / median)", flush=True)
-    load_start = load_note()
+    busy = busy_loops(args.load)
+    try:
+        return _run(args, cmd, started, t0, busy)
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+
+
+def busy_loops(n):
+    """n Python processes spinning on one core each (synthetic load, --load)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def _run(args, cmd, started, t0, busy):
+    if busy:
+        time.sleep(1.0)          # let the load average see them
+    load_start = load_note(warn=not busy)
+    if busy:
+        load_start += f" -- synthetic load: {len(busy)} busy-loop process(es) (--load)"
     print(load_start, flush=True)
     sections, all_rows, all_targets = [], [], []
     for w in args.wl:

@@ -1,4 +1,4 @@
-"""Workloads W1-W5 of the performance issue, their contenders and their float64 references.
+"""Workloads W1-W6 of the performance issues, their contenders and their float64 references.
 
 Each ``build_wN(size, peers)`` returns ``(title, contenders, targets)``: contenders are
 :class:`fastgd.bench.harness.Contender` (prepare -> timed callable, check -> None or message),
@@ -35,6 +35,10 @@ SIZES = {
     "W5": {"full": dict(B=20000, n=64, d=8, max_iter=3000, gtol=1e-8, kappa=100.0, hard=0.1),
            "quick": dict(B=500, n=64, d=8, max_iter=3000, gtol=1e-8, kappa=100.0, hard=0.1),
            "smoke": dict(B=40, n=16, d=4, max_iter=400, gtol=1e-8, kappa=10.0, hard=0.1)},
+    # moderate single problems (issue "Fast on every x86 CPU", item 5); softmax: digits-sized
+    "W6": {"full": dict(n=20190, d=10, sn=1797, sd=64, k=10, iters=300),
+           "quick": dict(n=20190, d=10, sn=1797, sd=64, k=10, iters=100),
+           "smoke": dict(n=2000, d=5, sn=300, sd=16, k=4, iters=20)},
 }
 
 ADAM = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
@@ -813,4 +817,183 @@ def build_w5(size, peers):
     return title, cs, targets
 
 
-BUILDERS = {"W1": build_w1, "W2": build_w2, "W3": build_w3, "W4": build_w4, "W5": build_w5}
+# ------------------------------------------------------------------ W6
+def _sigmoid_into(z, out):
+    """out = sigmoid(z) = (1 + tanh(z/2)) / 2 (no overflow), in place."""
+    np.multiply(z, 0.5, out=out)
+    np.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
+
+
+def ref_gd_glm(loss, X, y, lr, iters):
+    """Plain float64 GD on one problem: lsq / logistic / poisson (w: (d,)) or softmax
+    (y class ids, W: (d, k)); the gradient written out term by term."""
+    n, d = X.shape
+    if loss == "softmax":
+        k = int(y.max()) + 1
+        W, onehot = np.zeros((d, k)), np.eye(k)[y.astype(np.int64)]
+        for _ in range(iters):
+            Z = X @ W
+            P = np.exp(Z - Z.max(axis=1, keepdims=True))
+            P /= P.sum(axis=1, keepdims=True)
+            W = W - lr * (X.T @ (P - onehot)) / n
+        return W
+    w = np.zeros(d)
+    for _ in range(iters):
+        z = X @ w
+        if loss == "lsq":
+            r = z - y
+        elif loss == "logistic":
+            r = 1.0 / (1.0 + np.exp(-z)) - y
+        else:
+            r = np.exp(z) - y
+        w = w - lr * (X.T @ r) / n
+    return w
+
+
+def numpy_gd_glm(loss, X, y, lr, iters):
+    """The NumPy peer: one problem's GD loop with preallocated buffers (two GEMV or GEMM
+    and the loss's ufuncs per iteration)."""
+    n, d = X.shape
+    step = lr / n
+    if loss == "softmax":
+        k = int(y.max()) + 1
+        onehot = np.eye(k)[y.astype(np.int64)]
+        Z, m, G = np.empty((n, k)), np.empty((n, 1)), np.empty((d, k))
+
+        def run():
+            W = np.zeros((d, k))
+            for _ in range(iters):
+                np.matmul(X, W, out=Z)
+                np.max(Z, axis=1, keepdims=True, out=m)
+                np.subtract(Z, m, out=Z)
+                np.exp(Z, out=Z)
+                np.sum(Z, axis=1, keepdims=True, out=m)
+                np.divide(Z, m, out=Z)
+                np.subtract(Z, onehot, out=Z)
+                np.matmul(X.T, Z, out=G)
+                np.multiply(G, step, out=G)
+                W -= G
+            return W
+        return run
+    z, g = np.empty(n), np.empty(d)
+
+    def run():
+        w = np.zeros(d)
+        for _ in range(iters):
+            np.matmul(X, w, out=z)
+            if loss == "logistic":
+                _sigmoid_into(z, z)
+            elif loss == "poisson":
+                np.exp(z, out=z)
+            np.subtract(z, y, out=z)
+            np.matmul(X.T, z, out=g)
+            np.multiply(g, step, out=g)
+            w -= g
+        return w
+    return run
+
+
+def make_w6(loss, n, d, k=None):
+    """(problem, X, y, lr) of one moderate problem (float64, seeded): Gaussian X for the row
+    losses, 0..16 pixel-like X / 16 for softmax (digits-sized); lr = 1/L of the loss's
+    curvature bound at the start (Poisson: max(1, max y) lambda_max, Armijo's start)."""
+    rng = _rng("W6" + loss)
+    if loss == "softmax":
+        X = rng.integers(0, 17, (n, d)).astype(np.float64) / 16.0
+        logits = (X - X.mean(0)) @ rng.standard_normal((d, k)) + rng.gumbel(size=(n, k))
+        y = logits.argmax(1).astype(np.float64)
+        y[:k] = np.arange(k)                      # every class present
+        prob = fastgd.Softmax(X, y, k)
+        curv = 0.5
+    else:
+        X = rng.standard_normal((n, d)) / math.sqrt(d)
+        z = X @ rng.standard_normal(d)
+        if loss == "lsq":
+            y, prob, curv = z + 0.3 * rng.standard_normal(n), fastgd.LeastSquares, 1.0
+        elif loss == "logistic":
+            y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.float64)
+            prob, curv = fastgd.Logistic, 0.25
+        else:
+            y = rng.poisson(np.exp(0.5 * z)).astype(np.float64)
+            prob, curv = fastgd.Poisson, max(1.0, float(y.max()))
+        prob = prob(X, y)
+    lam = np.linalg.eigvalsh(X.T @ X / n)[-1]
+    return prob, X, y, 1.0 / (curv * lam)
+
+
+def build_w6(size, peers):
+    p = SIZES["W6"][size]
+    iters = p["iters"]
+    shapes = {"lsq": (p["n"], p["d"]), "logistic": (p["n"], p["d"]),
+              "poisson": (p["n"], p["d"]), "softmax": (p["sn"], p["sd"])}
+    data = {}
+
+    def data_(loss):
+        if loss not in data:
+            n, d = shapes[loss]
+            prob, X, y, lr = make_w6(loss, n, d, p["k"])
+            data[loss] = dict(prob=prob, X=X, y=y, lr=lr,
+                              ref=ref_gd_glm(loss, X, y, lr, iters))
+        return data[loss]
+
+    def check_of(loss):
+        def check(out):
+            if isinstance(out, fastgd.Result):
+                if out.nit != iters:
+                    return f"nit {out.nit} != {iters}: {out.message}"
+                out = out.x
+            return _close(out, data[loss]["ref"], 1e-9)
+        return check
+
+    def fg(loss, rows):
+        def prep():
+            D = data_(loss)
+            solve = _minimize(D["prob"], lr=D["lr"], gtol=0.0, max_iter=iters, mode="direct")
+            if not rows:
+                return solve
+
+            def as_before():                       # every large problem on row blocks
+                saved = fastgd.config.SERIAL_MAX_BYTES
+                fastgd.config.SERIAL_MAX_BYTES = 0
+                try:
+                    return solve()
+                finally:
+                    fastgd.config.SERIAL_MAX_BYTES = saved
+            return as_before
+        return prep
+
+    cs = []
+    for loss in shapes:
+        n, d = shapes[loss]
+        if "numpy" in peers:
+            cs.append(Contender(f"numpy loop {loss}", PEER, lambda loss=loss: numpy_gd_glm(
+                loss, *(data_(loss)[key] for key in ("X", "y", "lr")), iters),
+                check_of(loss), group=loss, note=f"{n}x{d}"))
+        cs.append(Contender(f"fastgd {loss}", FASTGD, fg(loss, False), check_of(loss),
+                            group=loss, note=f"{n}x{d}"))
+        cs.append(Contender(f"fastgd {loss} row blocks", EXTRA, fg(loss, True), check_of(loss),
+                            group=loss, note="SERIAL_MAX_BYTES=0: the parallel row pass"))
+
+    def targets(rows):
+        out = []
+        for loss in shapes:
+            r, ref = find(rows, f"fastgd {loss}"), find(rows, f"numpy loop {loss}")
+            text = f"W6 fastgd {loss} >= 1x the NumPy loop"
+            if r is None or ref is None:
+                out.append((text, "not measured", None))
+                continue
+            v = ref.median / r.median
+            out.append((text, f"{v:.2f}x ({1e3 * r.median / iters:.3f} vs "
+                              f"{1e3 * ref.median / iters:.3f} ms/iteration)", v >= 1.0))
+        return out
+    title = (f"W6 moderate single problems: {p['n']}x{p['d']} float64 lsq/logistic/poisson, "
+             f"softmax {p['sn']}x{p['sd']} k={p['k']}, {iters} GD iterations, lr=1/L "
+             f"(time per call; ratio per problem)")
+    return title, cs, targets
+
+
+BUILDERS = {"W1": build_w1, "W2": build_w2, "W3": build_w3, "W4": build_w4, "W5": build_w5,
+            "W6": build_w6}

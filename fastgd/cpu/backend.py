@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import config, contract
 from .._jit import read_view
-from ..runtime import STOPPED_EARLY, interruptible, parallel_launch
+from ..runtime import STOPPED_EARLY, interruptible, parallel_launch, thread_cap
 
 
 def batch_chunks(B, n, d, threads):
@@ -52,7 +52,8 @@ class CpuBackend:
         iters = max(1, stop_at - int(self.state[:, contract.ST_NIT].min()))
         try:
             # work: the data read per iteration (an Objective has none: its iterates)
-            interruptible(self._advance, self.ip, max(self.X.size, self.W.size) * iters)
+            with thread_cap(self.plan.threads):
+                interruptible(self._advance, self.ip, max(self.X.size, self.W.size) * iters)
         except SystemError as exc:  # an exception in compiled code that Numba could not raise
             raise RuntimeError(STOPPED_EARLY) from exc
         return self.state

@@ -214,7 +214,7 @@ def solve_batch(X, y, W, S1, S2, ip, hp, tol, state, hist, nchunks):
     dg = d if mode == GRAM else 1
     Xt_all = np.empty((nchunks, d, nt), X.dtype)
     z_all = np.empty((nchunks, n), X.dtype)
-    zk_all = np.empty((nchunks, 1, k), X.dtype)
+    zk_all = np.empty((nchunks, k, n if k > 1 else 1), X.dtype)  # (k, n) logits
     A_all = np.empty((nchunks, dg, dg), np.float64)
     b_all = np.empty((nchunks, dg), np.float64)
     vec_all = np.empty((nchunks, 4, m), X.dtype)

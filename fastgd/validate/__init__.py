@@ -20,5 +20,5 @@ from .cuda import (  # noqa: F401
 )
 from .scalars import (  # noqa: F401
     betas, choice, count, finite_real, flag, learning_rate, method, method_eps, nonneg_real,
-    positive_real, restart, step_count, unit_interval,
+    positive_real, restart, step_count, thread_count, unit_interval,
 )

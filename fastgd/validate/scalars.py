@@ -99,6 +99,20 @@ def count(name, v):
     return v
 
 
+def thread_count(name, v):
+    """None (Numba's thread setting) or an integer 1 <= v <= numba.config.NUMBA_NUM_THREADS
+    (the most numba.set_num_threads accepts): a cap on a CPU solve's threads."""
+    if v is None:
+        return None
+    v = count(name, v)
+    import numba
+    most = numba.config.NUMBA_NUM_THREADS
+    if not 1 <= v <= most:
+        raise ValueError(f"{name} must be None or an integer in [1, {most}] "
+                         f"(numba.config.NUMBA_NUM_THREADS), got {v}")
+    return v
+
+
 def step_count(name, v):
     """The 1-based step number of an optimizer update: an integer >= 1."""
     if type(v) is int and v >= 1:
