@@ -52,6 +52,7 @@ class Plan:
     inplace: bool
     history: int
     advice: str = AUTO_AVAILABLE  # lr='auto' remedies a message may suggest (result.AUTO_*)
+    intercept0: object = None  # (B, outputs) float64 start of the intercepts, or None (zeros)
 
     @property
     def max_iter(self):
@@ -108,9 +109,12 @@ def hyper_parameters(problem, momentum, betas, eps, alpha):
     return hp
 
 
-def options(method_code, loss_code, mode_code, max_iter, armijo, history, restart):
+def options(method_code, loss_code, mode_code, max_iter, armijo, history, restart, outputs=1,
+            intercept=False):
     """ip (IP_SIZE,) int64; IP_STOP_AT starts at max_iter (the outer loop moves it)."""
     ip = np.zeros(contract.IP_SIZE, np.int64)
+    ip[contract.IP_OUTPUTS] = outputs
+    ip[contract.IP_INTERCEPT] = int(bool(intercept))
     ip[contract.IP_METHOD] = method_code
     ip[contract.IP_LOSS] = loss_code
     ip[contract.IP_MODE] = mode_code
@@ -129,7 +133,8 @@ def tolerances(gtol, xtol, ftol):
 
 
 def make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs, x0,
-              inplace, momentum, betas, eps, gtol, xtol, ftol, alpha=0.99, restart=False):
+              inplace, momentum, betas, eps, gtol, xtol, ftol, alpha=0.99, restart=False,
+              intercept0=None):
     """A Plan from arguments already validated by fastgd.minimize."""
     large = is_large(problem)
     if mode == "gram":
@@ -137,8 +142,10 @@ def make_plan(problem, device, method_code, mode, max_iter, line_search, history
     else:
         mode_code = contract.ROWS if large else contract.DIRECT
     ip = options(method_code, problem.loss_code, mode_code, max_iter, line_search == "armijo",
-                 history, restart)
+                 history, restart, problem.outputs, problem.fit_intercept)
+    if intercept0 is not None:
+        intercept0 = intercept0.reshape(problem.batch_size, problem.outputs)
     return Plan(problem=problem, device=device, large=large, ip=ip,
                 hp=hyper_parameters(problem, momentum, betas, eps, alpha),
                 tol=tolerances(gtol, xtol, ftol), lrs=lrs, x0=x0, inplace=inplace,
-                history=history)
+                history=history, intercept0=intercept0)

@@ -123,7 +123,8 @@ class Result(dict):
     per problem); history ((max_iter//k + 1,) or (.., B), or None).
     """
 
-    _order = ("x", "fun", "grad_norm", "nit", "status", "success", "message", "lr", "history")
+    _order = ("x", "intercept", "fun", "grad_norm", "nit", "status", "success", "message", "lr",
+              "history")
 
     def __getattr__(self, name):
         try:
