@@ -69,9 +69,9 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     if inplace and isinstance(x0, np.ndarray):
         # the solution written into x0 would overwrite the data it is computed from
         validate.no_overlap([("x0", x0), ("X", problem.X), ("y", problem.y)])
-    device = _device.resolve(device, problem.X, problem.y, x0)
     if device == "cuda" and (problem.fit_intercept or problem.sample_weight is not None):
-        raise ValueError(validate.CUDA_REAL_DATA)
+        raise ValueError(validate.CUDA_REAL_DATA)  # (a CUDA X refuses them at construction)
+    device = _device.resolve(device, problem.X, problem.y, x0)
     if device == "cuda" and problem.loss_code not in contract.GPU_LOSSES:
         # the CUDA kernels know the built-in row losses only (a user RowLoss or Softmax
         # would otherwise run some other loss there)
