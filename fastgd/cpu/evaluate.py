@@ -207,11 +207,19 @@ def eval_gram(A, b, c, w, g, hp, dpen):
             f += df
             gg += dg
         j += 4
-    while j < d:
+    while j < dpen:
         s = 0.0
         for k in range(d):
             s += A[j, k] * float(w[k])
-        df, dg = gram_row_done(s, j, w, b, g, l2 if j < dpen else 0.0)
+        df, dg = gram_row_done(s, j, w, b, g, l2)
+        f += df
+        gg += dg
+        j += 1
+    while j < d:  # the intercept (fit_intercept): not penalised
+        s = 0.0
+        for k in range(d):
+            s += A[j, k] * float(w[k])
+        df, dg = gram_row_done(s, j, w, b, g, l2 - l2)
         f += df
         gg += dg
         j += 1
