@@ -20,10 +20,36 @@ from .math import losses
 softmax_terms = losses.softmax_terms
 
 
-@cpu_kernel(refcount=False)
-def rows_block(X, y, s, w, lo, hi, zrow, acc, hp):
-    """Sum over rows lo..hi of s_i phi (float64, returned) and of s_i x_i (x) r_i into
-    acc (d*k,), plus sum s_i r_i into acc[d*k:] with the intercepts (w of (d + 1) k)."""
+@cpu_kernel(refcount=False, inline=True)
+def rows_plain(X, y, w, lo, hi, zrow, acc, hp):
+    """Sum over rows lo..hi of phi (float64, returned) and of x_i (x) r_i into acc (d*k,)."""
+    d = X.shape[1]
+    k = zrow.shape[0]
+    one = hp[HP_ONE]
+    zero = one - one
+    for q in range(d * k):
+        acc[q] = zero
+    f = 0.0
+    for i in range(lo, hi):
+        for c in range(k):
+            zrow[c] = zero
+        for j in range(d):
+            xij = X[i, j]
+            for c in range(k):
+                zrow[c] += xij * w[j * k + c]
+        f += softmax_terms(zrow, int(y[i]), one)
+        for j in range(d):
+            xij = X[i, j]
+            for c in range(k):
+                acc[j * k + c] += xij * zrow[c]
+    return f
+
+
+@cpu_kernel(refcount=False, inline=True)
+def rows_general(X, y, s, w, lo, hi, zrow, acc, hp):
+    """rows_plain with sample weights s ((0,): none) and/or the intercepts (w of length
+    (d + 1) k): sum s_i phi (returned), s_i x_i (x) r_i into acc[:d*k] and s_i r_i into
+    acc[d*k:]."""
     d = X.shape[1]
     k = zrow.shape[0]
     dk = d * k
@@ -35,24 +61,17 @@ def rows_block(X, y, s, w, lo, hi, zrow, acc, hp):
         acc[q] = zero
     f = 0.0
     for i in range(lo, hi):
-        if inter:
-            for c in range(k):
-                zrow[c] = w[dk + c]
-        else:
-            for c in range(k):
-                zrow[c] = zero
+        for c in range(k):
+            zrow[c] = w[dk + c] if inter else zero
         for j in range(d):
             xij = X[i, j]
             for c in range(k):
                 zrow[c] += xij * w[j * k + c]
         phi = softmax_terms(zrow, int(y[i]), one)
-        if wtd:
-            si = s[i]
-            f += phi * float(si)
-            for c in range(k):
-                zrow[c] *= si
-        else:
-            f += phi
+        si = s[i] if wtd else one
+        f += phi * float(si)
+        for c in range(k):
+            zrow[c] *= si
         for j in range(d):
             xij = X[i, j]
             for c in range(k):
@@ -61,6 +80,16 @@ def rows_block(X, y, s, w, lo, hi, zrow, acc, hp):
             for c in range(k):
                 acc[dk + c] += zrow[c]
     return f
+
+
+@cpu_kernel(refcount=False)
+def rows_block(X, y, s, w, lo, hi, zrow, acc, hp):
+    """Sum over rows lo..hi of s_i phi (float64, returned) and of s_i x_i (x) r_i into acc
+    (d*k,), plus sum s_i r_i into acc[d*k:] with the intercepts (w of (d + 1) k).  Without
+    weights and intercepts, the plain loop (chosen once, not per row)."""
+    if s.shape[0] > 0 or w.shape[0] > X.shape[1] * zrow.shape[0]:
+        return rows_general(X, y, s, w, lo, hi, zrow, acc, hp)
+    return rows_plain(X, y, w, lo, hi, zrow, acc, hp)
 
 
 @cpu_kernel(parallel=True)
