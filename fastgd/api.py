@@ -21,7 +21,7 @@ __all__ = ["minimize", "choose_mode"]
 def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e-6, xtol=0.0,
              ftol=0.0, rtol=0.0, line_search=None, momentum=0.9, betas=(0.9, 0.999), eps=None, alpha=0.99,
              restart=False, device=None, history=0, callback=None, mode="auto", progress=False,
-             inplace=False, record_x=False, threads=None):
+             inplace=False, record_x=False, threads=None, intercept0=None):
     """Minimise a problem's loss by gradient descent, per problem for a batch.
 
     ``method`` in gd/momentum/nesterov/adam/rmsprop/adagrad/bb (docs/methods.md); ``eps``
@@ -43,6 +43,8 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
 
     ``problem`` may be a :class:`fastgd.Objective`: then ``x0`` ((B, d) starts, or (d,))
     is required and ``lr`` must be given (a number or a (B,) array).
+    ``intercept0``: the start of the intercept of a problem built with
+    ``fit_intercept=True`` (shape of ``res.intercept``; default 0).
 
     Returns a :class:`fastgd.Result`.
     """
@@ -78,11 +80,16 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     searching = "armijo" if method_code == contract.BB else line_search
     if lrs is None:
         problem.check_auto_lr(searching)  # e.g. Poisson, RowLoss without lipschitz
+    if intercept0 is not None and not problem.fit_intercept:
+        raise ValueError("intercept0 needs a problem built with fit_intercept=True")
+    intercept0 = validate.intercept_start(intercept0, problem.intercept_shape, problem.dtype)
     x0 = (validate.cuda_initial_point if validate.is_cuda_array(x0) else validate.initial_point)(
         x0, problem.solution_shape, problem.dtype, inplace)
     if inplace and isinstance(x0, np.ndarray):
         # the solution written into x0 would overwrite the data it is computed from
         validate.no_overlap([("x0", x0), ("X", problem.X), ("y", problem.y)])
+    if device == "cuda" and (problem.fit_intercept or problem.sample_weight is not None):
+        raise ValueError(validate.CUDA_REAL_DATA)  # (a CUDA X refuses them at construction)
     device = _device.resolve(device, problem.X, problem.y, x0)
     if device == "cuda" and problem.loss_code not in contract.GPU_LOSSES \
             and not hasattr(problem, "cuda_kernel"):
@@ -101,7 +108,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     mode = choose_mode(problem, mode, max_iter)
     plan = make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs,
                      x0, inplace, momentum, betas, eps, gtol, xtol, ftol, alpha, restart,
-                     threads, record_x=record_x, rtol=rtol)
+                     threads, intercept0, record_x=record_x, rtol=rtol)
     plan.advice = auto_lr_advice(problem, lrs is None, searching)
     return run(plan, callback, progress)
 
@@ -159,19 +166,27 @@ def run(plan, callback=None, progress=False):
         if plan.record_x and stop_at % plan.history == 0:
             xs.append(backend.iterate())
         if callback is not None:
-            callback(_result(plan, backend.iterate(), state, backend.history()))
+            callback(_result(plan, backend.iterate(), state, backend.history(),
+                             _intercept(backend)))
         if bar is not None:
             bar.update(stop_at, state, done)
         if done:
             break
     x = backend.solution(plan.x0 if plan.inplace else None)
-    res = _result(plan, x, state, backend.history())
+    res = _result(plan, x, state, backend.history(), _intercept(backend))
     if plan.record_x:
         # the rows after the last call repeat the final iterates (decisions.record_history)
         rows = max_iter // plan.history + 1
         xs.extend([np.array(x)] * (rows - len(xs)))
         res["x_history"] = np.stack(xs)
     return res
+
+
+def _intercept(backend):
+    """res.intercept: the backend's intercepts, or None (no fit_intercept; the CUDA
+    backend has none)."""
+    get = getattr(backend, "intercept", None)
+    return None if get is None else get()
 
 
 def _checked(state, stop_at):
@@ -184,11 +199,12 @@ def _checked(state, stop_at):
     return state
 
 
-def _result(plan, x, state, hist):
+def _result(plan, x, state, hist, intercept=None):
     problem = plan.problem
     h = np.asarray(hist).astype(problem.dtype) if plan.history else None
     res = build_result(x, state, h, batched=problem.batched, advice=plan.advice,
                        **plan.tolerances())
+    res["intercept"] = intercept
     if plan.history:
         res["history_every"] = plan.history
     return res

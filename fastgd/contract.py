@@ -24,7 +24,10 @@ Packed arrays of one solve of B problems with d parameters each:
     hp     (HP_SIZE,) dtype of X    float hyper-parameters (HP_*)
     ip     (IP_SIZE,) int64         integer options (IP_*)
     tol    (TOL_SIZE,) float64      tolerances (TOL_*)
-    W, S1, S2 (B, d)                iterate, method state (momentum buffer; Adam m, v;
+    S      (1 or B, n) dtype of X   sample weights scaled to sum n per problem (sum_i s_i
+                                    phi_i / n is then the weighted mean), or (1, 0): none
+    W, S1, S2 (B, m)                iterate (m = d, or d + 1 with the intercept last;
+                                    Softmax: d*k (+ k)), method state (momentum buffer; Adam m, v;
                                     RMSprop's square average and Adagrad's sum in S2)
     hist   (rows, B) float64        loss records (see decisions.record_history)
 """
@@ -96,9 +99,11 @@ LR_AUTO = -1.0
  HP_LOSS_ROUNDING, HP_ALPHA) = range(12)
 HP_SIZE = 12
 # ---------------------------------------------------------------- ip: int64 options
+# IP_OUTPUTS: outputs per row (Softmax's k; 1 for a row loss); IP_INTERCEPT: 1 when the
+# last IP_OUTPUTS coordinates of an iterate are unpenalised intercepts (fit_intercept=True)
 (IP_METHOD, IP_LOSS, IP_MODE, IP_MAX_ITER, IP_STOP_AT, IP_ARMIJO, IP_HIST_EVERY,
- IP_RESTART) = range(8)
-IP_SIZE = 8
+ IP_RESTART, IP_OUTPUTS, IP_INTERCEPT) = range(10)
+IP_SIZE = 10
 # ip[IP_STOP_AT] set by Ctrl-C while a call runs: every problem pauses, none starts
 INTERRUPTED = -1
 # ---------------------------------------------------------------- tol: float64 tolerances

@@ -39,7 +39,7 @@ def check_grad(problem, x=None, *, eps=1e-6):
     eps = validate.nonneg_real("eps", eps)
     if eps <= 0:
         raise ValueError(f"eps must be > 0, got {eps}")
-    B, p = problem.batch_size, problem.n_params
+    B, p = problem.batch_size, problem.n_coef
     if x is None:
         x = np.random.default_rng(0).standard_normal((B, p)) / np.sqrt(problem.d)
     else:

@@ -179,6 +179,8 @@ class Starts(Problem):
         self._X = np.empty(shape[:-1] + (0, shape[-1]), dtype)
         self._y = np.empty(shape[:-1] + (0,), dtype)
         self._l2 = 0.0
+        self._fit_intercept = False
+        self._sample_weight = None
 
     @property
     def n(self):

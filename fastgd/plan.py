@@ -63,6 +63,7 @@ class Plan:
     advice: str = AUTO_AVAILABLE  # lr='auto' remedies a message may suggest (result.AUTO_*)
     record_x: bool = False  # keep the iterates every `history` iterations (api.run)
     threads: object = None  # the CPU thread cap of this solve (None: Numba's setting)
+    intercept0: object = None  # (B, outputs) float64 start of the intercepts, or None (zeros)
 
     @property
     def max_iter(self):
@@ -120,9 +121,12 @@ def hyper_parameters(problem, momentum, betas, eps, alpha):
     return hp
 
 
-def options(method_code, loss_code, mode_code, max_iter, armijo, history, restart):
+def options(method_code, loss_code, mode_code, max_iter, armijo, history, restart, outputs=1,
+            intercept=False):
     """ip (IP_SIZE,) int64; IP_STOP_AT starts at max_iter (the outer loop moves it)."""
     ip = np.zeros(contract.IP_SIZE, np.int64)
+    ip[contract.IP_OUTPUTS] = outputs
+    ip[contract.IP_INTERCEPT] = int(bool(intercept))
     ip[contract.IP_METHOD] = method_code
     ip[contract.IP_LOSS] = loss_code
     ip[contract.IP_MODE] = mode_code
@@ -143,7 +147,7 @@ def tolerances(gtol, xtol, ftol, rtol=0.0):
 
 def make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs, x0,
               inplace, momentum, betas, eps, gtol, xtol, ftol, alpha=0.99, restart=False,
-              threads=None, *, record_x=False, rtol=0.0):
+              threads=None, intercept0=None, *, record_x=False, rtol=0.0):
     """A Plan from arguments already validated by fastgd.minimize."""
     large = is_large(problem, device)
     if mode == "gram":
@@ -151,8 +155,10 @@ def make_plan(problem, device, method_code, mode, max_iter, line_search, history
     else:
         mode_code = contract.ROWS if large else contract.DIRECT
     ip = options(method_code, problem.loss_code, mode_code, max_iter, line_search == "armijo",
-                 history, restart)
+                 history, restart, problem.outputs, problem.fit_intercept)
+    if intercept0 is not None:
+        intercept0 = intercept0.reshape(problem.batch_size, problem.outputs)
     return Plan(problem=problem, device=device, large=large, ip=ip,
                 hp=hyper_parameters(problem, momentum, betas, eps, alpha),
                 tol=tolerances(gtol, xtol, ftol, rtol), lrs=lrs, x0=x0, inplace=inplace,
-                history=history, threads=threads, record_x=record_x)
+                history=history, threads=threads, record_x=record_x, intercept0=intercept0)

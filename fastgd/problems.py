@@ -6,6 +6,12 @@ per-row loss ``phi`` (see fastgd.losses).  X is (n, d) for one problem or
 ``Softmax`` is the one multi-output member: its solution is a (d, k) matrix and
 it has its own drivers (fastgd.cpu.softmax).  ``RowLoss(phi, dphi)`` builds a
 problem class from two user-supplied Numba-compilable scalar functions.
+
+Real data (every problem): ``fit_intercept=True`` adds an unpenalised intercept b (one
+per class for Softmax), ``f(w, b) = sum_i s_i phi(x_i.w + b, y_i) / sum_i s_i + l2/2
+||w||^2``, with ``sample_weight=`` s (n,) or (B, n) (default all ones).  The drivers see
+the intercept as one more coordinate of the iterate (the last, per class for Softmax)
+and the weights scaled to sum n (docs/problems.md).
 """
 import numpy as np
 
@@ -20,7 +26,8 @@ class Problem:
     quadratic = False     # True when mode="gram" applies (phi quadratic in z)
     loss_param = 0.0      # a loss parameter (Huber's delta)
 
-    def __init__(self, X, y, *, l2=0.0):
+    def __init__(self, X, y, *, l2=0.0, fit_intercept=False, sample_weight=None):
+        fit_intercept = validate.flag("fit_intercept", fit_intercept)
         # CUDA arrays (__cuda_array_interface__) become zero-copy numba device arrays
         on_gpu = validate.is_cuda_array(X)
         if on_gpu:
@@ -38,7 +45,12 @@ class Problem:
         validate.shape("y", y, X.shape[:-1], " (X.shape[:-1])")
         if not on_gpu:
             validate.data_range(X, y)  # finite, and products inside the dtype's range
+        elif fit_intercept or sample_weight is not None:
+            raise ValueError(validate.CUDA_REAL_DATA)
         self._l2 = validate.fits_dtype("l2", validate.nonneg_real("l2", l2), X.dtype)
+        self._sample_weight, self._sw_kernel = validate.sample_weight(
+            sample_weight, X.shape[-2], X.shape[0] if X.ndim == 3 else None, X.dtype)
+        self._fit_intercept = fit_intercept
         self._X = X
         self._y = y
         self._check_labels(y)
@@ -61,6 +73,30 @@ class Problem:
     @property
     def l2(self):
         return self._l2
+
+    @property
+    def fit_intercept(self):
+        """Whether the model has an (unpenalised) intercept: x_i.w + b."""
+        return self._fit_intercept
+
+    @property
+    def sample_weight(self):
+        """The sample weights, (n,) or (B, n) in X's dtype (a copy), or None (all ones)."""
+        return self._sample_weight
+
+    def kernel_weights(self):
+        """The drivers' weights: (1 or B, n) scaled to sum n per problem, or (1, 0)."""
+        if self._sw_kernel is None:
+            return np.empty((1, 0), self.dtype)
+        return self._sw_kernel
+
+    def _weights64(self, k):
+        """Problem k's weights scaled to sum n, float64 (n,), or None."""
+        if self._sw_kernel is None:
+            return None
+        rows = np.asarray(self._sample_weight, np.float64).reshape(-1, self.n)
+        r = rows[k if rows.shape[0] > 1 else 0]
+        return r / r.sum() * self.n
 
     def _stacked(self, copies):
         """The same problem over `copies` stacked copies of its data (a batch, for a
@@ -94,13 +130,30 @@ class Problem:
         return self.X.dtype
 
     @property
-    def n_params(self):
-        """Number of parameters of one problem (the length of a flattened solution)."""
+    def outputs(self):
+        """Outputs per row (Softmax's classes; 1 for a row loss)."""
+        return 1
+
+    @property
+    def n_coef(self):
+        """Number of coefficients of one problem (the length of a flattened solution x)."""
         return self.d
+
+    @property
+    def n_params(self):
+        """Number of parameters of one problem the drivers iterate on: the coefficients,
+        then the intercepts (fit_intercept)."""
+        return self.n_coef + (self.outputs if self.fit_intercept else 0)
 
     @property
     def solution_shape(self):
         return (self.X.shape[0], self.d) if self.batched else (self.d,)
+
+    @property
+    def intercept_shape(self):
+        """Shape of res.intercept: (), (B,), (k,) or (B, k)."""
+        per = () if self.outputs == 1 else (self.outputs,)
+        return ((self.X.shape[0],) if self.batched else ()) + per
 
     def kernels(self):
         """The CPU drivers of this problem's family (fastgd/cpu/drivers.py)."""
@@ -118,20 +171,32 @@ class Problem:
     def loss_grad64(self, w, k=0):
         """(f, grad) of problem k at w, in float64 (NumPy + the compiled row function).
 
+        w: the coefficients (d,), or (d + 1,) with the intercept last (fit_intercept);
+        the gradient has w's length.  Sample weights included.
         Slow and simple: for checks (fastgd.check_grad), not for solving.
         """
         from .cpu.rowvalues import row_values
         X = np.asarray(self.X[k] if self.batched else self.X, np.float64)
         y = np.asarray(self.y[k] if self.batched else self.y, np.float64)
         w = np.asarray(w, np.float64)
-        phi, r = row_values(self.row_function(np.float64), self.loss_code, X @ w, y,
+        d = self.d
+        coef, bias = w[:d], (w[d] if w.shape[0] > d else 0.0)
+        phi, r = row_values(self.row_function(np.float64), self.loss_code, X @ coef + bias, y,
                             float(self.loss_param))
+        s = self._weights64(k)
+        if s is not None:
+            phi, r = phi * s, r * s
         n = X.shape[0]
-        return phi.sum() / n + 0.5 * self.l2 * (w @ w), X.T @ r / n + self.l2 * w
+        g = X.T @ r / n + self.l2 * coef
+        if w.shape[0] > d:
+            g = np.append(g, r.sum() / n)
+        return phi.sum() / n + 0.5 * self.l2 * (coef @ coef), g
 
     def __repr__(self):
         shape = "x".join(map(str, self.X.shape))
-        return f"{type(self).__name__}(X: {shape} {self.dtype}, l2={self.l2:g})"
+        extra = ", fit_intercept=True" if self.fit_intercept else ""
+        extra += ", sample_weight=..." if self._sample_weight is not None else ""
+        return f"{type(self).__name__}(X: {shape} {self.dtype}, l2={self.l2:g}{extra})"
 
 
 class LeastSquares(Problem):
@@ -169,11 +234,11 @@ class Huber(Problem):
     loss_code = contract.HUBER
     curvature = 1.0
 
-    def __init__(self, X, y, *, delta=1.0, l2=0.0):
+    def __init__(self, X, y, *, delta=1.0, l2=0.0, fit_intercept=False, sample_weight=None):
         delta = validate.nonneg_real("delta", delta)
         if delta <= 0:
             raise ValueError(f"delta must be > 0, got {delta}")
-        super().__init__(X, y, l2=l2)
+        super().__init__(X, y, l2=l2, fit_intercept=fit_intercept, sample_weight=sample_weight)
         self.loss_param = validate.fits_dtype("delta", delta, self.dtype)
 
     def __repr__(self):
@@ -223,7 +288,7 @@ class Softmax(Problem):
     loss_code = contract.OWN_KERNELS
     curvature = 0.5
 
-    def __init__(self, X, y, n_classes, *, l2=0.0):
+    def __init__(self, X, y, n_classes, *, l2=0.0, fit_intercept=False, sample_weight=None):
         k = validate.count("n_classes", n_classes)
         if k < 2:
             raise ValueError(f"n_classes must be >= 2, got {k}")
@@ -231,7 +296,7 @@ class Softmax(Problem):
             raise ValueError(f"n_classes must be <= 2**31 (one parameter column per class), "
                              f"got {k}")
         self.n_classes = k
-        super().__init__(X, y, l2=l2)
+        super().__init__(X, y, l2=l2, fit_intercept=fit_intercept, sample_weight=sample_weight)
         self.loss_param = float(k)
 
     def _check_labels(self, y):
@@ -240,7 +305,11 @@ class Softmax(Problem):
             raise ValueError(f"y must contain integer class ids in [0, {k}) (n_classes={k})")
 
     @property
-    def n_params(self):
+    def outputs(self):
+        return self.n_classes
+
+    @property
+    def n_coef(self):
         return self.d * self.n_classes
 
     @property
@@ -256,19 +325,30 @@ class Softmax(Problem):
         raise TypeError("Softmax is not a scalar row loss")
 
     def loss_grad64(self, w, k=0):
+        """As Problem.loss_grad64; w: W flattened (d*k,), then the k intercepts if given."""
         X = np.asarray(self.X[k] if self.batched else self.X, np.float64)
         y = np.asarray(self.y[k] if self.batched else self.y).astype(np.int64)
-        W = np.asarray(w, np.float64).reshape(self.d, self.n_classes)
-        Z = X @ W
+        w = np.asarray(w, np.float64)
+        dk = self.d * self.n_classes
+        W = w[:dk].reshape(self.d, self.n_classes)
+        bias = w[dk:] if w.shape[0] > dk else 0.0
+        Z = X @ W + bias
         m = Z.max(axis=1, keepdims=True)
         E = np.exp(Z - m)
         s = E.sum(axis=1, keepdims=True)
         n = X.shape[0]
         rows = np.arange(n)
-        f = (m[:, 0] + np.log(s[:, 0]) - Z[rows, y]).mean() + 0.5 * self.l2 * (W * W).sum()
+        sw = self._weights64(k)
+        sw = np.ones(n) if sw is None else sw
+        phi = m[:, 0] + np.log(s[:, 0]) - Z[rows, y]
+        f = (sw * phi).sum() / n + 0.5 * self.l2 * (W * W).sum()
         P = E / s
         P[rows, y] -= 1.0
-        return f, (X.T @ P / n + self.l2 * W).reshape(-1)
+        P *= sw[:, None]
+        g = (X.T @ P / n + self.l2 * W).reshape(-1)
+        if w.shape[0] > dk:
+            g = np.concatenate([g, P.sum(axis=0) / n])
+        return f, g
 
     def __repr__(self):
         return super().__repr__()[:-1] + f", n_classes={self.n_classes})"
@@ -417,7 +497,8 @@ def RowLoss(phi, dphi, *, lipschitz=None, name=None):
     phi(z, y), dphi(z, y): scalar functions (plain Python or numba.njit) that Numba can
     compile; dphi is d phi / d z.  lipschitz: an upper bound on d^2 phi / dz^2, used by
     lr="auto" (L = lipschitz * lambda_max(X^T X / n) + l2); None makes lr="auto" an error.
-    Returns a class used like LeastSquares: ``MyLoss(X, y, l2=...)``, single or batched,
+    Returns a class used like LeastSquares: ``MyLoss(X, y, l2=..., fit_intercept=...,
+    sample_weight=...)``, single or batched,
     every method and stopping rule.  phi and dphi are compiled here with the drivers'
     options (fastmath without nnan/ninf, error_model="numpy": x/0 is inf, not an error),
     also when given as numba.njit functions; a TypeError names the function if Numba

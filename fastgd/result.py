@@ -130,12 +130,14 @@ class Messages(Sequence):
 class Result(dict):
     """Outcome of `fastgd.minimize`, with attribute access like scipy's OptimizeResult.
 
-    Fields: x (d,) or (B, d); fun, grad_norm, nit, status, success (scalars, or (B,)
+    Fields: x (d,) or (B, d); intercept (a scalar, (B,), (k,) or (B, k); None without
+    fit_intercept); fun, grad_norm, nit, status, success (scalars, or (B,)
     arrays for a batch); message (str, or list of str); lr (the step size used,
     per problem); history ((max_iter//k + 1,) or (.., B), or None).
     """
 
-    _order = ("x", "fun", "grad_norm", "nit", "status", "success", "message", "lr", "history")
+    _order = ("x", "intercept", "fun", "grad_norm", "nit", "status", "success", "message", "lr",
+              "history")
 
     def __getattr__(self, name):
         try:

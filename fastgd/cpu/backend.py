@@ -37,8 +37,17 @@ class CpuBackend:
         # read-only data compile no specialisation of their own (see _jit.read_view)
         self.X = read_view(problem.X if problem.batched else problem.X[None])
         self.y = read_view(problem.y if problem.batched else problem.y[None])
+        self.S = problem.kernel_weights()  # (1 or B, n), or (1, 0): no sample weights
         x0 = plan.x0
-        self.W = np.zeros((B, m), problem.dtype) if x0 is None else x0.reshape(B, m).copy()
+        nc = self.n_coef = problem.n_coef  # W = (coefficients, intercepts)
+        if nc == m:
+            self.W = np.zeros((B, m), problem.dtype) if x0 is None else x0.reshape(B, m).copy()
+        else:
+            self.W = np.zeros((B, m), problem.dtype)
+            if x0 is not None:
+                self.W[:, :nc] = x0.reshape(B, nc)
+            if plan.intercept0 is not None:
+                self.W[:, nc:] = plan.intercept0
         self.S1 = np.zeros((B, m), problem.dtype)
         self.S2 = np.zeros((B, m), problem.dtype)
         self.state = plan.initial_state()
@@ -64,14 +73,15 @@ class CpuBackend:
         with parallel_launch():
             if self.plan.large:
                 nblocks = row_blocks(self.X.shape[1], threads)
-                k.solve_single(self.X[0], self.y[0], self.W[0], self.S1[0], self.S2[0], self.ip,
+                k.solve_single(self.X[0], self.y[0], self.S[0], self.W[0], self.S1[0], self.S2[0],
+                               self.ip,
                                self.plan.hp, self.plan.tol, self.state[0], self.hist, nblocks)
             else:
                 B, n, d = self.X.shape
                 previous = numba.get_parallel_chunksize()
                 numba.set_parallel_chunksize(1)  # chunks are handed out one at a time
                 try:
-                    k.solve_batch(self.X, self.y, self.W, self.S1, self.S2, self.ip,
+                    k.solve_batch(self.X, self.y, self.S, self.W, self.S1, self.S2, self.ip,
                                   self.plan.hp, self.plan.tol, self.state, self.hist,
                                   batch_chunks(B, n, d, threads))
                 finally:
@@ -79,14 +89,22 @@ class CpuBackend:
 
     def iterate(self):
         """A copy of the current iterates, in the solution's shape (for callbacks)."""
-        return self.W.reshape(self.plan.problem.solution_shape).copy()
+        return self.W[:, :self.n_coef].reshape(self.plan.problem.solution_shape).copy()
+
+    def intercept(self):
+        """A copy of the current intercepts in res.intercept's shape, or None."""
+        problem = self.plan.problem
+        if not problem.fit_intercept:
+            return None
+        b = self.W[:, self.n_coef:].reshape(problem.intercept_shape).copy()
+        return b[()] if b.ndim == 0 else b
 
     def history(self):
         return self.hist
 
     def solution(self, into=None):
         """The final iterates in the solution's shape; written into `into` (x0) if given."""
-        x = self.W.reshape(self.plan.problem.solution_shape)
+        x = self.W[:, :self.n_coef].reshape(self.plan.problem.solution_shape)
         if into is None:
             return x
         into[...] = x

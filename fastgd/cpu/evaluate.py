@@ -6,6 +6,12 @@ transposed data, SIMD over rows) or ``eval_gram`` (GRAM: from X^T X / n, O(d^2))
 over row blocks) -> ``apply_rows`` / ``rows_pairs`` /
 ``rows_tiled`` -> ``row_terms`` (the per-row loss of fastgd/losses.py).
 
+Sample weights and the intercept (fit_intercept) take a path of their own, chosen once
+per evaluation (``weighted``/``has_intercept``): the default path's loops are unchanged.
+The weights s (n,) arrive scaled to sum n (so ``HP_NINV = 1/n`` still divides), or as
+an empty (0,) array when there are none; the intercept is the coordinate d of w (the
+gradient's coordinate d is the weighted mean of phi', and l2 skips it).
+
 Every function here that reaches ``row_terms`` does so through this module's global
 name, so a user-defined loss gets its own copies by rebinding that one name
 (``fastgd._jit.rebind``), with no second copy of any source.
@@ -26,10 +32,23 @@ PREFETCH_BYTES = config.PREFETCH_BYTES
 
 
 @cpu_kernel(refcount=False, inline=True)
-def eval_transposed(code, Xt, y, w, z, g, hp):
+def weighted(s):
+    """Whether the sample weights s (n,) are given ((0,): none)."""
+    return s.shape[0] > 0
+
+
+@cpu_kernel(refcount=False, inline=True)
+def has_intercept(w, d):
+    """Whether the iterate w of a row loss over d features carries an intercept (w[d])."""
+    return w.shape[0] > d
+
+
+@cpu_kernel(refcount=False, inline=True)
+def eval_transposed(code, Xt, y, s, w, z, g, hp):
     """Loss and gradient of one problem from its transposed data Xt (d, n).
 
-    SIMD runs over n.  z (n,) is scratch; g (d,) is written.  Returns f (float64).
+    SIMD runs over n.  z (n,) is scratch; g (m,) is written (m = d, or d + 1 with the
+    intercept w[d]); s (n,) sample weights or (0,).  Returns f (float64).
     """
     d, n = Xt.shape
     one = hp[HP_ONE]
@@ -50,7 +69,14 @@ def eval_transposed(code, Xt, y, w, z, g, hp):
         for i in range(n):
             z[i] += xj[i] * wj
         j += 1
-    f = apply_rows(code, z, y, one, hp[HP_LPARAM])
+    if has_intercept(w, d):
+        bias = w[d]
+        for i in range(n):
+            z[i] += bias
+    if weighted(s):
+        f = apply_rows_weighted(code, z, y, s, one, hp[HP_LPARAM])
+    else:
+        f = apply_rows(code, z, y, one, hp[HP_LPARAM])
     return finish_gradient(Xt, z, w, g, f, hp)
 
 
@@ -84,8 +110,21 @@ def apply_rows(code, z, y, one, param):
 
 
 @cpu_kernel(refcount=False, inline=True)
+def apply_rows_weighted(code, z, y, s, one, param):
+    """apply_rows with sample weights s (n,): z <- s_i phi'(z, y); returns sum s_i phi."""
+    f = 0.0
+    for i in range(z.shape[0]):
+        phi, r = row_terms(code, z[i], y[i], one, param)
+        si = s[i]
+        f += phi * float(si)
+        z[i] = r * si
+    return f
+
+
+@cpu_kernel(refcount=False, inline=True)
 def finish_gradient(Xt, r, w, g, f, hp):
-    """g = Xt r / n + l2 w; returns (f / n + l2/2 |w|^2, |g|^2)."""
+    """g[:d] = Xt r / n + l2 w[:d] (and g[d] = sum r / n for the intercept w[d]); returns
+    (f / n + l2/2 |w[:d]|^2, |g|^2)."""
     d, n = Xt.shape
     l2 = hp[HP_L2]
     ninv = hp[HP_NINV]
@@ -117,6 +156,13 @@ def finish_gradient(Xt, r, w, g, f, hp):
         g[j] = gj
         ww += np.float64(w[j]) * np.float64(w[j])
         gg += np.float64(gj) * np.float64(gj)
+    if has_intercept(w, d):
+        s0 = zero
+        for i in range(n):
+            s0 += r[i]
+        gj = s0 * ninv
+        g[d] = gj
+        gg += np.float64(gj) * np.float64(gj)
     return f * float(ninv) + 0.5 * float(l2) * ww, gg
 
 
@@ -131,8 +177,9 @@ def gram_row_done(s, j, w, b, g, l2):
 
 
 @cpu_kernel(refcount=False, inline=True)
-def eval_gram(A, b, c, w, g, hp):
-    """Least squares from its Gram form: f = w.A w/2 - b.w + c, g = A w - b (+ l2 terms).
+def eval_gram(A, b, c, w, g, hp, dpen):
+    """Least squares from its Gram form: f = w.A w/2 - b.w + c, g = A w - b (+ l2 terms
+    on the first dpen coordinates: the intercept, last, is not penalised).
 
     A w runs four rows at a time, each row's dot product in a register: Gram mode runs
     small d, where an iteration is a dependency chain, and accumulating into g instead
@@ -144,7 +191,7 @@ def eval_gram(A, b, c, w, g, hp):
     f = c
     gg = 0.0
     j = 0
-    while j + 3 < d:
+    while j + 3 < dpen:
         s0 = 0.0
         s1 = 0.0
         s2 = 0.0
@@ -160,11 +207,19 @@ def eval_gram(A, b, c, w, g, hp):
             f += df
             gg += dg
         j += 4
-    while j < d:
+    while j < dpen:
         s = 0.0
         for k in range(d):
             s += A[j, k] * float(w[k])
         df, dg = gram_row_done(s, j, w, b, g, l2)
+        f += df
+        gg += dg
+        j += 1
+    while j < d:  # the intercept (fit_intercept): not penalised
+        s = 0.0
+        for k in range(d):
+            s += A[j, k] * float(w[k])
+        df, dg = gram_row_done(s, j, w, b, g, l2 - l2)
         f += df
         gg += dg
         j += 1
@@ -267,8 +322,37 @@ def rows_tiled(code, X, y, w, acc, zt, lo, hi, one, lparam):
     return fb
 
 
+@cpu_kernel(refcount=False, inline=True)
+def rows_general(code, lin, inter, X, y, s, w, acc, lo, hi, one, lparam):
+    """rows_pairs with sample weights s ((0,): none) and/or the intercept w[d] (inter):
+    acc[:d] += sum_i s_i phi'_i x_i, acc[d] += sum_i s_i phi'_i; returns sum_i s_i phi_i.
+    lin: phi'_i is z_i (for the power iteration; y unread).  One row per pass: the
+    default path (rows_pairs, rows_tiled) is left as it is."""
+    d = X.shape[1]
+    wtd = weighted(s)
+    bias = w[d] if inter else one - one
+    fb = 0.0
+    for i in range(lo, hi):
+        zi = bias
+        for j in range(d):
+            zi += X[i, j] * w[j]
+        r = zi
+        if not lin:
+            phi, r = row_terms(code, zi, y[i], one, lparam)
+            if wtd:
+                phi *= float(s[i])
+            fb += phi
+        if wtd:
+            r *= s[i]
+        for j in range(d):
+            acc[j] += r * X[i, j]
+        if inter:
+            acc[d] += r
+    return fb
+
+
 @cpu_kernel(parallel=True)
-def eval_rows(code, X, y, w, g, z, part_g, part_f, hp):
+def eval_rows(code, X, y, s, w, g, z, part_g, part_f, hp):
     """One pass over a large X (n, d) in row blocks, one partial gradient per block.
 
     part_g (nblocks, d) and part_f (nblocks,) are scratch; g (d,) is written; z
@@ -276,16 +360,21 @@ def eval_rows(code, X, y, w, g, z, part_g, part_f, hp):
     outside the row loops, so each inlined copy folds row_terms' branch on the loss.
     """
     n, d = X.shape
+    m = w.shape[0]
     nblocks = part_g.shape[0]
     tile = z.shape[0] // nblocks
     one = hp[HP_ONE]
     lparam = hp[HP_LPARAM]
+    inter = has_intercept(w, d)
+    general = weighted(s) or inter
     for blk in prange(nblocks):
         lo, hi = block_rows(blk, n, nblocks)
         acc = part_g[blk]
-        for j in range(d):
+        for j in range(m):
             acc[j] = one - one
-        if code == LSQ:
+        if general:
+            fb = rows_general(code, False, inter, X, y, s, w, acc, lo, hi, one, lparam)
+        elif code == LSQ:
             fb = rows_pairs(LSQ, False, X, y, w, acc, lo, hi, one, lparam)
         elif code == LOGISTIC:
             zt = z[blk * tile:(blk + 1) * tile]
@@ -307,28 +396,36 @@ def eval_rows(code, X, y, w, g, z, part_g, part_f, hp):
         g[j] = gj
         ww += np.float64(w[j]) * np.float64(w[j])
         gg += np.float64(gj) * np.float64(gj)
+    for j in range(d, m):  # the intercept: not penalised
+        s0 = one - one
+        for blk in range(nblocks):
+            s0 += part_g[blk, j]
+        gj = s0 * hp[HP_NINV]
+        g[j] = gj
+        gg += np.float64(gj) * np.float64(gj)
     return f * float(hp[HP_NINV]) + 0.5 * float(l2) * ww, gg
 
 
 @cpu_kernel(refcount=False, inline=True)
-def evaluate_small(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
+def evaluate_small(mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
     """(loss at w, |gradient|^2) in float64, gradient written into g, for one problem of
     a batch: from its transpose Xt (d, n) (DIRECT) or its Gram form A, b, c (GRAM).
 
     The evaluation hook of the batched drivers (fastgd/cpu/solve.py).  X (n, d), y (n,);
     z, zk, part_g, part_f scratch (zk: per-row outputs of a multi-output loss, unused
-    here).  A problem family with an evaluation of its own (Softmax) rebinds the hook.
+    here); s (n,) sample weights or (0,).  A problem family with an evaluation of its
+    own (Softmax) rebinds the hook.
     """
     if mode == GRAM:
-        return eval_gram(A, b, c, w, g, hp)
-    return eval_transposed(code, Xt, y, w, z, g, hp)
+        return eval_gram(A, b, c, w, g, hp, X.shape[1])
+    return eval_transposed(code, Xt, y, s, w, z, g, hp)
 
 
 @cpu_kernel(refcount=False, inline=True)
-def evaluate_large(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
+def evaluate_large(mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
     """evaluate_small for one large problem: from its Gram form (GRAM) or by one
     parallel pass over the row blocks of X (ROWS).  The hook of solve_single.  (Kept
     apart from evaluate_small so that a batch never compiles the parallel row pass.)"""
     if mode == GRAM:
-        return eval_gram(A, b, c, w, g, hp)
-    return eval_rows(code, X, y, w, g, z, part_g, part_f, hp)
+        return eval_gram(A, b, c, w, g, hp, X.shape[1])
+    return eval_rows(code, X, y, s, w, g, z, part_g, part_f, hp)

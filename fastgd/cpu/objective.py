@@ -17,19 +17,19 @@ from .._jit import FASTMATH, cpu_kernel
 
 
 @cpu_kernel(refcount=False, inline=True)
-def no_setup(mode, X, y, Xt, A, b):
+def no_setup(mode, X, y, s, Xt, A, b, inter):
     """prepare_problem of an objective: nothing to set up; c = 0."""
     return 0.0
 
 
 @cpu_kernel(refcount=False)
-def no_curvature(mode, X, Xt, A, v, u, pw, hp, ip):
+def no_curvature(mode, X, s, Xt, A, v, u, pw, hp, ip):
     """lambda_max of an objective: never reached (the API refuses lr="auto"); (lam, stopped)."""
     return 0.0, False
 
 
 _HOOK_SOURCE = """
-def evaluate(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
+def evaluate(mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
     try:
         f = np.float64(fun(w{args}))
         grad(w{args}, g)

@@ -3,6 +3,12 @@
 ``lambda_max`` (power iteration) is what lr="auto" turns into a step size with
 ``decisions.auto_lr``; it runs in the problem's evaluation mode (from A in GRAM mode,
 from Xt in DIRECT mode, parallel over row blocks of X in ROWS mode).
+
+With sample weights s (scaled to sum n; (0,) when none) and/or the intercept, the
+matrix is that of the augmented design [X, 1]: ``[X, 1]^T S [X, 1] / n`` (the Gram
+form, of size d + 1 with the intercept) -- by the same augmentation inside the
+products, never by a copy of X.  Those cases take paths of their own; the default
+paths are unchanged.
 """
 import math
 
@@ -10,8 +16,8 @@ import numpy as np
 from numba import prange
 
 from .._jit import cpu_kernel, load_relaxed
-from ..contract import GRAM, HP_ONE, IP_STOP_AT, LSQ, POWER_ITERATIONS
-from .evaluate import block_rows, rows_pairs
+from ..contract import GRAM, HP_ONE, IP_INTERCEPT, IP_STOP_AT, LSQ, POWER_ITERATIONS
+from .evaluate import block_rows, rows_general, rows_pairs, weighted
 from .math import decisions, rules
 
 is_bad = decisions.is_bad
@@ -53,6 +59,36 @@ def gram_into(X, y, A, b):
 
 
 @cpu_kernel(refcount=False)
+def gram_general(X, y, s, A, b, inter):
+    """gram_into for the augmented design [X, 1] (inter) with sample weights s ((0,):
+    none): A = [X, 1]^T S [X, 1] / n, b = [X, 1]^T S y / n, returns y^T S y / (2n); A is
+    (d + inter, d + inter).  float64 products and sums."""
+    n, d = X.shape
+    dim = d + 1 if inter else d
+    wtd = weighted(s)
+    for j in range(dim):
+        b[j] = 0.0
+        for k in range(dim):
+            A[j, k] = 0.0
+    c = 0.0
+    for i in range(n):
+        si = np.float64(s[i]) if wtd else 1.0
+        yi = np.float64(y[i])
+        c += si * yi * yi
+        for j in range(dim):
+            xij = (np.float64(X[i, j]) if j < d else 1.0) * si
+            b[j] += xij * yi
+            for k in range(j, dim):
+                A[j, k] += xij * (np.float64(X[i, k]) if k < d else 1.0)
+    for j in range(dim):
+        b[j] /= n
+        for k in range(j, dim):
+            A[j, k] /= n
+            A[k, j] = A[j, k]
+    return c / (2.0 * n)
+
+
+@cpu_kernel(refcount=False)
 def gram_transposed(Xt, y, A, b):
     """gram_into from the transposed data Xt (d, n): every entry a dot product along n
     (contiguous, vectorised), where row updates of a d x d matrix stay scalar for small d."""
@@ -75,13 +111,21 @@ def gram_transposed(Xt, y, A, b):
 
 
 @cpu_kernel(parallel=True)
-def gram_rows(X, y, A, b, part_A, part_b, part_c):
-    """gram_into for one large X, in parallel row blocks; returns c."""
-    n, d = X.shape
+def gram_rows(X, y, s, A, b, part_A, part_b, part_c, inter):
+    """gram_into (gram_general with weights s or the intercept) for one large X, in
+    parallel row blocks; A, part_A (.., d + inter, d + inter); returns c."""
+    n = X.shape[0]
+    d = A.shape[0]
     nblocks = part_A.shape[0]
+    general = inter or weighted(s)
     for blk in prange(nblocks):
         lo, hi = block_rows(blk, n, nblocks)
-        part_c[blk] = gram_into(X[lo:hi], y[lo:hi], part_A[blk], part_b[blk]) * (hi - lo)
+        if general:
+            cb = gram_general(X[lo:hi], y[lo:hi], s[lo:hi], part_A[blk],
+                              part_b[blk], inter)
+        else:
+            cb = gram_into(X[lo:hi], y[lo:hi], part_A[blk], part_b[blk])
+        part_c[blk] = cb * (hi - lo)
         for j in range(d):
             part_b[blk, j] *= hi - lo
             for k in range(d):
@@ -128,9 +172,10 @@ def gram_apply(A, v, gv, d):
 
 
 @cpu_kernel(refcount=False, inline=True)
-def transposed_apply(Xt, v, u, gv, hp):
+def transposed_apply(Xt, sw, v, u, gv, hp, dim):
     """gv (float64) = X^T X v / n from Xt (d, n); u (n,) scratch.  u = X v stays in X's
-    dtype (|u_i| <= |x_i| for a unit v); the sums along n are float64."""
+    dtype (|u_i| <= |x_i| for a unit v); the sums along n are float64.  With weights sw
+    ((0,): none) or dim = d + 1 (the intercept): [X, 1]^T S [X, 1] v / n."""
     d, n = Xt.shape
     one = hp[HP_ONE]
     for i in range(n):
@@ -138,30 +183,42 @@ def transposed_apply(Xt, v, u, gv, hp):
     for j in range(d):
         for i in range(n):
             u[i] += Xt[j, i] * v[j]
+    if dim > d:
+        for i in range(n):
+            u[i] += v[d]
+    if weighted(sw):
+        for i in range(n):
+            u[i] *= sw[i]
     for j in range(d):
         s = 0.0
         for i in range(n):
             s += np.float64(Xt[j, i]) * np.float64(u[i])
         gv[j] = s / n
+    if dim > d:
+        s = 0.0
+        for i in range(n):
+            s += np.float64(u[i])
+        gv[d] = s / n
 
 
 @cpu_kernel(refcount=False, inline=True)
-def xtx_small(mode, X, Xt, A, v, u, gv, part_g, hp):
-    """gv (float64) = X^T X v / n for a problem of a batch: from A (GRAM) or from Xt (DIRECT)."""
+def xtx_small(mode, X, s, Xt, A, v, u, gv, part_g, hp, dim):
+    """gv (float64) = X^T X v / n (of [X, 1] when dim = d + 1, weighted by s) for a
+    problem of a batch: from A (GRAM) or from Xt (DIRECT)."""
     if mode == GRAM:
-        gram_apply(A, v, gv, X.shape[1])
+        gram_apply(A, v, gv, dim)
     else:
-        transposed_apply(Xt, v, u, gv, hp)
+        transposed_apply(Xt, s, v, u, gv, hp, dim)
 
 
 @cpu_kernel(refcount=False, inline=True)
-def xtx_large(mode, X, Xt, A, v, u, gv, part_g, hp):
+def xtx_large(mode, X, s, Xt, A, v, u, gv, part_g, hp, dim):
     """gv (float64) = X^T X v / n for one large problem: from A (GRAM) or by parallel row blocks
     over X (ROWS).  Kept apart from xtx_small so a batch never compiles the row pass."""
     if mode == GRAM:
-        gram_apply(A, v, gv, X.shape[1])
+        gram_apply(A, v, gv, dim)
     else:
-        xtx_rows(X, v, gv, part_g, hp)
+        xtx_rows(X, s, v, gv, part_g, hp, dim)
 
 
 # the hook of lambda_max, bound per size by fastgd/cpu/drivers.py (xtx_small, xtx_large)
@@ -169,8 +226,10 @@ xtx_apply = None
 
 
 @cpu_kernel(refcount=False)
-def lambda_max(mode, X, Xt, A, v, u, pw, hp, ip):
-    """Largest eigenvalue of X^T X / n (X (n, d)) by power iteration, in float64.
+def lambda_max(mode, X, s, Xt, A, v, u, pw, hp, ip):
+    """Largest eigenvalue of X^T X / n (X (n, d)) by power iteration, in float64; of
+    [X, 1]^T S [X, 1] / n (dimension d + 1) with the intercept (ip[IP_INTERCEPT]) or
+    the sample weights s ((0,): none).
 
     v (>= d, X's dtype) holds the unit direction; M v comes from the hook ``xtx_apply``
     into float64 (X^T X v / n overflows float32 long before X does, and n float32
@@ -178,7 +237,7 @@ def lambda_max(mode, X, Xt, A, v, u, pw, hp, ip):
     scratch: M v, then the row blocks' sums (ROWS).  Returns (lambda, stopped): lambda is NaN when the iteration broke
     down (a non-finite M v); stopped when Ctrl-C set ip[IP_STOP_AT] < 0 meanwhile.
     """
-    d = X.shape[1]
+    d = X.shape[1] + (1 if ip[IP_INTERCEPT] != 0 else 0)
     gv = pw[0]
     part = pw[1:]
     for j in range(d):
@@ -188,7 +247,7 @@ def lambda_max(mode, X, Xt, A, v, u, pw, hp, ip):
     for _ in range(POWER_ITERATIONS):
         if load_relaxed(ip, IP_STOP_AT) < 0:
             return lam, True
-        xtx_apply(mode, X, Xt, A, v, u, gv, part, hp)
+        xtx_apply(mode, X, s, Xt, A, v, u, gv, part, hp, d)
         lam = 0.0
         for j in range(d):
             lam += np.float64(v[j]) * gv[j]
@@ -201,19 +260,25 @@ def lambda_max(mode, X, Xt, A, v, u, pw, hp, ip):
 
 
 @cpu_kernel(parallel=True)
-def xtx_rows(X, v, out, part, hp):
+def xtx_rows(X, s, v, out, part, hp, dim):
     """out (float64) = X^T X v / n for one large X, parallel over row blocks; part
-    (nblocks, d) float64 holds the blocks' sums."""
-    n, d = X.shape
+    (nblocks, >= dim) float64 holds the blocks' sums.  dim = d + 1 or weights s:
+    [X, 1]^T S [X, 1] v / n."""
+    n = X.shape[0]
+    d = dim
     nblocks = part.shape[0]
     one = hp[HP_ONE]
+    general = dim > X.shape[1] or weighted(s)
     for blk in prange(nblocks):
         lo, hi = block_rows(blk, n, nblocks)
         acc = part[blk]
         for j in range(d):
             acc[j] = 0.0
         # the linear pass reads no y: v stands in for it (same dtype, never indexed)
-        rows_pairs(LSQ, True, X, v, v, acc, lo, hi, one, one)
+        if general:
+            rows_general(LSQ, True, dim > X.shape[1], X, v, s, v, acc, lo, hi, one, one)
+        else:
+            rows_pairs(LSQ, True, X, v, v, acc, lo, hi, one, one)
     for j in range(d):
         s = 0.0
         for blk in range(nblocks):
@@ -222,10 +287,13 @@ def xtx_rows(X, v, out, part, hp):
 
 
 @cpu_kernel(refcount=False, inline=True)
-def prepare_problem(mode, X, y, Xt, A, b):
+def prepare_problem(mode, X, y, s, Xt, A, b, inter):
     """Set-up of one small problem before its iterations: Xt (d, n) = X^T, and in GRAM
-    mode A = X^T X / n, b = X^T y / n.  Returns c = y.y / (2n) (GRAM) or 0."""
+    mode A = X^T X / n, b = X^T y / n (of [X, 1] with the intercept, weighted by s:
+    gram_general).  Returns c = y.y / (2n) (GRAM) or 0."""
     transpose_into(X, Xt)
     if mode == GRAM:
+        if inter or weighted(s):
+            return gram_general(X, y, s, A, b, inter)
         return gram_transposed(Xt, y, A, b)
     return 0.0

@@ -24,7 +24,8 @@ from .. import config
 from .._jit import borrowed, cpu_kernel, load_relaxed
 from ..contract import (
     ACCEPT, ARMIJO_GROW_AFTER, BACKTRACK, BB, DIRECT, GRAM, HP_CURV, HP_L2, HP_LOSS_ROUNDING,
-    IP_ARMIJO, IP_HIST_EVERY, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_LOSS, IP_RESTART, IP_STOP_AT,
+    IP_ARMIJO, IP_HIST_EVERY, IP_INTERCEPT, IP_MAX_ITER, IP_METHOD, IP_MODE, IP_LOSS, IP_OUTPUTS,
+    IP_RESTART, IP_STOP_AT,
     PAUSE, RUNNING, ST_F0, ST_FREF, ST_FUN, ST_GNORM, ST_GROWN, ST_LR, ST_LR0, ST_NIT,
     ST_GTOL, ST_PATIENCE, ST_QREF, ST_STATUS, ST_STREAK, TOL_F, TOL_G, TOL_R, TOL_X,
 )
@@ -52,28 +53,30 @@ trial_outcome = decisions.trial_outcome
 method_direction = rules.method_direction
 plain_gradient = rules.plain_gradient
 # the hook, bound by fastgd/cpu/drivers.py (with prepare.xtx_apply, lambda_max's):
-# evaluate(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp) -> (f, |g|^2)
+# evaluate(mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp) -> (f, |g|^2)
+# (s (n,): sample weights scaled to sum n, or (0,) when there are none)
 evaluate = None
 
 
 @cpu_kernel(refcount=False)
-def evaluate_at(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
+def evaluate_at(mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
     """The hook ``evaluate`` as a call of its own, for the one evaluation per call at the
     saved iterate: the hot trial evaluation is inlined in solve_problem, and a second
     inlined copy would only cost compile time (the evaluation is most of the skeleton's
     code)."""
-    return evaluate(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp)
+    return evaluate(mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp)
 
 
 @cpu_kernel(refcount=False)
-def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp, tol, state,
+def solve_problem(X, y, s, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp, tol, state,
                   col, w_new, g, g_new, s1, s2, p, hist):
     """Run one problem from its saved state up to iteration ip[IP_STOP_AT].
 
     state (STATE_SIZE,) float64: read and written (slots ST_*).  s1/s2: the method's
     per-coordinate state (momentum buffer; Adam m, v; RMSprop/Adagrad's v in s2).  w_out (m,)
     is updated in place and ends holding the last finite iterate.  w_new, g, g_new, p (m,) are
-    scratch; pw (1 + row blocks, d) float64 is lambda_max's scratch.
+    scratch; pw (1 + row blocks, d (+ 1 with the intercept)) float64 is lambda_max's
+    scratch; s (n,) the sample weights or (0,).
     """
     method = ip[IP_METHOD]
     code = ip[IP_LOSS]
@@ -91,7 +94,7 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp, t
     t = int(state[ST_NIT])
     lr = state[ST_LR]
     if lr_is_auto(lr):
-        lam, stopped = lambda_max(mode, X, Xt, A, s1, z, pw, hp, ip)
+        lam, stopped = lambda_max(mode, X, s, Xt, A, s1, z, pw, hp, ip)
         for j in range(m):
             s1[j] = 0.0  # s1 was the power iteration's scratch
         if stopped:
@@ -99,7 +102,7 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp, t
         lr = auto_lr(np.float64(hp[HP_CURV]), lam, np.float64(hp[HP_L2]))
     w = w_out        # current iterate; w_new, g_new: the trial point; swapped on acceptance
     swapped = False
-    f, gsq = evaluate_at(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp)
+    f, gsq = evaluate_at(mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp)
     if t == 0:
         state[ST_F0] = f
         state[ST_LR0] = lr
@@ -146,7 +149,7 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp, t
                 dj = float(wj) - float(w[j])
                 step_sq += dj * dj
                 ww += float(wj) * float(wj)
-            f_new, gsq_new = evaluate(mode, code, X, y, Xt, z, zk, A, b, c, part_g, part_f,
+            f_new, gsq_new = evaluate(mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f,
                                       w_new, g_new, hp)
             outcome = trial_outcome(searching, halvings, f_new, f_ref, alpha, slope, rounding,
                                     limit, ww, gsq_new)
@@ -196,8 +199,9 @@ def solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp, t
 
 
 @cpu_kernel(parallel=True)
-def solve_batch(X, y, W, S1, S2, ip, hp, tol, state, hist, nchunks):
+def solve_batch(X, y, S, W, S1, S2, ip, hp, tol, state, hist, nchunks):
     """Solve B independent problems X (B, n, d), y (B, n) from W (B, m), in place.
+    S: sample weights (B, n), (1, n) shared by all, or (1, 0) for none.
 
     Parallel over `nchunks` contiguous chunks of problems (a few per thread, handed out
     dynamically); each problem runs all its iterations with its data hot in cache, so a
@@ -208,10 +212,12 @@ def solve_batch(X, y, W, S1, S2, ip, hp, tol, state, hist, nchunks):
     """
     B, n, d = X.shape
     m = W.shape[1]
-    k = max(1, m // d)  # outputs per row (Softmax's classes; 1 for a row loss)
+    k = ip[IP_OUTPUTS]  # outputs per row (Softmax's classes; 1 for a row loss)
+    inter = ip[IP_INTERCEPT] != 0
+    dim = d + 1 if inter else d  # of the design, [X, 1] with the intercept
     mode = ip[IP_MODE]
     nt = n if mode in (DIRECT, GRAM) else 1
-    dg = d if mode == GRAM else 1
+    dg = dim if mode == GRAM else 1
     Xt_all = np.empty((nchunks, d, nt), X.dtype)
     z_all = np.empty((nchunks, n), X.dtype)
     zk_all = np.empty((nchunks, k, n if k > 1 else 1), X.dtype)  # (k, n) logits
@@ -220,8 +226,10 @@ def solve_batch(X, y, W, S1, S2, ip, hp, tol, state, hist, nchunks):
     vec_all = np.empty((nchunks, 4, m), X.dtype)
     part_g_all = np.empty((nchunks, 1, m), X.dtype)
     part_f_all = np.empty((nchunks, 1), np.float64)
-    pw_all = np.empty((nchunks, 2, d), np.float64)
+    pw_all = np.empty((nchunks, 2, dim), np.float64)
     Xb, yb, Wb, S1b, S2b = borrowed(X), borrowed(y), borrowed(W), borrowed(S1), borrowed(S2)
+    Sb = borrowed(S)
+    shared = Sb.shape[0] == 1
     ipb, hpb, tolb, stb, hb = borrowed(ip), borrowed(hp), borrowed(tol), borrowed(state), borrowed(hist)
     for ch in prange(nchunks):
         Xt = borrowed(Xt_all[ch])
@@ -236,40 +244,44 @@ def solve_batch(X, y, W, S1, S2, ip, hp, tol, state, hist, nchunks):
         for q in range(ch * B // nchunks, (ch + 1) * B // nchunks):
             if int(stb[q, ST_STATUS]) != RUNNING or load_relaxed(ipb, IP_STOP_AT) < 0:
                 continue  # done, or interrupted before its set-up
-            c = prepare_problem(mode, Xb[q], yb[q], Xt, A, b)
-            solve_problem(Xb[q], yb[q], Xt, z, zk, A, b, c, part_g, part_f, pw, Wb[q], ipb, hpb,
-                          tolb, stb[q], q, vec[0], vec[1], vec[2], S1b[q], S2b[q], vec[3], hb)
+            sq = Sb[0] if shared else Sb[q]
+            c = prepare_problem(mode, Xb[q], yb[q], sq, Xt, A, b, inter)
+            solve_problem(Xb[q], yb[q], sq, Xt, z, zk, A, b, c, part_g, part_f, pw, Wb[q], ipb,
+                          hpb, tolb, stb[q], q, vec[0], vec[1], vec[2], S1b[q], S2b[q], vec[3], hb)
 
 
 @cpu_kernel
-def solve_single(X, y, w, s1, s2, ip, hp, tol, state, hist, nblocks):
+def solve_single(X, y, s, w, s1, s2, ip, hp, tol, state, hist, nblocks):
     """One large problem X (n, d), w (m,): each evaluation is parallel over row blocks.
+    s (n,) sample weights (scaled to sum n) or (0,) for none.
 
     mode ROWS reads X once per evaluation; mode GRAM builds X^T X / n in one parallel
     pass and then iterates in O(d^2).
     """
     n, d = X.shape
     m = w.shape[0]
-    k = max(1, m // d)
+    k = ip[IP_OUTPUTS]
+    inter = ip[IP_INTERCEPT] != 0
+    dim = d + 1 if inter else d
     mode = ip[IP_MODE]
-    dg = d if mode == GRAM else 1
+    dg = dim if mode == GRAM else 1
     A = np.empty((dg, dg), np.float64)
     b = np.empty(dg, np.float64)
     c = 0.0
     if mode == GRAM:
-        part_A = np.empty((nblocks, d, d), np.float64)
-        part_b = np.empty((nblocks, d), np.float64)
+        part_A = np.empty((nblocks, dim, dim), np.float64)
+        part_b = np.empty((nblocks, dim), np.float64)
         part_c = np.empty(nblocks, np.float64)
-        c = gram_rows(X, y, A, b, part_A, part_b, part_c)
+        c = gram_rows(X, y, s, A, b, part_A, part_b, part_c, inter)
     Xt = np.empty((1, 1), X.dtype)
     z = np.empty(nblocks * ROW_TILE, X.dtype)
     zk = np.empty((nblocks, k), X.dtype)
     part_g = np.empty((nblocks, m), X.dtype)
     part_f = np.empty(nblocks, np.float64)
-    pw = np.empty((nblocks + 1, d), np.float64)
+    pw = np.empty((nblocks + 1, dim), np.float64)
     w_new = np.empty(m, X.dtype)
     g = np.empty(m, X.dtype)
     g_new = np.empty(m, X.dtype)
     p = np.empty(m, X.dtype)
-    solve_problem(X, y, Xt, z, zk, A, b, c, part_g, part_f, pw, w, ip, hp, tol, state, 0,
+    solve_problem(X, y, s, Xt, z, zk, A, b, c, part_g, part_f, pw, w, ip, hp, tol, state, 0,
                   w_new, g, g_new, s1, s2, p, hist)

@@ -9,7 +9,7 @@ All of them run before any kernel is called or any buffer written, and raise
 ValueError/TypeError messages that name the argument and say what was expected.
 """
 from .arrays import (  # noqa: F401
-    FLOAT_DTYPES, binary_labels, data_array, data_range, finite, fits_dtype, initial_point,
+    CUDA_REAL_DATA, FLOAT_DTYPES, binary_labels, intercept_start, sample_weight, data_array, data_range, finite, fits_dtype, initial_point,
     kernel_array, layout, no_overlap, not_masked, out_array, same_dtype, shape,
 )
 from .convert import array_view, target_array  # noqa: F401

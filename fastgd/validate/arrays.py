@@ -184,3 +184,69 @@ def no_overlap(named):
         for nb, b in named[i + 1:]:
             if np.shares_memory(a, b):
                 raise ValueError(f"{na} and {nb} share memory; they must be separate buffers")
+
+
+CUDA_REAL_DATA = "fit_intercept/sample_weight are not supported on device='cuda' yet"
+
+
+def sample_weight(sw, n, batch, dtype):
+    """sample_weight=: None, or a real array (n,) or, for a batch of `batch` problems,
+    (batch, n); finite, >= 0, not all zero within a problem.  Returns (weights, kernel):
+    the weights in `dtype` (a copy, the shape given) and the kernel's (1 or batch, n)
+    array of them scaled to sum n per problem (so that sum_i s_i phi_i / n is the
+    weighted mean), or (None, None)."""
+    if sw is None:
+        return None, None
+    if is_cuda_array(sw):
+        raise ValueError(f"sample_weight is a GPU array: {CUDA_REAL_DATA}")
+    not_masked("sample_weight", sw)
+    a = np.asarray(sw)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"sample_weight must be a real (float or integer) array, got dtype "
+                        f"{a.dtype}")
+    shapes = [(n,)] + ([(batch, n)] if batch is not None else [])
+    if a.shape not in shapes:
+        want = " or ".join(str(s) for s in shapes)
+        raise ValueError(f"sample_weight must have shape {want} (one weight per row of X), "
+                         f"got {a.shape}")
+    a64 = a.astype(np.float64)
+    if not np.isfinite(a64).all():
+        raise ValueError("sample_weight contains NaN or Inf")
+    if (a64 < 0).any():
+        raise ValueError(f"sample_weight must be >= 0, got a minimum of {a64.min():g}")
+    rows = a64.reshape(-1, n)
+    top = rows.max(axis=1)
+    if (top == 0).any():
+        k = int(np.argmax(top == 0))
+        where = f" for problem {k}" if a.ndim == 2 else ""
+        raise ValueError(f"sample_weight must not be all zero{where} (the weighted mean "
+                         f"would be undefined)")
+    scaled = rows / top[:, None]     # in (0, 1]: the sum cannot overflow
+    scaled *= n / scaled.sum(axis=1)[:, None]
+    kernel = np.ascontiguousarray(scaled, dtype=dtype)
+    with np.errstate(over="ignore"):
+        weights = a64.astype(dtype)
+    if not np.isfinite(weights).all():
+        weights = None  # (only reported back) the scaled weights are what is solved
+    return (weights if weights is not None else a64), kernel
+
+
+def intercept_start(intercept0, expected_shape, dtype):
+    """intercept0=: None (zeros), or a real scalar/array of the intercept's shape, finite and
+    inside `dtype`'s range.  Returns a float64 array of that shape, or None."""
+    if intercept0 is None:
+        return None
+    if is_cuda_array(intercept0):
+        raise ValueError(f"intercept0 is a GPU array: {CUDA_REAL_DATA}")
+    not_masked("intercept0", intercept0)
+    a = np.asarray(intercept0)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"intercept0 must be a real scalar or array, got dtype {a.dtype}")
+    shape("intercept0", a, expected_shape, " (the intercept's shape)")
+    a = a.astype(np.float64)
+    if not np.isfinite(a).all():
+        raise ValueError("intercept0 contains NaN or Inf")
+    big = float(np.finfo(dtype).max)
+    if a.size and np.abs(a).max() > big:
+        raise ValueError(f"intercept0 overflows {np.dtype(dtype)}, the dtype of X")
+    return a
