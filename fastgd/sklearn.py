@@ -159,8 +159,8 @@ def _fallback(cls, X, y, sample_weight, *, alpha, fit_intercept, precondition, l
         wts = np.ones(n) if a is None else a
         x_mean = (wts @ np.asarray(X, np.float64)) / n
         y_mean = float(wts @ np.asarray(y, np.float64)) / n
-        X = (X - x_mean).astype(dtype)
-        y = (y - y_mean).astype(dtype)
+        X = X - x_mean.astype(dtype)          # one copy, in X's dtype
+        y = y - dtype.type(y_mean)
     elif fit_intercept:
         if alpha != 0:
             raise NotImplementedError(
@@ -198,8 +198,9 @@ def _solve_targets(cls, X, Y, sample_weight, *, loss_kw, est):
 
     TEMPORARY until shared-X batches land (Real data): one solve per target, in a loop.
     """
-    out = [_solve(cls, X, Y[:, t], sample_weight, loss_kw=loss_kw, est=est)
-           for t in range(Y.shape[1])]
+    Yt = np.ascontiguousarray(Y.T)  # (T, n): each target a contiguous row (a copy of y only)
+    out = [_solve(cls, X, Yt[t], sample_weight, loss_kw=loss_kw, est=est)
+           for t in range(Yt.shape[0])]
     coef = np.stack([o[0] for o in out])
     intercept = np.array([o[1] for o in out], dtype=coef.dtype)
     return coef, intercept, np.array([o[2] for o in out]), [o[3] for o in out]
