@@ -245,6 +245,16 @@ def _check_params(est):
         raise ValueError(f"precondition must be None or 'diag', got {est.precondition!r}")
 
 
+def _weights(sample_weight, X):
+    """sample_weight as (n,) in X's dtype, >= 0 and not all zero; or None."""
+    if sample_weight is None:
+        return None
+    sw = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+    if (sw < 0).any() or not sw.sum() > 0:
+        raise ValueError("sample_weight must be >= 0 and not all zero")
+    return sw
+
+
 class _GDBase(BaseEstimator):
     """The parameters and data handling shared by GDRegressor and GDClassifier."""
 
@@ -305,8 +315,7 @@ class GDRegressor(RegressorMixin, _GDBase):
         X, y = _validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
                               order="C", multi_output=True, y_numeric=True)
         y = np.ascontiguousarray(y, dtype=X.dtype)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        sample_weight = _weights(sample_weight, X)
         cls = _REGRESSION_LOSSES[self.loss]
         if self.loss == "poisson" and (y < 0).any():
             raise ValueError("y must be >= 0 for loss='poisson' (counts)")
@@ -371,8 +380,7 @@ class GDClassifier(ClassifierMixin, _GDBase):
             raise ValueError(f"the classifier needs samples of at least 2 classes in the data, "
                              f"got 1 class: {self.classes_[0]!r}")
         ids = np.ascontiguousarray(enc.transform(y), dtype=X.dtype)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        sample_weight = _weights(sample_weight, X)
         if k == 2:
             coef, b, self.n_iter_, _ = _solve(problems.Logistic, X, ids, sample_weight,
                                               loss_kw={}, est=self)

@@ -261,6 +261,9 @@ def test_get_set_params_and_bad_input():
         GDClassifier(loss="hinge").fit(X, y > 100)
     with pytest.raises(ValueError, match=">= 0"):
         GDRegressor("poisson").fit(X, y - 200)
+    for sw in (np.zeros(len(y)), -np.ones(len(y))):
+        with pytest.raises(ValueError, match="(?i)sample.weight"):
+            GDRegressor().fit(X, y, sample_weight=sw)
 
 
 def test_import_fastgd_does_not_import_sklearn():
