@@ -66,10 +66,12 @@ def _host(a):
 
 
 # ---------------------------------------------------------------------------------------
-# The one place that builds fastgd problems.  Native path (fastgd with "Real data"):
-# cls(X, y, l2=alpha, fit_intercept=..., sample_weight=...), minimize(precondition=...),
-# res.intercept.  Everything under `if not native` is a TEMPORARY fallback until Real data
-# lands (copies of X; small data only) and is deleted then.
+# The one place that builds fastgd problems.  Final form (fastgd with "Real data"):
+#   problem = cls(X, y, l2=alpha, fit_intercept=..., sample_weight=..., **loss_kw)
+#   options = {"precondition": precondition}; unmap(res) = (res.x, res.intercept or 0.0)
+# Everything marked TEMPORARY (the scaling below, _densify, _column_scale, _fallback, and the
+# per-target loop of _solve_targets) is a fallback for a fastgd that lacks those features,
+# chosen by signature detection; it copies X (small data only) and is deleted when they land.
 # ---------------------------------------------------------------------------------------
 def _native_real_data(cls):
     return _accepts(cls.__init__, "fit_intercept") and _accepts(cls.__init__, "sample_weight")
