@@ -10,7 +10,8 @@ import pytest
 pytest.importorskip("sklearn")
 scipy_sparse = pytest.importorskip("scipy.sparse")
 
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine, make_classification  # noqa: E402
+from sklearn.datasets import (load_breast_cancer, load_diabetes, load_wine,  # noqa: E402
+                              make_classification)
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
@@ -206,7 +207,8 @@ def test_string_labels_and_shapes():
     assert est.coef_.shape == (3, 13) and est.intercept_.shape == (3,)
     assert est.predict_proba(X).shape == (len(y), 3)
     assert set(est.predict(X)) <= set(names) and est.score(X, names) > 0.95
-    binary = GDClassifier(max_iter=3000, alpha=1e-2, fit_intercept=False).fit(X[y < 2], names[y < 2])
+    binary = GDClassifier(max_iter=3000, alpha=1e-2, fit_intercept=False).fit(
+        X[y < 2], names[y < 2])
     assert binary.coef_.shape == (1, 13) and binary.decision_function(X).shape == (len(y),)
     p = binary.predict_proba(X)
     assert np.allclose(p.sum(axis=1), 1) and (binary.predict(X) == binary.classes_[
