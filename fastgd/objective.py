@@ -180,7 +180,7 @@ class Starts(Problem):
         self._y = np.empty(shape[:-1] + (0,), dtype)
         self._l2 = 0.0
         self._fit_intercept = False
-        self._sample_weight = None
+        self._sample_weight = self._sw_kernel = None
 
     @property
     def n(self):

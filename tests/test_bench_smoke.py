@@ -159,3 +159,23 @@ def test_bench_load_option(capsys):
         for p in procs:
             p.kill()
             p.wait()
+
+
+def test_sklearn_benchmark_smoke():
+    """benchmarks/sklearn_bench.py --quick: every contender runs; fastgd reaches 1e-6."""
+    import os
+    import subprocess
+    import sys
+    pytest.importorskip("sklearn")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(
+        os.pathsep) if p])
+    out = subprocess.run([sys.executable, "-m", "benchmarks.sklearn_bench", "--quick"],
+                         capture_output=True, text=True, cwd=root, env=env, timeout=900)
+    assert out.returncode == 0, out.stderr
+    rows = [ln for ln in out.stdout.splitlines() if ln.startswith("| ") and "---" not in ln
+            and "estimator" not in ln]
+    assert len(rows) == 12  # 5 ridge + 3 logistic + 4 grid
+    assert all(ln.endswith("| yes |") for ln in rows if "fastgd" in ln and "tol" not in ln
+               and ln.count("|") == 6), out.stdout
