@@ -101,7 +101,9 @@ def test_diverged_x_is_last_finite_iterate(rng):
     for k in range(2):
         again = fastgd.minimize(fastgd.LeastSquares(X[k].copy(), y[k].copy()), lr=float(lr[k]),
                                 max_iter=int(res.nit[k]), gtol=0.0, mode="direct")
-        assert again.status == Status.MAX_ITER
+        # at max_iter a loss still far above its start is DIVERGED too (decisions.py), so
+        # the rerun stops either way; it must stop at the same iterate
+        assert again.status in (Status.MAX_ITER, Status.DIVERGED) and again.nit == res.nit[k]
         assert np.array_equal(again.x, res.x[k])
 
 
