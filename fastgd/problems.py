@@ -94,8 +94,8 @@ class Problem:
         """Problem k's weights scaled to sum n, float64 (n,), or None."""
         if self._sw_kernel is None:
             return None
-        rows = np.asarray(self._sample_weight, np.float64).reshape(-1, self.n)
-        r = rows[k if rows.shape[0] > 1 else 0]
+        rows = self._sw_kernel
+        r = np.asarray(rows[k if rows.shape[0] > 1 else 0], np.float64)
         return r / r.sum() * self.n
 
     def _stacked(self, copies):
