@@ -59,36 +59,26 @@ def _int(lo, name="N"):
     return integer
 
 
+def _real(strict, what):
+    """An argparse type: a finite float > 0 (strict) or >= 0; `what` names it in errors."""
+    def real(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (np.isfinite(v) and (v > 0 if strict else v >= 0)):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return v
+    return real
+
+
+_positive = _real(True, "a number > 0")
+_nonneg = _real(False, "a number >= 0")
+_positive_or_auto = _real(True, "a positive number or 'auto'")
+
+
 def _lr(text):
-    if text == "auto":
-        return "auto"
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}")
-    if not (np.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}")
-    return v
-
-
-def _positive(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    if not (np.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return v
-
-
-def _nonneg(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    if not (np.isfinite(v) and v >= 0):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return v
+    return "auto" if text == "auto" else _positive_or_auto(text)
 
 
 def _lrs(text):
