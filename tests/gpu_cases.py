@@ -313,8 +313,9 @@ def decisions_at_the_edges_agree_with_cpu():
 @case
 def single_large_problem_grid_path():
     from fastgd import config
-    saved = config.LARGE_PROBLEM_ELEMENTS
+    saved = config.LARGE_PROBLEM_ELEMENTS, config.SERIAL_MAX_BYTES
     config.LARGE_PROBLEM_ELEMENTS = 1  # tiny data through the large-problem drivers
+    config.SERIAL_MAX_BYTES = 0        # the CPU's too (row blocks, not the serial driver)
     try:
         X, y = data(7, 1, 24, 3)
         X, y = X[0], y[0]
@@ -350,7 +351,7 @@ def single_large_problem_grid_path():
             cpu = fastgd.minimize(fastgd.LeastSquares(X, y), max_iter=10, gtol=0, **kw)
             same_as_cpu(gpu, cpu, 1e-9)
     finally:
-        config.LARGE_PROBLEM_ELEMENTS = saved
+        config.LARGE_PROBLEM_ELEMENTS, config.SERIAL_MAX_BYTES = saved
 
 
 @case
