@@ -411,10 +411,11 @@ def build_gram(size, limit):
         nb = row_blocks(n, numba.get_num_threads())
         A, b = np.empty((d, d)), np.empty(d)
         pA, pb, pc = np.empty((nb, d, d)), np.empty((nb, d)), np.empty(nb)
-        gram_rows(X[:100], y[:100], A, b, pA[:1], pb[:1], pc[:1])     # compile
+        none = np.empty(0, X.dtype)  # no sample weights, no intercept (inter = 0)
+        gram_rows(X[:100], y[:100], none, A, b, pA[:1], pb[:1], pc[:1], 0)     # compile
 
         def fn():
-            gram_rows(X, y, A, b, pA, pb, pc)
+            gram_rows(X, y, none, A, b, pA, pb, pc, 0)
             return Out(A)
         return fn
 
