@@ -397,26 +397,19 @@ def build_logistic(size, limit):
 
 
 def build_gram(size, limit):
-    """Forming X^T X (and X^T y): fastgd's gram_rows kernel (what minimize(mode='gram') runs
-    for one large problem), timed directly, against NumPy's X.T @ X."""
+    """Forming X^T X (and X^T y): fastgd's gram_blas (what minimize(mode='gram') runs for
+    one large problem), timed directly, against NumPy's X.T @ X."""
     p = SIZES["gram"][size]
     n, d = p["n"], p["d"]
     X, y = ls_data(n, d, 1e3)
     title = f"gram: forming X^T X / n of a {n} x {d} float64 X"
 
     def fastgd_kernel(level):
-        import numba
-        from fastgd.cpu.backend import row_blocks
-        from fastgd.cpu.prepare import gram_rows
-        nb = row_blocks(n, numba.get_num_threads())
-        A, b = np.empty((d, d)), np.empty(d)
-        pA, pb, pc = np.empty((nb, d, d)), np.empty((nb, d)), np.empty(nb)
-        none = np.empty(0, X.dtype)  # no sample weights, no intercept (inter = 0)
-        gram_rows(X[:100], y[:100], none, A, b, pA[:1], pb[:1], pc[:1], 0)     # compile
+        from fastgd.cpu.gram import gram_blas
+        none = np.empty(0, X.dtype)  # no sample weights, no intercept
 
         def fn():
-            gram_rows(X, y, none, A, b, pA, pb, pc, 0)
-            return Out(A)
+            return Out(gram_blas(X, y, none, False)[0])
         return fn
 
     def minimize0(level):
@@ -428,10 +421,10 @@ def build_gram(size, limit):
             return Out(fastgd.minimize(prob, lr=0.1, max_iter=0, mode="gram").x)
         return fn
 
-    cs = [Contender("fastgd gram_rows (A, b, c)", GRAM_FASTGD, fastgd_kernel,
-                    note="fastgd.cpu.prepare.gram_rows: X^T X, X^T y, y.y in one pass (upper triangle)"),
+    cs = [Contender("fastgd gram_blas (A, b, c)", GRAM_FASTGD, fastgd_kernel,
+                    note="fastgd.cpu.gram.gram_blas: X^T X (syrk), X^T y, y.y through BLAS"),
           Contender("fastgd minimize(mode='gram', max_iter=0, lr=0.1)", GRAM_FASTGD, minimize0,
-                    note="whole set-up: validation, plan, gram_rows, evaluation at x0"),
+                    note="whole set-up: validation, plan, gram_blas, evaluation at x0"),
           Contender("numpy X.T @ X", GRAM_NUMPY, lambda level: lambda: Out(X.T @ X)),
           Contender("numpy X.T @ X and X.T @ y", GRAM_NUMPY,
                     lambda level: lambda: Out(X.T @ X, (X.T @ y).shape))]
@@ -732,7 +725,7 @@ def targets(results):
                   "(normal equations included)", 1.2)
     rows = results.get("gram")
     if rows is not None:
-        k, npy = find(rows, "fastgd gram_rows"), find(rows, "numpy X.T @ X")
+        k, npy = find(rows, "fastgd gram_blas"), find(rows, "numpy X.T @ X")
         if k and npy:
             out.append(("forming X^T X (mode='gram') at >= 80% of NumPy's X.T @ X speed",
                         f"{npy.time / k.time:.0%} ({_fmt_t(k.time)} vs {_fmt_t(npy.time)})",

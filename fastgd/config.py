@@ -22,8 +22,12 @@ SERIAL_MAX_BYTES = (int(os.environ["FASTGD_SERIAL_MAX_BYTES"])
 # mode="auto" never picks Gram form above this many columns (d^2 scratch per problem)
 MAX_GRAM_D = 2048
 # forming X^T X runs at about a quarter of the speed of a streaming pass over X (measured
-# on W2): mode="auto" weighs the Gram set-up by this factor
+# on W2 with the compiled kernel): mode="auto" weighs the Gram set-up by this factor
 GRAM_SETUP_WEIGHT = 4.0
+# one large problem's Gram form is built by BLAS (fastgd/cpu/gram.py) over row blocks of
+# about this many bytes of float64 (a float32 or weighted block is copied once, upcast);
+# None = half the last-level cache, within [4 MiB, 64 MiB] (gram_block_bytes)
+GRAM_BLOCK_BYTES = None
 # per-chunk scratch of the batched driver is about n*d elements: beyond one chunk per
 # thread, add chunks only while their scratch stays under this many elements (2 MB)
 CHUNK_SCRATCH_ELEMENTS = 1 << 18
@@ -98,6 +102,14 @@ def serial_max_bytes():
 
 
 _LLC = []
+
+
+def gram_block_bytes():
+    """GRAM_BLOCK_BYTES, or half the last-level cache clipped to [4 MiB, 64 MiB]: a block
+    the BLAS product reads from cache while the next block is upcast."""
+    if GRAM_BLOCK_BYTES is not None:
+        return GRAM_BLOCK_BYTES
+    return min(64 << 20, max(4 << 20, _last_level_cache() // 2))
 
 
 def _last_level_cache():

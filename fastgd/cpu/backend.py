@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import config, contract
 from .._jit import read_view
+from .gram import gram_blas
 from ..runtime import STOPPED_EARLY, interruptible, parallel_launch, thread_cap
 
 
@@ -53,6 +54,11 @@ class CpuBackend:
         self.state = plan.initial_state()
         self.hist = plan.empty_history()
         self.ip = plan.ip.copy()
+        if plan.large and plan.ip[contract.IP_MODE] == contract.GRAM:
+            # once per solve (not per chunk): BLAS on the host (cpu/gram.py)
+            self.gram = gram_blas(self.X[0], self.y[0], self.S[0], problem.fit_intercept)
+        else:
+            self.gram = (np.zeros((1, 1)), np.zeros(1), 0.0)
 
     def run_until(self, stop_at):
         """Advance every running problem up to iteration stop_at; returns the state.
@@ -73,8 +79,9 @@ class CpuBackend:
         with parallel_launch():
             if self.plan.large:
                 nblocks = row_blocks(self.X.shape[1], threads)
-                k.solve_single(self.X[0], self.y[0], self.S[0], self.W[0], self.S1[0], self.S2[0],
-                               self.ip,
+                A, b, c = self.gram
+                k.solve_single(self.X[0], self.y[0], self.S[0], A, b, c, self.W[0], self.S1[0],
+                               self.S2[0], self.ip,
                                self.plan.hp, self.plan.tol, self.state[0], self.hist, nblocks)
             else:
                 B, n, d = self.X.shape

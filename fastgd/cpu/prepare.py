@@ -33,35 +33,9 @@ def transpose_into(X, Xt):
 
 
 @cpu_kernel(refcount=False)
-def gram_into(X, y, A, b):
-    """A = X^T X / n, b = X^T y / n, from float64 products (Numba's float() of a float32
-    stays float32, and y*y overflows it at |y| ~ 2e19); returns c = y.y / (2n)."""
-    n, d = X.shape
-    for j in range(d):
-        b[j] = 0.0
-        for k in range(d):
-            A[j, k] = 0.0
-    c = 0.0
-    for i in range(n):
-        yi = np.float64(y[i])
-        c += yi * yi
-        for j in range(d):
-            xij = np.float64(X[i, j])
-            b[j] += xij * yi
-            for k in range(j, d):
-                A[j, k] += xij * np.float64(X[i, k])
-    for j in range(d):
-        b[j] /= n
-        for k in range(j, d):
-            A[j, k] /= n
-            A[k, j] = A[j, k]
-    return c / (2.0 * n)
-
-
-@cpu_kernel(refcount=False)
 def gram_general(X, y, s, A, b, inter):
-    """gram_into for the augmented design [X, 1] (inter) with sample weights s ((0,):
-    none): A = [X, 1]^T S [X, 1] / n, b = [X, 1]^T S y / n, returns y^T S y / (2n); A is
+    """The Gram form of one small problem's augmented design [X, 1] (inter) with sample
+    weights s ((0,): none): A = [X, 1]^T S [X, 1] / n, b = [X, 1]^T S y / n, returns y^T S y / (2n); A is
     (d + inter, d + inter).  float64 products and sums."""
     n, d = X.shape
     dim = d + 1 if inter else d
@@ -90,8 +64,11 @@ def gram_general(X, y, s, A, b, inter):
 
 @cpu_kernel(refcount=False)
 def gram_transposed(Xt, y, A, b):
-    """gram_into from the transposed data Xt (d, n): every entry a dot product along n
-    (contiguous, vectorised), where row updates of a d x d matrix stay scalar for small d."""
+    """A = X^T X / n, b = X^T y / n, returns c = y.y / (2n), from the transposed data Xt
+    (d, n): every entry a dot product along n (contiguous, vectorised), where row updates of
+    a d x d matrix stay scalar for small d; float64 products (Numba's float() of a float32
+    stays float32, and y*y overflows it at |y| ~ 2e19).  One large problem's Gram form is
+    built by BLAS instead (fastgd/cpu/gram.py)."""
     d, n = Xt.shape
     c = 0.0
     for i in range(n):
@@ -108,42 +85,6 @@ def gram_transposed(Xt, y, A, b):
             A[j, k] = s / n
             A[k, j] = A[j, k]
     return c / (2.0 * n)
-
-
-@cpu_kernel(parallel=True)
-def gram_rows(X, y, s, A, b, part_A, part_b, part_c, inter):
-    """gram_into (gram_general with weights s or the intercept) for one large X, in
-    parallel row blocks; A, part_A (.., d + inter, d + inter); returns c."""
-    n = X.shape[0]
-    d = A.shape[0]
-    nblocks = part_A.shape[0]
-    general = inter or weighted(s)
-    for blk in prange(nblocks):
-        lo, hi = block_rows(blk, n, nblocks)
-        if general:
-            cb = gram_general(X[lo:hi], y[lo:hi], s[lo:hi], part_A[blk],
-                              part_b[blk], inter)
-        else:
-            cb = gram_into(X[lo:hi], y[lo:hi], part_A[blk], part_b[blk])
-        part_c[blk] = cb * (hi - lo)
-        for j in range(d):
-            part_b[blk, j] *= hi - lo
-            for k in range(d):
-                part_A[blk, j, k] *= hi - lo
-    c = 0.0
-    for blk in range(nblocks):
-        c += part_c[blk]
-    for j in range(d):
-        s = 0.0
-        for blk in range(nblocks):
-            s += part_b[blk, j]
-        b[j] = s / n
-        for k in range(d):
-            s = 0.0
-            for blk in range(nblocks):
-                s += part_A[blk, j, k]
-            A[j, k] = s / n
-    return c / n
 
 
 @cpu_kernel(refcount=False, inline=True)

@@ -30,7 +30,7 @@ from ..contract import (
     ST_GTOL, ST_PATIENCE, ST_QREF, ST_STATUS, ST_STREAK, TOL_F, TOL_G, TOL_R, TOL_X,
 )
 from .math import decisions, rules
-from .prepare import gram_rows, lambda_max, prepare_problem
+from .prepare import lambda_max, prepare_problem
 
 ROW_TILE = config.ROW_TILE  # compile-time constant of the cached kernels
 acceptance_reference = decisions.acceptance_reference
@@ -251,28 +251,19 @@ def solve_batch(X, y, S, W, S1, S2, ip, hp, tol, state, hist, nchunks):
 
 
 @cpu_kernel
-def solve_single(X, y, s, w, s1, s2, ip, hp, tol, state, hist, nblocks):
+def solve_single(X, y, s, A, b, c, w, s1, s2, ip, hp, tol, state, hist, nblocks):
     """One large problem X (n, d), w (m,): each evaluation is parallel over row blocks.
     s (n,) sample weights (scaled to sum n) or (0,) for none.
 
-    mode ROWS reads X once per evaluation; mode GRAM builds X^T X / n in one parallel
-    pass and then iterates in O(d^2).
+    mode ROWS reads X once per evaluation; mode GRAM iterates in O(d^2) on A (dim, dim),
+    b (dim,) float64 and c, formed by BLAS on the host (fastgd/cpu/gram.py; (1, 1), (1,)
+    and 0 in mode ROWS).
     """
     n, d = X.shape
     m = w.shape[0]
     k = ip[IP_OUTPUTS]
     inter = ip[IP_INTERCEPT] != 0
     dim = d + 1 if inter else d
-    mode = ip[IP_MODE]
-    dg = dim if mode == GRAM else 1
-    A = np.empty((dg, dg), np.float64)
-    b = np.empty(dg, np.float64)
-    c = 0.0
-    if mode == GRAM:
-        part_A = np.empty((nblocks, dim, dim), np.float64)
-        part_b = np.empty((nblocks, dim), np.float64)
-        part_c = np.empty(nblocks, np.float64)
-        c = gram_rows(X, y, s, A, b, part_A, part_b, part_c, inter)
     Xt = np.empty((1, 1), X.dtype)
     z = np.empty(nblocks * ROW_TILE, X.dtype)
     zk = np.empty((nblocks, k), X.dtype)
