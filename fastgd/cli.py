@@ -30,7 +30,7 @@ INT64_MAX = 2**63 - 1
 # NPZ_MAX_RATIO bytes per byte stored in the zip (a larger ratio is a zip bomb, not data)
 NPZ_FREE_BYTES = 64 << 20
 NPZ_MAX_RATIO = 100
-NDIMS = {"X": (2, 3), "y": (1, 2)}  # as fastgd.problems validates them
+NDIMS = {"X": (2, 3), "y": (1, 2), "weights": (1, 2)}  # as fastgd.problems validates them
 
 
 class UsageError(Exception):
@@ -155,7 +155,8 @@ def _check_member(path, name, info, header, shape, fortran, dtype):
     if dtype.hasobject:
         raise UsageError(f"{name}: {where} holds Python objects; refusing to unpickle")
     try:
-        labels = name == "y" and dtype.kind in "biu"  # labels/counts: converted to X's dtype
+        # labels/counts/integer weights: converted to X's dtype by the problem
+        labels = name in ("y", "weights") and dtype.kind in "biu"
         validate.layout(name, np.dtype(np.float64) if labels else dtype, shape,
                         not fortran or len(shape) < 2, NDIMS[name])
     except (ValueError, TypeError) as e:
@@ -178,8 +179,9 @@ def _first_line(e):
 def _problem(kind, X, y, args):
     """The problem `kind` (PROBLEMS) over X, y with the command's loss options."""
     import fastgd
+    real = dict(l2=args.l2, fit_intercept=args.intercept, sample_weight=_weights(args))
     if kind == "huber":
-        return fastgd.Huber(X, y, delta=args.delta, l2=args.l2)
+        return fastgd.Huber(X, y, delta=args.delta, **real)
     if kind == "softmax":
         k = args.classes
         if k is None:
@@ -188,10 +190,26 @@ def _problem(kind, X, y, args):
                 raise UsageError("y: softmax needs class ids 0..k-1 (integers, k >= 2); "
                                  "give --classes K")
             k = int(top) + 1
-        return fastgd.Softmax(X, y, k, l2=args.l2)
+        return fastgd.Softmax(X, y, k, **real)
     cls = {"lstsq": fastgd.LeastSquares, "logistic": fastgd.Logistic,
            "poisson": fastgd.Poisson}[kind]
-    return cls(X, y, l2=args.l2)
+    return cls(X, y, **real)
+
+
+def _weights(args):
+    """The --weights array (n,) or (B, n), converted to X's dtype by the problem, or None."""
+    return None if args.weights is None else _load(args.weights, "weights", "weights")
+
+
+def _solution(res, multi):
+    """What --out writes: res.x, or with an intercept [w, b] (the intercept(s) appended
+    along the last axis: (d + 1,), (B, d + 1); Softmax (d + 1, k), (B, d + 1, k))."""
+    if res.intercept is None:
+        return res.x
+    b = np.asarray(res.intercept, res.x.dtype)
+    if multi:  # Softmax: b is one more row
+        return np.concatenate([res.x, b[..., None, :]], axis=-2)
+    return np.concatenate([res.x, b[..., None]], axis=-1)
 
 
 def _write_atomic(path, write, option, force):
@@ -358,7 +376,8 @@ def cmd_demo(args):
 def cmd_solve(args):
     import fastgd
     if args.out is not None:
-        _check_out(args.out, "--out", {"X": args.X, "y": args.y}, args.force)
+        _check_out(args.out, "--out", {"X": args.X, "y": args.y, "weights": args.weights},
+                   args.force)
     X = _load(args.X, "X", "X")
     if args.y is None:
         if not args.X.endswith(".npz"):
@@ -384,12 +403,16 @@ def cmd_solve(args):
         print(f"iterations {res.nit}")
         print(f"loss       {res.fun:.6g}")
         print(f"grad norm  {res.grad_norm:.3g}")
+        if res.intercept is not None:
+            print(f"intercept  {np.array2string(np.asarray(res.intercept), precision=6)}")
         print(f"lr         {res.lr:.6g}")
         ok = bool(res.success)
     print(f"time       {_fmt_time(secs)}")
     if args.out is not None:
-        _write_atomic(args.out, lambda f: np.save(f, res.x), "--out", args.force)
-        print(f"wrote      {args.out} (shape {res.x.shape}, {res.x.dtype})")
+        x = _solution(res, problem.outputs > 1)
+        _write_atomic(args.out, lambda f: np.save(f, x), "--out", args.force)
+        what = "" if res.intercept is None else ", the coefficients then the intercept"
+        print(f"wrote      {args.out} (shape {x.shape}, {x.dtype}{what})")
     return 0 if ok else 1
 
 
@@ -417,7 +440,8 @@ def generated_targets(kind, X, y, seed):
 def cmd_sweep(args):
     import fastgd
     if args.plot is not None:
-        _check_out(args.plot, "--plot", {"X": args.X, "y": args.y}, args.force)
+        _check_out(args.plot, "--plot", {"X": args.X, "y": args.y, "weights": args.weights},
+                   args.force)
         try:
             import matplotlib  # noqa: F401
         except ImportError:
@@ -558,6 +582,11 @@ def build_parser():
                         help="softmax: number of classes k (default: max(y) + 1)")
         sp.add_argument("--method", choices=METHODS, default="gd", help="update rule (gd)")
         sp.add_argument("--l2", type=_nonneg, default=0.0, help="ridge penalty l2/2 ||w||^2 (0)")
+        sp.add_argument("--intercept", action="store_true",
+                        help="fit an unpenalised intercept b (x_i.w + b); --out then holds "
+                             "[w, b]")
+        sp.add_argument("--weights", metavar="S.npy",
+                        help="sample weights (n,) or (B, n), >= 0 (.npy/.npz; default: all 1)")
         sp.add_argument("--max-iter", type=_int(0, "max_iter"), default=max_iter,
                         help=f"iteration limit ({max_iter})")
         sp.add_argument("--gtol", type=_nonneg, default=gtol,

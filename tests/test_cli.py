@@ -535,3 +535,51 @@ def test_sweep_poisson_with_given_lrs(rng):
     out = run("sweep", "--problem", "poisson", "--lrs", "0.01,0.1", "--max-iter", "20")
     assert out.returncode == 0, (out.stdout, out.stderr)
     assert "lr='auto': none for poisson" in out.stdout
+
+
+@pytest.mark.parametrize("kind", ["lstsq", "softmax"])
+def test_solve_intercept_and_weights_match_sklearn(tmp_path, rng, kind):
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import LogisticRegression, Ridge
+    n, d = 300, 4
+    X = rng.standard_normal((n, d))
+    s = rng.integers(0, 4, n)  # integer weights, some 0: converted to X's dtype
+    s[0] = 1
+    if kind == "lstsq":
+        y = X @ rng.standard_normal(d) + 2.5 + 0.1 * rng.standard_normal(n)
+        opts = ["--l2", "0.01"]
+        ref = Ridge(alpha=0.01 * s.sum(), tol=1e-12).fit(X, y, sample_weight=s)
+        ref_w = np.append(ref.coef_, ref.intercept_)
+    else:
+        y = rng.integers(0, 3, n).astype(np.float64)
+        opts = ["--l2", "0.01", "--classes", "3"]
+        ref = LogisticRegression(C=1 / (0.01 * s.sum()), tol=1e-12, max_iter=10_000).fit(
+            X, y, sample_weight=s)
+        # fastgd's softmax intercepts are defined up to a common shift: compare centred
+        ref_w = np.vstack([ref.coef_.T, ref.intercept_ - ref.intercept_.mean()])
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "s.npy", s)
+    out = run("solve", tmp_path / "X.npy", tmp_path / "y.npy", "--problem", kind, *opts,
+              "--intercept", "--weights", tmp_path / "s.npy", "--method", "bb",
+              "--gtol", "1e-10", "--max-iter", "20000", "--out", tmp_path / "w.npy")
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    assert "intercept" in out.stdout and "the coefficients then the intercept" in out.stdout
+    w = np.load(tmp_path / "w.npy")
+    assert w.shape == ref_w.shape
+    if kind == "softmax":
+        w[-1] -= w[-1].mean()
+    np.testing.assert_allclose(w, ref_w, rtol=1e-5, atol=1e-6)
+
+
+def test_solve_bad_weights_exit_2(tmp_path, rng):
+    np.save(tmp_path / "X.npy", rng.standard_normal((20, 3)))
+    np.save(tmp_path / "y.npy", rng.standard_normal(20))
+    np.save(tmp_path / "s.npy", -np.ones(20))
+    line = assert_clean_error(run("solve", tmp_path / "X.npy", tmp_path / "y.npy",
+                                  "--weights", tmp_path / "s.npy"))
+    assert "sample_weight" in line
+    np.save(tmp_path / "s.npy", np.ones(19))
+    line = assert_clean_error(run("solve", tmp_path / "X.npy", tmp_path / "y.npy",
+                                  "--weights", tmp_path / "s.npy"))
+    assert "sample_weight" in line
