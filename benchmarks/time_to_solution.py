@@ -34,6 +34,7 @@ kernels are compiled on a tiny problem of the same kind before timing.  The skle
 batches time a subset of the problems and extrapolate linearly to B (said in the row).
 """
 import argparse
+import contextlib
 import datetime
 import importlib.metadata
 import math
@@ -229,16 +230,30 @@ def _compile_fastgd(kind, batched, opts):
     """Compile fastgd's kernels for this kind of solve on a tiny problem (outside timing):
     one large single problem (row-parallel) or a batch, float64."""
     rng = np.random.default_rng(1)
-    shape = (4, 30, 3) if batched else (2000, 40)   # 80000 elements: the large (rows) path
+    shape = (4, 30, 3) if batched else (2000, 40)   # 80000 elements: a large problem...
     X = rng.standard_normal(shape) * 0.3
     y = (rng.random(shape[:-1]) < 0.5).astype(np.float64) if kind != "ls" else rng.standard_normal(shape[:-1])
     prob = {"ls": fastgd.LeastSquares, "logistic": fastgd.Logistic, "poisson": fastgd.Poisson}[kind](X, y)
     o = dict(opts)
     if kind == "poisson":
         o.setdefault("line_search", "armijo")
-    fastgd.minimize(prob, max_iter=5, **o)
-    if kind == "ls":
-        fastgd.minimize(prob, max_iter=5, mode="gram", **o)
+    with _large_path():
+        fastgd.minimize(prob, max_iter=5, **o)
+        if kind == "ls":
+            fastgd.minimize(prob, max_iter=5, mode="gram", **o)
+
+
+@contextlib.contextmanager
+def _large_path():
+    """...run by the row-block driver, as the timed (larger than cache) problems are: the
+    serial limit (config.serial_max_bytes, the cache) is set to 0 meanwhile."""
+    from fastgd import config
+    keep = config.SERIAL_MAX_BYTES
+    config.SERIAL_MAX_BYTES = 0
+    try:
+        yield
+    finally:
+        config.SERIAL_MAX_BYTES = keep
 
 
 def fastgd_contenders(kind, prob, gtol, batched, max_iter):
@@ -414,8 +429,9 @@ def build_gram(size, limit):
 
     def minimize0(level):
         prob = fastgd.LeastSquares(X, y)
-        fastgd.minimize(fastgd.LeastSquares(X[:2000, :40].copy(), y[:2000].copy()), lr=0.1,
-                        max_iter=0, mode="gram")
+        with _large_path():
+            fastgd.minimize(fastgd.LeastSquares(X[:2000, :40].copy(), y[:2000].copy()), lr=0.1,
+                            max_iter=0, mode="gram")
 
         def fn():
             return Out(fastgd.minimize(prob, lr=0.1, max_iter=0, mode="gram").x)
