@@ -56,7 +56,8 @@ def _as_dask(name, a, da):
 
 def minimize(X, y, problem="lstsq", method="gd", *, l2=0.0, lr="auto", x0=None, max_iter=1000,
              gtol=1e-6, xtol=0.0, ftol=0.0, momentum=0.9, betas=(0.9, 0.999), eps=None,
-             alpha=0.99, restart=False, client=None, callback=None, **options):
+             alpha=0.99, restart=False, fit_intercept=False, sample_weight=None, client=None,
+             callback=None, **options):
     """Minimise a least-squares or logistic loss over dask arrays.
 
     X: dask array (n, d) -> one problem, chunked along rows (column chunks are merged);
@@ -66,6 +67,8 @@ def minimize(X, y, problem="lstsq", method="gd", *, l2=0.0, lr="auto", x0=None, 
        (e.g. ``fastgd.Huber``), built per chunk as ``problem(Xc, yc, l2=l2)``.
     lr: float, "auto", or for a batch a (B,) array.  x0: (d,) or (B, d) NumPy array.
     method, momentum, betas, eps, alpha, restart: as in ``fastgd.minimize`` (every method).
+    fit_intercept, sample_weight: as for fastgd's problems (an unpenalised intercept in
+       ``res.intercept``; weights (n,) or, for a batch, (B, n), dask or NumPy, chunked like y).
     client: a ``distributed.Client`` (default: the current one).  The row mode needs one.
     callback(it, w): row mode only, called on the client after every update (w is the
        new iterate, read-only use).
@@ -89,11 +92,22 @@ def minimize(X, y, problem="lstsq", method="gd", *, l2=0.0, lr="auto", x0=None, 
         raise ValueError(f"y must have shape {X.shape[:-1]} (X.shape[:-1]), got {y.shape}")
     if any(s == 0 for s in X.shape):
         raise ValueError(f"X must not be empty, got shape {X.shape}")
+    fit_intercept = validate.flag("fit_intercept", fit_intercept)
+    if sample_weight is not None:
+        sample_weight = _as_dask("sample_weight", sample_weight, da)
+        shapes = [X.shape[-2:-1], X.shape[:-1]]
+        if sample_weight.shape not in shapes:
+            raise ValueError(f"sample_weight must have shape {shapes[0]} or {shapes[1]} (one "
+                             f"weight per row of X), got {sample_weight.shape}")
+        if sample_weight.dtype.kind not in "fiu":
+            raise TypeError(f"sample_weight must be a real (float or integer) array, got dtype "
+                            f"{sample_weight.dtype}")
     if X.ndim == 3:
         if callback is not None:
             raise ValueError("callback is supported by the row-sharded mode only")
         return _minimize_batch(dask, da, X, y, problem, method, l2, lr, x0, max_iter, gtol, xtol,
-                               ftol, momentum, betas, eps, alpha, restart, client, options)
+                               ftol, momentum, betas, eps, alpha, restart, client, options,
+                               fit_intercept, sample_weight)
     if options:
         raise TypeError(f"unexpected options for the row-sharded mode: {sorted(options)}")
     if problem not in _PROBLEMS:
@@ -102,7 +116,8 @@ def minimize(X, y, problem="lstsq", method="gd", *, l2=0.0, lr="auto", x0=None, 
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
     return _minimize_rows(dask, X, y, _PROBLEMS[problem], method, l2, lr, x0, max_iter, gtol,
-                          xtol, ftol, momentum, betas, eps, alpha, restart, client, callback)
+                          xtol, ftol, momentum, betas, eps, alpha, restart, client, callback,
+                          fit_intercept, sample_weight)
 
 
 # ------------------------------------------------------------------ batch axis
@@ -123,18 +138,25 @@ def _problem_class(problem):
                     f"got {problem!r}")
 
 
-def _solve_block(Xb, yb, lrb, x0b, *, cls, l2, kwargs):
-    """Solve one chunk of problems; (Bc, d + STATE_SIZE) float64 = [x | state], the state
-    in the slots of fastgd.contract (ST_F0 unused: 0)."""
+def _solve_block(Xb, yb, lrb, x0b, sb, *, cls, l2, fit_intercept, kwargs):
+    """Solve one chunk of problems; (Bc, m + STATE_SIZE) float64 = [x | intercept | state]
+    (m = d, or d + 1 with the intercept), the state in the slots of fastgd.contract (ST_F0
+    unused: 0).  sb: the chunk's sample weights (Bc, n) or (n,), or None."""
     from .api import minimize as fg_minimize
     kwargs = dict(kwargs)  # shared by the tasks of a threaded worker: never mutate it
     lr = kwargs.pop("lr") if lrb is None else np.ascontiguousarray(lrb)
-    res = fg_minimize(cls(np.ascontiguousarray(Xb), np.ascontiguousarray(yb), l2=l2),
-                      x0=None if x0b is None else np.ascontiguousarray(x0b), lr=lr, **kwargs)
-    packed = np.zeros((res.x.shape[0], res.x.shape[1] + contract.STATE_SIZE), np.float64)
+    prob = cls(np.ascontiguousarray(Xb), np.ascontiguousarray(yb), l2=l2,
+               fit_intercept=fit_intercept,
+               sample_weight=None if sb is None else np.ascontiguousarray(sb))
+    res = fg_minimize(prob, x0=None if x0b is None else np.ascontiguousarray(x0b), lr=lr,
+                      **kwargs)
     d = res.x.shape[1]
+    m = d + (1 if fit_intercept else 0)
+    packed = np.zeros((res.x.shape[0], m + contract.STATE_SIZE), np.float64)
     packed[:, :d] = res.x
-    state = packed[:, d:]
+    if fit_intercept:
+        packed[:, d] = res.intercept
+    state = packed[:, m:]
     state[:, contract.ST_LR] = res.lr
     state[:, contract.ST_NIT] = res.nit
     state[:, contract.ST_STATUS] = res.status
@@ -144,7 +166,8 @@ def _solve_block(Xb, yb, lrb, x0b, *, cls, l2, kwargs):
 
 
 def _minimize_batch(dask, da, X, y, problem, method, l2, lr, x0, max_iter, gtol, xtol, ftol,
-                    momentum, betas, eps, alpha, restart, client, options):
+                    momentum, betas, eps, alpha, restart, client, options, fit_intercept,
+                    sample_weight):
     cls = _problem_class(problem)
     for k in options:
         if k in _BATCH_FORBIDDEN:
@@ -179,19 +202,29 @@ def _minimize_batch(dask, da, X, y, problem, method, l2, lr, x0, max_iter, gtol,
     else:
         x0 = validate.initial_point(x0, (B, d), X.dtype, False)
         args += [da.from_array(x0, chunks=(bchunks, d)), "bd"]
-    out = da.blockwise(_solve_block, "bk", *args, new_axes={"k": d + contract.STATE_SIZE}, concatenate=True,
-                       dtype=np.float64, meta=np.empty((0, 0), np.float64), cls=cls,
-                       l2=float(l2), kwargs=kwargs)
+    if sample_weight is None:
+        args += [None, None]
+    elif sample_weight.ndim == 1:
+        args += [sample_weight.rechunk(-1), "n"]
+    else:
+        args += [sample_weight.rechunk((bchunks, -1)), "bn"]
+    m = d + (1 if fit_intercept else 0)
+    out = da.blockwise(_solve_block, "bk", *args, new_axes={"k": m + contract.STATE_SIZE},
+                       concatenate=True, dtype=np.float64, meta=np.empty((0, 0), np.float64),
+                       cls=cls, l2=float(l2), fit_intercept=fit_intercept, kwargs=kwargs)
     packed = client.compute(out).result() if client is not None else out.compute()
-    state = np.ascontiguousarray(packed[:, d:])
+    state = np.ascontiguousarray(packed[:, m:])
     x = np.ascontiguousarray(packed[:, :d].astype(X.dtype))
-    return build_result(x, state, None, batched=True, gtol=gtol, xtol=xtol, ftol=ftol,
-                        max_iter=max_iter)
+    res = build_result(x, state, None, batched=True, gtol=gtol, xtol=xtol, ftol=ftol,
+                       max_iter=max_iter)
+    res["intercept"] = packed[:, d].astype(X.dtype) if fit_intercept else None
+    return res
 
 
 # ------------------------------------------------------------------ rows sharded
-def _prepare_chunk(Xb, yb, code, index):
-    """Contiguous copies of one row chunk, checked once: (X_c, y_c, zeros_c)."""
+def _prepare_chunk(Xb, yb, sb, code, index):
+    """Contiguous copies of one row chunk, checked once: (X_c, y_c, zeros_c, s_c), s_c the
+    chunk's sample weights as float64 or None."""
     Xc = np.ascontiguousarray(Xb)
     yc = np.ascontiguousarray(yb)
     if not np.isfinite(Xc).all():
@@ -201,28 +234,81 @@ def _prepare_chunk(Xb, yb, code, index):
     if code == contract.LOGISTIC and not ((yc == 0) | (yc == 1)).all():
         raise ValueError(f"y must hold labels in {{0, 1}} for logistic: row chunk {index} "
                          f"does not")
-    return Xc, yc, np.zeros_like(yc)
+    sc = None
+    if sb is not None:
+        sc = np.asarray(sb, np.float64)
+        if not np.isfinite(sc).all():
+            raise ValueError(f"sample_weight contains NaN or Inf (row chunk {index})")
+        if (sc < 0).any():
+            raise ValueError(f"sample_weight must be >= 0, got a minimum of {sc.min():g} "
+                             f"(row chunk {index})")
+    return Xc, yc, np.zeros_like(yc), sc
 
 
-def _chunk_grad(chunk, w, code):
-    """(rows, mean loss, mean gradient) of one chunk at w: one pass over X_c."""
-    Xc, yc, _ = chunk
-    grad = _ops.logistic_grad if code == contract.LOGISTIC else _ops.lstsq_grad
-    f, g = grad(Xc, yc, w, check_finite=False)
-    return Xc.shape[0], f, g
+def _chunk_weight(chunk):
+    """The chunk's total weight: its rows, or the sum of its sample weights."""
+    sc = chunk[3]
+    return float(chunk[0].shape[0]) if sc is None else float(sc.sum())
 
 
-def _chunk_xtxv(chunk, w):
-    """(rows, 0, X_c^T X_c w / rows): lstsq's gradient with y = 0."""
-    Xc, _, zeros = chunk
-    _, g = _ops.lstsq_grad(Xc, zeros, w, check_finite=False)
-    return Xc.shape[0], 0.0, g
+def _design_apply(Xc, w, inter):
+    """[X_c, 1] w in float64 (the intercept w[d] only with `inter`)."""
+    d = Xc.shape[1]
+    z = (Xc @ w[:d].astype(Xc.dtype)).astype(np.float64)
+    return z + float(w[d]) if inter else z
+
+
+def _design_transpose(Xc, r, inter):
+    """[X_c, 1]^T r in float64."""
+    g = Xc.T.astype(np.float64, copy=False) @ r if Xc.dtype == np.float64 else \
+        (Xc.T @ r.astype(Xc.dtype)).astype(np.float64)
+    return np.append(g, r.sum()) if inter else g
+
+
+def _chunk_grad(chunk, w, code, inter=False):
+    """(rows, weight, weighted mean loss, weighted mean gradient) of one chunk at w: one
+    pass over X_c (fastgd.ops' kernels), or in NumPy float64 with the intercept or weights."""
+    Xc, yc, _, sc = chunk
+    if not inter and sc is None:
+        grad = _ops.logistic_grad if code == contract.LOGISTIC else _ops.lstsq_grad
+        f, g = grad(Xc, yc, w, check_finite=False)
+        return Xc.shape[0], float(Xc.shape[0]), f, g
+    z = _design_apply(Xc, w, inter)
+    y64 = yc.astype(np.float64)
+    if code == contract.LOGISTIC:
+        m = (2.0 * y64 - 1.0) * z
+        phi = np.logaddexp(0.0, -m)
+        dphi = -(2.0 * y64 - 1.0) / (1.0 + np.exp(m))
+    else:
+        r = z - y64
+        phi = 0.5 * r * r
+        dphi = r
+    s = np.ones_like(phi) if sc is None else sc
+    wt = float(s.sum())
+    if wt == 0.0:
+        return Xc.shape[0], 0.0, 0.0, np.zeros(w.shape[0])
+    return Xc.shape[0], wt, float(s @ phi) / wt, _design_transpose(Xc, s * dphi, inter) / wt
+
+
+def _chunk_xtxv(chunk, w, inter=False):
+    """(rows, weight, 0, [X_c, 1]^T S_c [X_c, 1] w / weight): lstsq's gradient with y = 0."""
+    Xc, _, zeros, sc = chunk
+    if not inter and sc is None:
+        _, g = _ops.lstsq_grad(Xc, zeros, w, check_finite=False)
+        return Xc.shape[0], float(Xc.shape[0]), 0.0, g
+    u = _design_apply(Xc, w, inter)
+    if sc is not None:
+        u = u * sc
+    wt = _chunk_weight(chunk)
+    if wt == 0.0:
+        return Xc.shape[0], 0.0, 0.0, np.zeros(w.shape[0])
+    return Xc.shape[0], wt, 0.0, _design_transpose(Xc, u, inter) / wt
 
 
 class _Rows:
     """Row chunks persisted on the workers and one map-reduce per evaluation."""
 
-    def __init__(self, dask, X, y, code, client):
+    def __init__(self, dask, X, y, sample_weight, code, client):
         if client is None:
             from distributed import default_client
             try:
@@ -238,15 +324,24 @@ class _Rows:
         self.rows = X.chunks[0]
         Xd = X.to_delayed().ravel()
         yd = y.to_delayed().ravel()
-        tasks = [dask.delayed(_prepare_chunk, pure=True)(xb, yb, code, i)
-                 for i, (xb, yb) in enumerate(zip(Xd, yd))]
+        sd = ([None] * len(yd) if sample_weight is None
+              else sample_weight.rechunk((X.chunks[0],)).to_delayed().ravel())
+        tasks = [dask.delayed(_prepare_chunk, pure=True)(xb, yb, sb, code, i)
+                 for i, (xb, yb, sb) in enumerate(zip(Xd, yd, sd))]
         self.chunks = self.client.compute(tasks)
         self.client.gather(self.chunks)  # raises the first validation error, if any; waits
+        if sample_weight is not None:
+            total = sum(self.client.gather(self.client.map(_chunk_weight, self.chunks)))
+            if total == 0.0:
+                self.close()
+                raise ValueError("sample_weight must not be all zero (the weighted mean "
+                                 "would be undefined)")
         self.tag = uuid.uuid4().hex[:12]
         self.calls = 0
 
     def reduce(self, fn, w, **kwargs):
-        """sum_c rows_c * fn_c(w) / n over the chunks: (float64 loss, float64 vector)."""
+        """sum_c weight_c fn_c(w) / sum_c weight_c over the chunks (weight_c: the chunk's
+        rows, or its total sample weight): (float64 loss, float64 vector)."""
         self.calls += 1
         keys = [f"fastgd-{fn.__name__}-{self.tag}-{self.calls}-{i}"
                 for i in range(len(self.chunks))]
@@ -265,10 +360,12 @@ class _Rows:
             raise RuntimeError(f"fastgd.dask: chunk row counts {rows} differ from {self.rows}")
         f = 0.0
         g = np.zeros(w.shape[0], np.float64)
-        for r, fc, gc in parts:
-            f += r * fc
-            g += r * gc.astype(np.float64)
-        return f / self.n, g / self.n
+        total = 0.0
+        for _, wt, fc, gc in parts:
+            f += wt * fc
+            g += wt * gc.astype(np.float64)
+            total += wt
+        return f / total, g / total
 
     def close(self):
         for f in self.chunks:
@@ -276,7 +373,8 @@ class _Rows:
 
 
 def _minimize_rows(dask, X, y, code, method, l2, lr, x0, max_iter, gtol, xtol, ftol, momentum,
-                   betas, eps, alpha, restart, client, callback):
+                   betas, eps, alpha, restart, client, callback, fit_intercept=False,
+                   sample_weight=None):
     mcode = validate.method("method", method)
     max_iter = validate.count("max_iter", max_iter)
     gtol = validate.nonneg_real("gtol", gtol)
@@ -291,25 +389,31 @@ def _minimize_rows(dask, X, y, code, method, l2, lr, x0, max_iter, gtol, xtol, f
     dtype = X.dtype
     dt = dtype.type
     d = X.shape[1]
+    inter = fit_intercept
+    m = d + 1 if inter else d  # the iterate: coefficients, then the intercept (from 0)
     lrs = validate.learning_rate(lr, 1, dtype)
     x0 = validate.initial_point(x0, (d,), dtype, False)
-    w = np.zeros(d, dtype) if x0 is None else np.array(x0, dtype)
+    w = np.zeros(m, dtype)
+    if x0 is not None:
+        w[:d] = x0
+    penalised = np.ones(m, dtype)
+    penalised[d:] = 0  # l2 leaves the intercept alone
     from .plan import method_parameters
     hp = method_parameters(dtype, momentum, betas, eps, alpha)
 
-    rows = _Rows(dask, X, y, code, client)
+    rows = _Rows(dask, X, y, sample_weight, code, client)
     try:
         if lrs is None:
             from .problems import LeastSquares, Logistic
             curvature = (Logistic if code == contract.LOGISTIC else LeastSquares).curvature
-            lr = decisions.auto_lr(curvature, _power_iteration(rows, d, dtype), l2)
+            lr = decisions.auto_lr(curvature, _power_iteration(rows, m, dtype, inter), l2)
         else:
             lr = float(lrs[0])
 
         def evaluate(wv):
-            f, gs = rows.reduce(_chunk_grad, wv, code=code)
-            g = gs.astype(dtype) + dt(l2) * wv
-            w64 = wv.astype(np.float64)
+            f, gs = rows.reduce(_chunk_grad, wv, code=code, inter=inter)
+            g = gs.astype(dtype) + dt(l2) * wv * penalised
+            w64 = wv[:d].astype(np.float64)
             g64 = g.astype(np.float64)
             return f + 0.5 * l2 * float(w64 @ w64), g, float(g64 @ g64)
 
@@ -324,9 +428,9 @@ def _minimize_rows(dask, X, y, code, method, l2, lr, x0, max_iter, gtol, xtol, f
         fref, qref = f, 1.0
         limit = decisions.diverge_limit(f0)
         status = decisions.start_status(f, gsq)
-        s1 = np.zeros(d, dtype)
-        s2 = np.zeros(d, dtype)
-        p = np.zeros(d, dtype)
+        s1 = np.zeros(m, dtype)
+        s2 = np.zeros(m, dtype)
+        p = np.zeros(m, dtype)
         while status == contract.RUNNING:
             status = decisions.before_update(gsq, gtol, t, max_iter, max_iter, f, f0)
             if status != contract.RUNNING:
@@ -361,7 +465,7 @@ def _minimize_rows(dask, X, y, code, method, l2, lr, x0, max_iter, gtol, xtol, f
             w, g, f, gsq = w_new, g_new, f_new, gsq_new
             t += 1
             if callback is not None:
-                callback(t, w)
+                callback(t, w[:d])
     finally:
         rows.close()
     state = np.zeros((1, contract.STATE_SIZE), np.float64)
@@ -371,12 +475,15 @@ def _minimize_rows(dask, X, y, code, method, l2, lr, x0, max_iter, gtol, xtol, f
     state[0, contract.ST_F0] = f0
     state[0, contract.ST_FUN] = f
     state[0, contract.ST_GNORM] = math.sqrt(gsq)
-    return build_result(w, state, None, batched=False, gtol=gtol, xtol=xtol, ftol=ftol,
-                        max_iter=max_iter)
+    res = build_result(w[:d].copy(), state, None, batched=False, gtol=gtol, xtol=xtol,
+                       ftol=ftol, max_iter=max_iter)
+    res["intercept"] = w[d] if inter else None
+    return res
 
 
-def _power_iteration(rows, d, dtype):
-    """lambda_max(X^T X / n) as fastgd's CPU kernel computes it, one map-reduce per step."""
+def _power_iteration(rows, d, dtype, inter=False):
+    """lambda_max(X^T X / n) as fastgd's CPU kernel computes it, one map-reduce per step
+    (of [X, 1]^T S [X, 1] / sum s, dimension d, with the intercept or the weights)."""
     one = dtype.type(1.0)
     v = np.array([rules.power_start(j, one) for j in range(d)], dtype)
     lam = 0.0
@@ -386,7 +493,7 @@ def _power_iteration(rows, d, dtype):
         if nrm == 0.0 or decisions.is_bad(nrm):
             return lam
         v = (v / nrm).astype(dtype)
-        _, gv = rows.reduce(_chunk_xtxv, v)
+        _, gv = rows.reduce(_chunk_xtxv, v, inter=inter)
         gv = gv.astype(dtype)
         lam = float(v.astype(np.float64) @ gv.astype(np.float64))
         v = gv

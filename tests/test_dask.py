@@ -264,3 +264,64 @@ def test_batch_every_method_and_its_options_forwarded(rng, method, opts):
                           **opts)
     np.testing.assert_allclose(res.x, ref.x, rtol=1e-12, atol=1e-14)
     np.testing.assert_array_equal(res.nit, ref.nit)
+
+
+@pytest.mark.parametrize("kind", ["lstsq", "logistic"])
+def test_rows_intercept_and_weights_match_sklearn(client, rng, kind):
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import LogisticRegression, Ridge
+    X, y = _data(rng, logistic=kind == "logistic")
+    y = y + (0.0 if kind == "logistic" else 2.0)
+    s = rng.uniform(0.0, 2.0, X.shape[0])
+    Xd, yd = _dask(X, y)
+    l2 = 1e-3
+    res = fdask.minimize(Xd, yd, kind, "bb", l2=l2, fit_intercept=True,
+                         sample_weight=da.from_array(s, chunks=250), gtol=1e-10,
+                         max_iter=5000, client=client)
+    assert res.success, res.message
+    if kind == "lstsq":
+        ref = Ridge(alpha=l2 * s.sum(), tol=1e-12).fit(X, y, sample_weight=s)
+    else:
+        ref = LogisticRegression(C=1 / (l2 * s.sum()), tol=1e-12, max_iter=10_000).fit(
+            X, y, sample_weight=s)
+    np.testing.assert_allclose(res.x, ref.coef_.ravel(), rtol=1e-6, atol=1e-7)
+    assert float(res.intercept) == pytest.approx(float(np.ravel(ref.intercept_)[0]), abs=1e-6)
+
+
+def test_rows_auto_lr_with_intercept_and_weights_as_one_machine(client, rng):
+    X, y = _data(rng)
+    s = rng.uniform(0.5, 1.5, X.shape[0])
+    Xd, yd = _dask(X, y)
+    got = fdask.minimize(Xd, yd, fit_intercept=True, sample_weight=s, max_iter=30, gtol=0,
+                         client=client)
+    one = fastgd.minimize(fastgd.LeastSquares(X, y, fit_intercept=True, sample_weight=s),
+                          max_iter=30, gtol=0)
+    assert got.lr == pytest.approx(one.lr, rel=1e-6)
+    np.testing.assert_allclose(got.x, one.x, rtol=1e-8, atol=1e-10)
+    assert float(got.intercept) == pytest.approx(float(one.intercept), rel=1e-8)
+
+
+def test_batch_intercept_and_weights_as_one_machine(client, rng):
+    B, n, d = 6, 80, 3
+    X = rng.standard_normal((B, n, d))
+    y = X @ rng.standard_normal(d) + 1.5
+    s = rng.uniform(0.0, 2.0, (B, n))
+    res = fdask.minimize(da.from_array(X, chunks=(2, n, d)), da.from_array(y, chunks=(2, n)),
+                         fit_intercept=True, sample_weight=da.from_array(s, chunks=(3, n)),
+                         max_iter=400, client=client)
+    one = fastgd.minimize(fastgd.LeastSquares(X, y, fit_intercept=True, sample_weight=s),
+                          max_iter=400)
+    np.testing.assert_allclose(res.x, one.x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(res.intercept, one.intercept, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(res.nit, one.nit)
+
+
+def test_bad_sample_weight_named(client, rng):
+    X, y = _data(rng, n=60)
+    Xd, yd = _dask(X, y, rows=30)
+    with pytest.raises(ValueError, match="sample_weight must have shape"):
+        fdask.minimize(Xd, yd, sample_weight=np.ones(59), client=client)
+    with pytest.raises(ValueError, match="sample_weight must be >= 0"):
+        fdask.minimize(Xd, yd, sample_weight=-np.ones(60), client=client)
+    with pytest.raises(ValueError, match="all zero"):
+        fdask.minimize(Xd, yd, sample_weight=np.zeros(60), client=client)
