@@ -34,9 +34,7 @@ class CpuBackend:
         B, m = plan.batch_size, plan.n_params
         self.plan = plan
         self.kernels = problem.kernels()
-        # read-only data compile no specialisation of their own (see _jit.read_view)
-        self.X = read_view(problem.X if problem.batched else problem.X[None])
-        self.y = read_view(problem.y if problem.batched else problem.y[None])
+        self.X, self.y = self._data(problem)
         self.S = problem.kernel_weights()  # (1 or B, n), or (1, 0): no sample weights
         x0 = plan.x0
         nc = self.n_coef = problem.n_coef  # W = (coefficients, intercepts)
@@ -53,6 +51,12 @@ class CpuBackend:
         self.state = plan.initial_state()
         self.hist = plan.empty_history()
         self.ip = plan.ip.copy()
+
+    def _data(self, problem):
+        """X (B, n, d), y (B, n) of the drivers (a CSR X: backend_csr.py).  Read-only data
+        compile no specialisation of their own (see _jit.read_view)."""
+        return (read_view(problem.X if problem.batched else problem.X[None]),
+                read_view(problem.y if problem.batched else problem.y[None]))
 
     def run_until(self, stop_at):
         """Advance every running problem up to iteration stop_at; returns the state.
