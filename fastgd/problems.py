@@ -348,7 +348,11 @@ class Softmax(Problem):
 
     def loss_grad64(self, w, k=0):
         """As Problem.loss_grad64; w: W flattened (d*k,), then the k intercepts if given."""
-        X = np.asarray(self.X[k] if self.batched else self.X, np.float64)
+        if self.sparse:
+            from .sparse import as_float64
+            X = as_float64(self.X)
+        else:
+            X = np.asarray(self.X[k] if self.batched else self.X, np.float64)
         y = np.asarray(self.y[k] if self.batched else self.y).astype(np.int64)
         w = np.asarray(w, np.float64)
         dk = self.d * self.n_classes

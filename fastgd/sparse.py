@@ -18,10 +18,6 @@ CUDA_CSR = ("a CSR X is solved on the CPU only (device='cpu'); for the GPU pass 
 def init_problem(problem, X, y, l2, fit_intercept, sample_weight):
     """Problem.__init__ for a sparse X: validate X, y, l2, the weights; set the fields."""
     X, data, indices, indptr = vsparse.csr_matrix("X", X)
-    if problem.outputs != 1:
-        raise TypeError(f"{type(problem).__name__} takes a dense X only (a CSR X is for the "
-                        f"row losses: LeastSquares, Logistic, Huber, Poisson, RowLoss); pass "
-                        f"X.toarray() if it fits in memory")
     n = X.shape[0]
     if validate.is_cuda_array(y):
         raise TypeError(f"y is a GPU array but X is a CSR matrix on the host: {CUDA_CSR}")

@@ -1,13 +1,15 @@
 """One problem with a CSR design matrix X on the CPU: the skeleton of fastgd/cpu/solve.py
 with its hooks bound to sparse evaluation and a sparse power iteration.
 
-X reaches the kernels as the tuple ``(data (nnz,), indices (nnz,), indptr (n + 1,), d)``
-(data float32/float64, indices/indptr int32 or int64: one specialisation per dtype pair,
-never a copy).  ``solve_problem`` only hands X to its hooks, so the CSR driver is
+X reaches the kernels as the tuple ``(data (nnz,), indices (nnz,), indptr (n + 1,), bounds
+(nblocks + 1,) int64, d)`` (data float32/float64, indices/indptr int32 or int64: one
+specialisation per dtype pair, never a copy; ``bounds``: the first row of every parallel row
+block, chosen on the host so that the blocks hold about the same nnz + rows).  ``solve_problem`` only hands X to its hooks, so the CSR driver is
 ``solve_csr`` -> the same ``solve_problem`` with ``evaluate`` = ``evaluate_csr`` (one
 parallel pass over row blocks, one partial gradient per block, reduced after: the ROWS
 mode of one dense problem), and prepare.lambda_max's ``xtx_apply`` = ``xtx_csr`` and
-``columns`` = ``csr_columns`` (lr="auto").  Sample weights s (scaled to sum n, or (0,))
+``columns`` = ``csr_columns`` (lr="auto").  Softmax binds ``evaluate`` to ``evaluate_softmax_csr`` (its k logits per row,
+fastgd/cpu/softmax.py's finish).  Sample weights s (scaled to sum n, or (0,))
 and the intercept (the last coordinate of w) as in fastgd/cpu/evaluate.py.  The per-row
 loss is this module's global ``row_terms``: a user's RowLoss rebinds it.
 """
@@ -15,18 +17,20 @@ import numpy as np
 from numba import prange
 
 from .._jit import cpu_kernel
-from ..contract import HP_L2, HP_LPARAM, HP_NINV, HP_ONE
-from .evaluate import block_rows, weighted
+from ..contract import HP_L2, HP_LPARAM, HP_NINV, HP_ONE, IP_OUTPUTS
+from .evaluate import weighted
 from .math import losses
+from .softmax import finish as softmax_finish
 from .solve import solve_problem  # its hooks bound by fastgd/cpu/drivers_csr.py
 
 row_terms = losses.row_terms
+softmax_terms = losses.softmax_terms
 
 
 @cpu_kernel(refcount=False, inline=True)
 def csr_columns(X):
     """d, the number of columns of a CSR X tuple (prepare.lambda_max's hook ``columns``)."""
-    return X[3]
+    return X[4]
 
 
 @cpu_kernel(refcount=False, inline=True)
@@ -65,14 +69,13 @@ def eval_csr(code, X, y, s, w, g, part_g, part_f, hp):
     """Loss and gradient at w (m = d, or d + 1 with the intercept) of one CSR problem, in
     parallel row blocks: part_g (nblocks, m) and part_f (nblocks,) scratch, g (m,) written.
     Returns (f, |g|^2) in float64 (l2 on the first d coordinates only)."""
-    data, indices, indptr, d = X
-    n = indptr.shape[0] - 1
+    data, indices, indptr, bounds, d = X
     m = w.shape[0]
-    nblocks = part_g.shape[0]
+    nblocks = bounds.shape[0] - 1
     one = hp[HP_ONE]
     lparam = hp[HP_LPARAM]
     for blk in prange(nblocks):
-        lo, hi = block_rows(blk, n, nblocks)
+        lo, hi = bounds[blk], bounds[blk + 1]
         acc = part_g[blk]
         for j in range(m):
             acc[j] = one - one
@@ -83,18 +86,19 @@ def eval_csr(code, X, y, s, w, g, part_g, part_f, hp):
         f += part_f[blk]
     l2 = hp[HP_L2]
     ninv = hp[HP_NINV]
-    ww = 0.0
-    gg = 0.0
-    for j in range(m):
+    # the blocks' sums, parallel over columns (nblocks x m: what dominates for a wide,
+    # very sparse X); the intercept (j = d) is not penalised
+    for j in prange(m):
         sj = one - one
         for blk in range(nblocks):
             sj += part_g[blk, j]
-        gj = sj * ninv
-        if j < d:  # the intercept is not penalised
-            gj += l2 * w[j]
+        g[j] = sj * ninv + (l2 * w[j] if j < d else one - one)
+    ww = 0.0
+    gg = 0.0
+    for j in range(m):
+        if j < d:
             ww += np.float64(w[j]) * np.float64(w[j])
-        g[j] = gj
-        gg += np.float64(gj) * np.float64(gj)
+        gg += np.float64(g[j]) * np.float64(g[j])
     return f * float(ninv) + 0.5 * float(l2) * ww, gg
 
 
@@ -105,15 +109,84 @@ def evaluate_csr(mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f, w, g, 
     return eval_csr(code, X, y, s, w, g, part_g, part_f, hp)
 
 
+@cpu_kernel(refcount=False, inline=True)
+def softmax_rows(data, indices, indptr, d, y, s, w, lo, hi, zrow, acc, one):
+    """Softmax's rows lo..hi-1 of a CSR X (k = zrow.shape[0] classes, W[j, c] = w[j k + c],
+    the k intercepts after it when w has (d + 1) k entries): acc[:dk] += s_i x_i (x) r_i,
+    acc[dk:] += s_i r_i; returns sum s_i phi_i (float64).  zrow (k,) scratch."""
+    k = zrow.shape[0]
+    dk = d * k
+    inter = w.shape[0] > dk
+    wtd = weighted(s)
+    zero = one - one
+    f = 0.0
+    for i in range(lo, hi):
+        p0 = indptr[i]
+        p1 = indptr[i + 1]
+        for c in range(k):
+            zrow[c] = w[dk + c] if inter else zero
+        for p in range(p0, p1):
+            xij = data[p]
+            base = indices[p] * k
+            for c in range(k):
+                zrow[c] += xij * w[base + c]
+        phi = softmax_terms(zrow, int(y[i]), one)
+        si = s[i] if wtd else one
+        f += phi * float(si)
+        for c in range(k):
+            zrow[c] *= si
+        for p in range(p0, p1):
+            xij = data[p]
+            base = indices[p] * k
+            for c in range(k):
+                acc[base + c] += xij * zrow[c]
+        if inter:
+            for c in range(k):
+                acc[dk + c] += zrow[c]
+    return f
+
+
+@cpu_kernel(parallel=True)
+def eval_softmax_csr(X, y, s, w, g, zk, part_g, part_f, hp):
+    """Softmax's loss sum and gradient sum (g, before finish) of a CSR X over parallel row
+    blocks; zk (nblocks, k), part_g (nblocks, m), part_f (nblocks,) scratch."""
+    data, indices, indptr, bounds, d = X
+    m = w.shape[0]
+    nblocks = bounds.shape[0] - 1
+    one = hp[HP_ONE]
+    for blk in prange(nblocks):
+        acc = part_g[blk]
+        for q in range(m):
+            acc[q] = one - one
+        part_f[blk] = softmax_rows(data, indices, indptr, d, y, s, w, bounds[blk],
+                                   bounds[blk + 1], zk[blk], acc, one)
+    f = 0.0
+    for blk in range(nblocks):
+        f += part_f[blk]
+    for q in prange(m):
+        sq = one - one
+        for blk in range(nblocks):
+            sq += part_g[blk, q]
+        g[q] = sq
+    return f
+
+
+@cpu_kernel(refcount=False, inline=True)
+def evaluate_softmax_csr(mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
+    """Softmax's evaluation hook for a CSR X (softmax.finish adds l2 and divides by n)."""
+    f = eval_softmax_csr(X, y, s, w, g, zk, part_g, part_f, hp)
+    return softmax_finish(f, w, g, hp, X[4] * zk.shape[1])
+
+
 @cpu_kernel(parallel=True)
 def xtx_rows_csr(X, s, v, out, part, hp, dim):
     """out (float64) = [X, 1]^T S [X, 1] v / n (X^T X v / n without the intercept, dim = d,
     or weights) for a CSR X, parallel over row blocks; part (nblocks, >= dim) float64."""
-    data, indices, indptr, d = X
+    data, indices, indptr, bounds, d = X
     n = indptr.shape[0] - 1
-    nblocks = part.shape[0]
+    nblocks = bounds.shape[0] - 1
     for blk in prange(nblocks):
-        lo, hi = block_rows(blk, n, nblocks)
+        lo, hi = bounds[blk], bounds[blk + 1]
         acc = part[blk]
         for j in range(dim):
             acc[j] = 0.0
@@ -130,7 +203,7 @@ def xtx_rows_csr(X, s, v, out, part, hp, dim):
                 acc[indices[p]] += u * np.float64(data[p])
             if dim > d:
                 acc[d] += u
-    for j in range(dim):
+    for j in prange(dim):
         sj = 0.0
         for blk in range(nblocks):
             sj += part[blk, j]
@@ -146,15 +219,16 @@ def xtx_csr(mode, X, s, Xt, A, v, u, gv, part_g, hp, dim):
 
 
 @cpu_kernel
-def solve_csr(X, y, s, w, s1, s2, ip, hp, tol, state, hist, nblocks):
+def solve_csr(X, y, s, w, s1, s2, ip, hp, tol, state, hist):
     """Solve one CSR problem (X the tuple above, y (n,)) from w (m,), in place, up to
-    iteration ip[IP_STOP_AT]; each evaluation runs over `nblocks` parallel row blocks.
-    s (n,) sample weights scaled to sum n, or (0,)."""
+    iteration ip[IP_STOP_AT]; each evaluation runs over the parallel row blocks of X's
+    ``bounds``.  s (n,) sample weights scaled to sum n, or (0,)."""
     data = X[0]
+    nblocks = X[3].shape[0] - 1
     m = w.shape[0]
     Xt = np.empty((1, 1), data.dtype)
     z = np.empty(1, data.dtype)
-    zk = np.empty((1, 1), data.dtype)
+    zk = np.empty((nblocks, ip[IP_OUTPUTS]), data.dtype)  # Softmax's logits per block
     A = np.empty((1, 1), np.float64)
     b = np.empty(1, np.float64)
     part_g = np.empty((nblocks, m), data.dtype)
