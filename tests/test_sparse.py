@@ -229,6 +229,40 @@ def test_objective_and_check_grad_with_csr(rng):
     np.testing.assert_allclose(g, np.append(A.T @ r / 100 + 0.1 * w[:6], r.mean()), rtol=1e-10)
 
 
+def test_outer_loop_options_match_dense(rng):
+    X = csr(rng, 150, 6, np.float64, np.int32)
+    y = targets("huber", rng, X)
+    ps, pd = both("huber", X, y, l2=0.01, fit_intercept=True)
+    out = []
+    for p in (ps, pd):
+        x0 = np.full(6, 0.1)
+        seen = []
+        r = fastgd.minimize(p, "nesterov", lr="auto", x0=x0, inplace=True, history=5,
+                            intercept0=0.5, max_iter=60, gtol=0.0, threads=1,
+                            callback=lambda res: seen.append(res.nit))
+        assert r.x is x0 and len(seen) == config.CALLBACK_CHUNKS
+        out.append((r, seen))
+    assert_same(out[0][0], out[1][0], np.float64)
+    np.testing.assert_allclose(out[0][0].history, out[1][0].history, rtol=1e-10)
+    assert out[0][1] == out[1][1]
+
+
+def test_one_specialisation_per_dtype_pair_cached(rng):
+    from fastgd.cpu import drivers_csr
+    k = drivers_csr.builtin().solve_csr
+    X = csr(rng, 100, 5, np.float64, np.int32)
+    y = targets("lstsq", rng, X)
+    fastgd.minimize(fastgd.LeastSquares(X, y), max_iter=3)
+    before = len(k.signatures)
+    R = X.copy()
+    for a in (R.data, R.indices, R.indptr):
+        a.flags.writeable = False
+    r = fastgd.minimize(fastgd.Huber(R, y, fit_intercept=True, sample_weight=np.ones(100)),
+                        max_iter=3)
+    assert r.nit == 3 and len(k.signatures) == before  # read-only data: no new one
+    assert type(k._cache).__name__ == "FunctionCache" and k.targetoptions["nogil"] is True
+
+
 # ------------------------------------------------------------ bad input
 def _dup(rng):
     X = sp.csr_matrix((np.array([1.0, 2.0, 3.0]), np.array([1, 1, 0]), np.array([0, 2, 3])),
@@ -291,6 +325,8 @@ def test_bad_options_and_targets(rng):
     with pytest.raises(ValueError, match="labels 0 and 1"):
         fastgd.Logistic(X, y)
     p = fastgd.LeastSquares(X, y)
+    with pytest.raises(ValueError, match="dense X"):
+        fastgd.sweep_lr(p)
     x0 = np.ones(5)
     for kw, match in (({"mode": "gram"}, "dense X only"), ({"device": "cuda"}, "CPU only")):
         with pytest.raises(ValueError, match=match):
