@@ -87,9 +87,13 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
         x0, problem.solution_shape, problem.dtype, inplace)
     if inplace and isinstance(x0, np.ndarray):
         # the solution written into x0 would overwrite the data it is computed from
-        validate.no_overlap([("x0", x0), ("X", problem.X), ("y", problem.y)])
+        validate.no_overlap([("x0", x0), ("X", problem.csr[0] if problem.sparse else problem.X),
+                             ("y", problem.y)])
     if device == "cuda" and (problem.fit_intercept or problem.sample_weight is not None):
         raise ValueError(validate.CUDA_REAL_DATA)  # (a CUDA X refuses them at construction)
+    if problem.sparse:  # a CSR X (fastgd/sparse.py): CPU, its row pass
+        from .sparse import solve_mode
+        mode = solve_mode(mode, device)
     device = _device.resolve(device, problem.X, problem.y, x0)
     if device == "cuda" and problem.loss_code not in contract.GPU_LOSSES \
             and not hasattr(problem, "cuda_kernel"):
@@ -105,7 +109,8 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
             raise ValueError(f"record_x=True would keep {need / 2**30:.1f} GiB of iterates "
                              f"(> {config.MAX_RECORD_X_BYTES / 2**30:g} GiB): use a larger "
                              f"history=k, fewer problems or a smaller max_iter")
-    mode = choose_mode(problem, mode, max_iter)
+    if not problem.sparse:
+        mode = choose_mode(problem, mode, max_iter)
     plan = make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs,
                      x0, inplace, momentum, betas, eps, gtol, xtol, ftol, alpha, restart,
                      threads, intercept0, record_x=record_x, rtol=rtol)
@@ -130,6 +135,9 @@ def _backend(plan):
     if plan.device == "cuda":
         from .gpu.backend import CudaBackend
         return CudaBackend(plan)
+    if plan.problem.sparse:
+        from .cpu.backend_csr import CsrBackend
+        return CsrBackend(plan)
     from .cpu.backend import CpuBackend
     return CpuBackend(plan)
 

@@ -20,7 +20,8 @@ PROBLEMS = ("lstsq", "logistic", "huber", "poisson", "softmax")
 PROBLEM_HELP = ("loss: lstsq (least squares), logistic (labels 0/1), huber (--delta), poisson "
                 "(counts; lr='auto' needs --line-search armijo), softmax (class ids 0..k-1, "
                 "--classes) (lstsq)")
-FORMATS = ("fastgd reads NumPy .npy files (np.save) and .npz archives (np.savez); for a CSV or "
+FORMATS = ("fastgd reads NumPy .npy files (np.save), .npz archives (np.savez) and sparse CSR "
+           ".npz files (scipy.sparse.save_npz); for a CSV or "
            "text file: python -c \"import numpy as np; np.save('X.npy', np.loadtxt('data.csv', "
            "delimiter=','))\"")
 NPY_MAGIC, ZIP_MAGIC = b"\x93NUMPY", b"PK\x03\x04"
@@ -31,6 +32,7 @@ INT64_MAX = 2**63 - 1
 NPZ_FREE_BYTES = 64 << 20
 NPZ_MAX_RATIO = 100
 NDIMS = {"X": (2, 3), "y": (1, 2), "weights": (1, 2)}  # as fastgd.problems validates them
+CSR_MEMBERS = {"data", "indices", "indptr", "format", "shape"}  # scipy.sparse.save_npz
 
 
 class UsageError(Exception):
@@ -125,6 +127,8 @@ def _load_npz(path, name, key):
     """The array `key` (or the only one) of an .npz, read only after its .npy header passed."""
     with zipfile.ZipFile(path) as zf:
         members = {(n[:-4] if n.endswith(".npy") else n): n for n in zf.namelist()}
+        if name == "X" and CSR_MEMBERS <= set(members):  # scipy.sparse.save_npz
+            return _load_csr(path, zf, members)
         if key not in members and len(members) != 1:
             raise UsageError(f"{name}: {path!r} holds arrays {list(members)}; expected one named "
                              f"{key!r} or a single array")
@@ -135,6 +139,31 @@ def _load_npz(path, name, key):
         _check_member(path, name, info, header, shape, fortran, dtype)
         with zf.open(info) as f:
             return np.lib.format.read_array(f, allow_pickle=False)
+
+
+def _load_csr(path, zf, members):
+    """A CSR matrix saved by scipy.sparse.save_npz (members data, indices, indptr,
+    format, shape): each array member's header is checked first (no unpickling, no zip
+    bomb), then scipy reads it; fastgd validates it as any CSR X (fastgd/sparse.py)."""
+    for key in ("data", "indices", "indptr", "shape", "format"):
+        info = zf.getinfo(members[key])
+        with zf.open(info) as f:
+            shape, fortran, dtype = _npy_header(f)
+            header = f.tell()
+        where = f"{path!r} member {info.filename!r} (shape {shape}, {dtype})"
+        if dtype.hasobject:
+            raise UsageError(f"X: {where} holds Python objects; refusing to unpickle")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes > max(NPZ_FREE_BYTES, NPZ_MAX_RATIO * info.compress_size):
+            raise UsageError(f"X: {where} declares {nbytes / 2**20:.0f} MiB stored in "
+                             f"{info.compress_size / 2**20:.2g} MiB (more than "
+                             f"{NPZ_MAX_RATIO}x): refusing a possible zip bomb")
+    import scipy.sparse
+    X = scipy.sparse.load_npz(path)
+    if X.format != "csr":
+        raise UsageError(f"X: {path!r} holds a sparse {X.format.upper()} matrix; fastgd "
+                         f"takes CSR: save X.tocsr() with scipy.sparse.save_npz")
+    return X
 
 
 def _npy_header(f):
@@ -380,8 +409,9 @@ def cmd_solve(args):
                    args.force)
     X = _load(args.X, "X", "X")
     if args.y is None:
-        if not args.X.endswith(".npz"):
-            raise UsageError("y: give a y file, or an .npz holding arrays 'X' and 'y'")
+        if not args.X.endswith(".npz") or not isinstance(X, np.ndarray):
+            raise UsageError("y: give a y file, or an .npz holding arrays 'X' and 'y' (a "
+                             "sparse X.npz from scipy.sparse.save_npz needs a y file)")
         y = _load(args.X, "y", "y")
     else:
         y = _load(args.y, "y", "y")
@@ -597,8 +627,10 @@ def build_parser():
     s = sub.add_parser("solve", help="solve a problem stored in .npy/.npz files",
                        description="Solve min_w loss(X w, y) for X (n, d) and y (n,), or a batch "
                                    "X (B, n, d), y (B, n), read from .npy (memory-mapped) or "
-                                   ".npz files; X and y must share a dtype (float32/float64).")
-    s.add_argument("X", help="X.npy or X.npz; or data.npz holding arrays 'X' and 'y'")
+                                   ".npz files, or X a sparse CSR .npz saved by scipy.sparse.save_npz (one "
+                                   "problem); X and y must share a dtype (float32/float64).")
+    s.add_argument("X", help="X.npy or X.npz (dense, or CSR from scipy.sparse.save_npz); "
+                               "or data.npz holding arrays 'X' and 'y'")
     s.add_argument("y", nargs="?", help="y.npy or y.npz (omit when X is an .npz with 'y')")
     solver_options(s, 1000, 1e-6)
     s.add_argument("--lr", type=_lr, default="auto", help="step size or 'auto' = 1/L (auto)")

@@ -35,6 +35,8 @@ def is_large(problem, device):
     A CPU problem within it runs serially in the batched driver (B=1), SIMD over the rows
     of the copy: there an iteration is a few microseconds of work, less than a parallel
     launch costs, and a parallel region collapses when the cores are shared."""
+    if problem.sparse:
+        return True  # a CSR X: the parallel row-block driver (fastgd/cpu/csr.py)
     if problem.batched or problem.X.size < config.LARGE_PROBLEM_ELEMENTS:
         return False
     if device == "cuda":

@@ -28,6 +28,10 @@ class Problem:
 
     def __init__(self, X, y, *, l2=0.0, fit_intercept=False, sample_weight=None):
         fit_intercept = validate.flag("fit_intercept", fit_intercept)
+        if validate.is_sparse(X):  # a scipy.sparse CSR X: one problem (fastgd/sparse.py)
+            from .sparse import init_problem
+            init_problem(self, X, y, l2, fit_intercept, sample_weight)
+            return
         # CUDA arrays (__cuda_array_interface__) become zero-copy numba device arrays
         on_gpu = validate.is_cuda_array(X)
         if on_gpu:
@@ -57,6 +61,18 @@ class Problem:
 
     def _check_labels(self, y):
         pass
+
+    _csr = None
+
+    @property
+    def sparse(self):
+        """Whether X is a scipy.sparse CSR matrix (fastgd/sparse.py)."""
+        return self._csr is not None
+
+    @property
+    def csr(self):
+        """(data, indices, indptr) of a CSR X, or None."""
+        return self._csr
 
     # read-only: the arrays were validated once, here; replacing one afterwards would
     # hand the kernels data of unchecked shape (a segfault for a shorter y)
@@ -102,6 +118,8 @@ class Problem:
         """The same problem over `copies` stacked copies of its data (a batch, for a
         sweep): (copies, n, d), (copies, n); the labels were checked already."""
         import copy
+        if self.sparse:
+            raise ValueError("a CSR X is one problem: it cannot be stacked into a batch")
         out = copy.copy(self)
         out._X = np.empty((copies,) + self._X.shape, self.dtype)
         out._X[...] = self._X
@@ -176,7 +194,11 @@ class Problem:
         Slow and simple: for checks (fastgd.check_grad), not for solving.
         """
         from .cpu.rowvalues import row_values
-        X = np.asarray(self.X[k] if self.batched else self.X, np.float64)
+        if self.sparse:
+            from .sparse import as_float64
+            X = as_float64(self.X)
+        else:
+            X = np.asarray(self.X[k] if self.batched else self.X, np.float64)
         y = np.asarray(self.y[k] if self.batched else self.y, np.float64)
         w = np.asarray(w, np.float64)
         d = self.d
@@ -326,7 +348,11 @@ class Softmax(Problem):
 
     def loss_grad64(self, w, k=0):
         """As Problem.loss_grad64; w: W flattened (d*k,), then the k intercepts if given."""
-        X = np.asarray(self.X[k] if self.batched else self.X, np.float64)
+        if self.sparse:
+            from .sparse import as_float64
+            X = as_float64(self.X)
+        else:
+            X = np.asarray(self.X[k] if self.batched else self.X, np.float64)
         y = np.asarray(self.y[k] if self.batched else self.y).astype(np.int64)
         w = np.asarray(w, np.float64)
         dk = self.d * self.n_classes

@@ -64,6 +64,9 @@ def sweep_lr(problem, lrs=None, *, method="gd", max_iter=200, history=1, **optio
     if problem.batched:
         raise ValueError(f"problem must be a single problem (X of shape (n, d)) for a "
                          f"learning-rate sweep, got X of shape {problem.X.shape}")
+    if problem.sparse:
+        raise ValueError("sweep_lr takes a dense X: a CSR X is solved as one problem (run "
+                         "minimize once per step size)")
     if isinstance(history, (bool, np.bool_)) or not isinstance(history, (int, np.integer)) \
             or history < 1:
         raise ValueError(f"history must be an integer >= 1 for a sweep, got {history!r}")

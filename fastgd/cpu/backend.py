@@ -35,9 +35,7 @@ class CpuBackend:
         B, m = plan.batch_size, plan.n_params
         self.plan = plan
         self.kernels = problem.kernels()
-        # read-only data compile no specialisation of their own (see _jit.read_view)
-        self.X = read_view(problem.X if problem.batched else problem.X[None])
-        self.y = read_view(problem.y if problem.batched else problem.y[None])
+        self.X, self.y = self._data(problem)
         self.S = problem.kernel_weights()  # (1 or B, n), or (1, 0): no sample weights
         x0 = plan.x0
         nc = self.n_coef = problem.n_coef  # W = (coefficients, intercepts)
@@ -59,6 +57,12 @@ class CpuBackend:
             self.gram = gram_blas(self.X[0], self.y[0], self.S[0], problem.fit_intercept)
         else:
             self.gram = (np.zeros((1, 1)), np.zeros(1), 0.0)
+
+    def _data(self, problem):
+        """X (B, n, d), y (B, n) of the drivers (a CSR X: backend_csr.py).  Read-only data
+        compile no specialisation of their own (see _jit.read_view)."""
+        return (read_view(problem.X if problem.batched else problem.X[None]),
+                read_view(problem.y if problem.batched else problem.y[None]))
 
     def run_until(self, stop_at):
         """Advance every running problem up to iteration stop_at; returns the state.

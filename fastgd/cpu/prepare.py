@@ -162,6 +162,13 @@ def xtx_large(mode, X, s, Xt, A, v, u, gv, part_g, hp, dim):
         xtx_rows(X, s, v, gv, part_g, hp, dim)
 
 
+@cpu_kernel(refcount=False, inline=True)
+def columns(X):
+    """d of a dense X (n, d): a hook of lambda_max (a CSR driver binds its own,
+    fastgd/cpu/csr.py)."""
+    return X.shape[1]
+
+
 # the hook of lambda_max, bound per size by fastgd/cpu/drivers.py (xtx_small, xtx_large)
 xtx_apply = None
 
@@ -178,7 +185,7 @@ def lambda_max(mode, X, s, Xt, A, v, u, pw, hp, ip):
     scratch: M v, then the row blocks' sums (ROWS).  Returns (lambda, stopped): lambda is NaN when the iteration broke
     down (a non-finite M v); stopped when Ctrl-C set ip[IP_STOP_AT] < 0 meanwhile.
     """
-    d = X.shape[1] + (1 if ip[IP_INTERCEPT] != 0 else 0)
+    d = columns(X) + (1 if ip[IP_INTERCEPT] != 0 else 0)
     gv = pw[0]
     part = pw[1:]
     for j in range(d):
