@@ -90,6 +90,8 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
         validate.no_overlap([("x0", x0), ("X", problem.X), ("y", problem.y)])
     if device == "cuda" and (problem.fit_intercept or problem.sample_weight is not None):
         raise ValueError(validate.CUDA_REAL_DATA)  # (a CUDA X refuses them at construction)
+    if device == "cuda" and (problem.shared_x or problem.per_problem_l2):
+        raise ValueError(validate.CUDA_SHARED_X)
     device = _device.resolve(device, problem.X, problem.y, x0)
     if device == "cuda" and problem.loss_code not in contract.GPU_LOSSES \
             and not hasattr(problem, "cuda_kernel"):
