@@ -95,7 +95,6 @@ def solve_shared(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, nchunks):
     hp_all = np.empty((nchunks, hp.shape[0]), hp.dtype)
     Xb, yb, Wb, S1b, S2b = borrowed(X), borrowed(y), borrowed(W), borrowed(S1), borrowed(S2)
     Sb, L2b = borrowed(S), borrowed(L2)
-    Xt1, A1 = borrowed(Xt_one), borrowed(A_one)
     one_l2 = L2b.shape[0] == 1
     ipb, tolb, stb, hb = borrowed(ip), borrowed(tol), borrowed(state), borrowed(hist)
     for ch in prange(nchunks):
@@ -109,8 +108,10 @@ def solve_shared(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, nchunks):
         hpc = borrowed(hp_all[ch])
         for j in range(hp.shape[0]):
             hpc[j] = hp[j]
-        Xt = Xt1 if one_x else borrowed(Xt_all[ch])
-        A = A1 if one_gram else borrowed(A_all[ch])
+        # borrowed here, inside the loop: a view borrowed before it would let Numba free
+        # Xt_one and A_one after their last use (a dangling view of a freed buffer)
+        Xt = borrowed(Xt_one) if one_x else borrowed(Xt_all[ch])
+        A = borrowed(A_one) if one_gram else borrowed(A_all[ch])
         for q in range(ch * B // nchunks, (ch + 1) * B // nchunks):
             if int(stb[q, ST_STATUS]) != RUNNING or load_relaxed(ipb, IP_STOP_AT) < 0:
                 continue  # done, or interrupted before its set-up
