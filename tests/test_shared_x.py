@@ -232,7 +232,7 @@ def test_bad_shapes_and_l2_are_refused(rng):
         fastgd.LeastSquares(X, Y, l2=np.array([0.1, -0.1, 0.0, 0.0]))
     with pytest.raises(ValueError, match="l2 must be finite"):
         fastgd.LeastSquares(X, Y, l2=np.array([0.1, np.nan, 0.0, 0.0]))
-    with pytest.raises(ValueError, match="l2 must be a number for a single problem"):
+    with pytest.raises(TypeError, match="l2 must be a real number for a single problem"):
         fastgd.LeastSquares(X, Y[0], l2=np.ones(4))
     with pytest.raises(TypeError, match="l2"):
         fastgd.LeastSquares(X, Y, l2=np.array(["a"] * 4))

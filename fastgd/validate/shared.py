@@ -42,10 +42,12 @@ def l2_values(l2, batch, dtype):
     a = np.asarray(l2)
     if a.dtype.kind not in "fiu":
         raise TypeError(f"l2 must be a real number or a real array, got dtype {a.dtype}")
-    if batch is None or a.shape != (batch,):
-        want = (f"a number or an array of shape ({batch},) (one per problem)" if batch
-                else "a number for a single problem")
-        raise ValueError(f"l2 must be {want}, got shape {a.shape}")
+    if batch is None:  # (as before batches took an l2 array)
+        raise TypeError(f"l2 must be a real number for a single problem, got an array of "
+                        f"shape {a.shape}")
+    if a.shape != (batch,):
+        raise ValueError(f"l2 must be a number or an array of shape ({batch},) (one per "
+                         f"problem), got shape {a.shape}")
     a = a.astype(np.float64)
     if not (np.isfinite(a).all() and (a >= 0).all()):
         raise ValueError("l2 must be finite and >= 0 for every problem")
