@@ -94,6 +94,8 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     if problem.sparse:  # a CSR X (fastgd/sparse.py): CPU, its row pass
         from .sparse import solve_mode
         mode = solve_mode(mode, device)
+    if device == "cuda" and (problem.shared_x or problem.per_problem_l2):
+        raise ValueError(validate.CUDA_SHARED_X)
     device = _device.resolve(device, problem.X, problem.y, x0)
     if device == "cuda" and problem.loss_code not in contract.GPU_LOSSES \
             and not hasattr(problem, "cuda_kernel"):

@@ -46,7 +46,8 @@ INTERRUPT_MIN_WORK = 20_000_000
 # ---------------------------------------------------------------- progress, sweeps, checks
 # a progress bar splits a solve into at most this many chunks of iterations
 PROGRESS_MAX_CHUNKS = 64
-# sweep_lr copies X once per step size: refuse sweeps whose copies exceed this many bytes
+# sweep_lr keeps one float64 loss history per step size (X is shared, never copied):
+# refuse sweeps whose histories exceed this many bytes
 MAX_SWEEP_BYTES = 1 << 30
 # minimize(record_x=True): the most iterates it keeps (records x problems x parameters)
 MAX_RECORD_X_BYTES = 1 << 30

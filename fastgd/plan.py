@@ -114,7 +114,7 @@ def method_parameters(dtype, momentum, betas, eps, alpha):
 def hyper_parameters(problem, momentum, betas, eps, alpha):
     """hp (HP_SIZE,) in the problem's dtype."""
     hp = method_parameters(problem.dtype, momentum, betas, eps, alpha)
-    hp[contract.HP_L2] = problem.l2
+    hp[contract.HP_L2] = problem.kernel_l2()[0]  # l2 (B,): the shared-X driver sets it per problem
     hp[contract.HP_NINV] = 1.0 / problem.n
     hp[contract.HP_LPARAM] = problem.loss_param
     hp[contract.HP_CURV] = problem.curvature

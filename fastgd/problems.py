@@ -2,7 +2,9 @@
 
 Every problem is ``f(w) = mean_i phi(x_i.w, y_i) + l2/2 ||w||^2`` for one
 per-row loss ``phi`` (see fastgd.losses).  X is (n, d) for one problem or
-(B, n, d) for a batch of B independent problems; y is (n,) or (B, n).
+(B, n, d) for a batch of B independent problems; y is (n,) or (B, n).  X (n, d) with
+y (B, n) is a batch of B problems sharing one X (never copied; ``shared_x``), and l2
+may be (B,) for any batch (one per problem: a regularisation path).
 ``Softmax`` is the one multi-output member: its solution is a (d, k) matrix and
 it has its own drivers (fastgd.cpu.softmax).  ``RowLoss(phi, dphi)`` builds a
 problem class from two user-supplied Numba-compilable scalar functions.
@@ -46,14 +48,16 @@ class Problem:
             y = validate.data_array("y", y, (1, 2), check_finite=False)
         validate.same_device("y", y, "X", X)
         validate.same_dtype("y", y, "X", X)
-        validate.shape("y", y, X.shape[:-1], " (X.shape[:-1])")
+        batch = validate.target_shape(y, X.shape, on_gpu)  # (B, n) with X (n, d): shared X
         if not on_gpu:
             validate.data_range(X, y)  # finite, and products inside the dtype's range
         elif fit_intercept or sample_weight is not None:
             raise ValueError(validate.CUDA_REAL_DATA)
-        self._l2 = validate.fits_dtype("l2", validate.nonneg_real("l2", l2), X.dtype)
+        self._l2 = validate.l2_values(l2, batch, X.dtype)  # a float, or (B,) float64
+        if on_gpu and np.ndim(self._l2):
+            raise ValueError(validate.CUDA_SHARED_X)
         self._sample_weight, self._sw_kernel = validate.sample_weight(
-            sample_weight, X.shape[-2], X.shape[0] if X.ndim == 3 else None, X.dtype)
+            sample_weight, X.shape[-2], batch, X.dtype)
         self._fit_intercept = fit_intercept
         self._X = X
         self._y = y
@@ -88,7 +92,29 @@ class Problem:
 
     @property
     def l2(self):
+        """The l2 penalty: a float, or (B,) float64 (one per problem; a copy)."""
         return self._l2
+
+    def kernel_l2(self):
+        """The drivers' l2: (1 or B,) in X's dtype (one per problem when l2 was (B,))."""
+        return np.asarray(self._l2, self.dtype).reshape(-1)
+
+    @property
+    def per_problem_l2(self):
+        """Whether l2 was given per problem (an array (B,))."""
+        return np.ndim(self._l2) == 1
+
+    @property
+    def shared_x(self):
+        """Whether this batch shares one X (n, d) between its B problems (y (B, n))."""
+        return self._X.ndim == 2 and self._y.ndim == 2
+
+    def _l2_of(self, k):
+        return float(self._l2[k]) if self.per_problem_l2 else self._l2
+
+    def _X_of(self, k):
+        """Problem k's data (n, d) (a view)."""
+        return self.X[k] if self.X.ndim == 3 else self.X
 
     @property
     def fit_intercept(self):
@@ -114,26 +140,24 @@ class Problem:
         r = np.asarray(rows[k if rows.shape[0] > 1 else 0], np.float64)
         return r / r.sum() * self.n
 
-    def _stacked(self, copies):
-        """The same problem over `copies` stacked copies of its data (a batch, for a
-        sweep): (copies, n, d), (copies, n); the labels were checked already."""
+    def _shared(self, copies):
+        """The same single problem `copies` times over its one X (a shared-X batch, for a
+        sweep): X is not copied, y is (copies, n); the labels were checked already."""
         import copy
         if self.sparse:
             raise ValueError("a CSR X is one problem: it cannot be stacked into a batch")
         out = copy.copy(self)
-        out._X = np.empty((copies,) + self._X.shape, self.dtype)
-        out._X[...] = self._X
         out._y = np.empty((copies,) + self._y.shape, self.dtype)
         out._y[...] = self._y
         return out
 
     @property
     def batched(self):
-        return self.X.ndim == 3
+        return self.X.ndim == 3 or self.y.ndim == 2
 
     @property
     def batch_size(self):
-        return self.X.shape[0] if self.batched else 1
+        return self.y.shape[0] if self.batched else 1
 
     @property
     def n(self):
@@ -165,13 +189,13 @@ class Problem:
 
     @property
     def solution_shape(self):
-        return (self.X.shape[0], self.d) if self.batched else (self.d,)
+        return (self.batch_size, self.d) if self.batched else (self.d,)
 
     @property
     def intercept_shape(self):
         """Shape of res.intercept: (), (B,), (k,) or (B, k)."""
         per = () if self.outputs == 1 else (self.outputs,)
-        return ((self.X.shape[0],) if self.batched else ()) + per
+        return ((self.batch_size,) if self.batched else ()) + per
 
     def kernels(self):
         """The CPU drivers of this problem's family (fastgd/cpu/drivers.py)."""
@@ -198,8 +222,9 @@ class Problem:
             from .sparse import as_float64
             X = as_float64(self.X)
         else:
-            X = np.asarray(self.X[k] if self.batched else self.X, np.float64)
+            X = np.asarray(self._X_of(k), np.float64)
         y = np.asarray(self.y[k] if self.batched else self.y, np.float64)
+        l2 = self._l2_of(k)
         w = np.asarray(w, np.float64)
         d = self.d
         coef, bias = w[:d], (w[d] if w.shape[0] > d else 0.0)
@@ -209,16 +234,19 @@ class Problem:
         if s is not None:
             phi, r = phi * s, r * s
         n = X.shape[0]
-        g = X.T @ r / n + self.l2 * coef
+        g = X.T @ r / n + l2 * coef
         if w.shape[0] > d:
             g = np.append(g, r.sum() / n)
-        return phi.sum() / n + 0.5 * self.l2 * (coef @ coef), g
+        return phi.sum() / n + 0.5 * l2 * (coef @ coef), g
 
     def __repr__(self):
         shape = "x".join(map(str, self.X.shape))
+        if self.shared_x:
+            shape += f" shared by {self.batch_size} problems"
+        l2 = "..." if self.per_problem_l2 else f"{self.l2:g}"
         extra = ", fit_intercept=True" if self.fit_intercept else ""
         extra += ", sample_weight=..." if self._sample_weight is not None else ""
-        return f"{type(self).__name__}(X: {shape} {self.dtype}, l2={self.l2:g}{extra})"
+        return f"{type(self).__name__}(X: {shape} {self.dtype}, l2={l2}{extra})"
 
 
 class LeastSquares(Problem):
@@ -337,7 +365,7 @@ class Softmax(Problem):
     @property
     def solution_shape(self):
         dk = (self.d, self.n_classes)
-        return (self.X.shape[0],) + dk if self.batched else dk
+        return (self.batch_size,) + dk if self.batched else dk
 
     def kernels(self):
         from .cpu import drivers
@@ -352,8 +380,9 @@ class Softmax(Problem):
             from .sparse import as_float64
             X = as_float64(self.X)
         else:
-            X = np.asarray(self.X[k] if self.batched else self.X, np.float64)
+            X = np.asarray(self._X_of(k), np.float64)
         y = np.asarray(self.y[k] if self.batched else self.y).astype(np.int64)
+        l2 = self._l2_of(k)
         w = np.asarray(w, np.float64)
         dk = self.d * self.n_classes
         W = w[:dk].reshape(self.d, self.n_classes)
@@ -367,11 +396,11 @@ class Softmax(Problem):
         sw = self._weights64(k)
         sw = np.ones(n) if sw is None else sw
         phi = m[:, 0] + np.log(s[:, 0]) - Z[rows, y]
-        f = (sw * phi).sum() / n + 0.5 * self.l2 * (W * W).sum()
+        f = (sw * phi).sum() / n + 0.5 * l2 * (W * W).sum()
         P = E / s
         P[rows, y] -= 1.0
         P *= sw[:, None]
-        g = (X.T @ P / n + self.l2 * W).reshape(-1)
+        g = (X.T @ P / n + l2 * W).reshape(-1)
         if w.shape[0] > dk:
             g = np.concatenate([g, P.sum(axis=0) / n])
         return f, g

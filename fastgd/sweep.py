@@ -54,16 +54,17 @@ def sweep_lr(problem, lrs=None, *, method="gd", max_iter=200, history=1, **optio
     ``auto_lr`` (float, what ``lr="auto"`` would use; nan where the problem has none, e.g.
     Poisson without line_search="armijo") and ``history_every`` (= history).
 
-    Memory: the driver needs a C-contiguous (L, n, d) array, so X and y are copied once per
-    step size. That is meant for small and medium problems; a sweep whose copies would
-    exceed 1 GiB raises ValueError (sweep a subsample, or fewer step sizes).
+    Memory: the L runs are one batch over the problem's X, which is shared, never copied
+    (fastgd/cpu/shared.py); y is copied L times (L x n) and each run keeps its own state
+    and loss history.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a fastgd problem (e.g. fastgd.LeastSquares), "
                         f"got {type(problem).__name__}")
     if problem.batched:
-        raise ValueError(f"problem must be a single problem (X of shape (n, d)) for a "
-                         f"learning-rate sweep, got X of shape {problem.X.shape}")
+        raise ValueError(f"problem must be a single problem (X of shape (n, d), y (n,)) for "
+                         f"a learning-rate sweep, got X of shape {problem.X.shape} and y of "
+                         f"shape {problem.y.shape}")
     if problem.sparse:
         raise ValueError("sweep_lr takes a dense X: a CSR X is solved as one problem (run "
                          "minimize once per step size)")
@@ -82,14 +83,14 @@ def sweep_lr(problem, lrs=None, *, method="gd", max_iter=200, history=1, **optio
     lrs = default_lrs(lr_auto) if lrs is None else _learning_rates(lrs)
     L = lrs.size
     max_iter = validate.count("max_iter", max_iter)
-    # the stacked copies of X and y, and the float64 history of every step size
-    need = L * (problem.X.nbytes + problem.y.nbytes) + L * (max_iter // history + 1) * 8
+    # the float64 loss history of every step size (X is shared, not copied)
+    need = L * (max_iter // history + 1) * 8
     if need > config.MAX_SWEEP_BYTES:
         limit = config.MAX_SWEEP_BYTES / 2 ** 30
-        raise ValueError(f"a sweep of {L} step sizes copies X {L} times and keeps {L} loss "
-                         f"histories ({need / 2**30:.1f} GiB > {limit:g} GiB); sweep a subsample "
-                         f"of the rows, fewer step sizes, or a coarser history")
-    stacked = problem._stacked(L)  # same loss and parameters; data already validated
+        raise ValueError(f"a sweep of {L} step sizes keeps {L} loss histories "
+                         f"({need / 2**30:.1f} GiB > {limit:g} GiB); use fewer step sizes, "
+                         f"a coarser history or a smaller max_iter")
+    stacked = problem._shared(L)  # same loss, parameters and X; data already validated
     res = minimize(stacked, method, lr=lrs, max_iter=max_iter,
                    history=history, **options)
     res["auto_lr"] = lr_auto

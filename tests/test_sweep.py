@@ -113,8 +113,9 @@ def test_sweep_input_checks(rng, monkeypatch):
         fastgd.sweep_lr(p, [0.1], history=0)
     with pytest.raises(TypeError, match="lr"):
         fastgd.sweep_lr(p, [0.1], lr=0.1)
-    # memory guard: refuse when the stacked copies would exceed 1 GiB
-    monkeypatch.setattr(fastgd.config, "MAX_SWEEP_BYTES", 10 * (X.nbytes + y.nbytes) - 1)
+    # memory guard on the loss histories only (X is shared by the runs, never copied)
+    rows = 200 + 1  # max_iter=200, history=1: float64 rows per step size
+    monkeypatch.setattr(fastgd.config, "MAX_SWEEP_BYTES", 10 * rows * 8 - 1)
     with pytest.raises(ValueError, match="GiB"):
         fastgd.sweep_lr(p, np.full(10, 0.1))
     fastgd.sweep_lr(p, np.full(9, 0.1), max_iter=2)  # just under the limit: runs

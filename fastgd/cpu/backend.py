@@ -5,6 +5,8 @@ The API layer (fastgd/api.py) owns the outer loop; a backend offers
 state), ``iterate()`` (a copy of the current iterates), ``history()`` and
 ``solution(into)``.  The GPU backend (fastgd/gpu/backend.py) offers the same.
 """
+import contextlib
+
 import numba
 import numpy as np
 
@@ -27,6 +29,17 @@ def row_blocks(n, threads):
     return max(1, min(n // config.ROWS_PER_BLOCK, config.BLOCKS_PER_THREAD * threads))
 
 
+@contextlib.contextmanager
+def _chunksize_one():
+    """Numba's parallel chunk size 1 (chunks of problems handed out one at a time)."""
+    previous = numba.get_parallel_chunksize()
+    numba.set_parallel_chunksize(1)
+    try:
+        yield
+    finally:
+        numba.set_parallel_chunksize(previous)
+
+
 class CpuBackend:
     """W, S1, S2 (B, m), state (B, STATE_SIZE), hist of one Plan on the CPU."""
 
@@ -36,6 +49,8 @@ class CpuBackend:
         self.plan = plan
         self.kernels = problem.kernels()
         self.X, self.y = self._data(problem)
+        # a shared X or l2 per problem: the shared-X driver (fastgd/cpu/shared.py)
+        self.L2 = problem.kernel_l2() if problem.shared_x or problem.per_problem_l2 else None
         self.S = problem.kernel_weights()  # (1 or B, n), or (1, 0): no sample weights
         x0 = plan.x0
         nc = self.n_coef = problem.n_coef  # W = (coefficients, intercepts)
@@ -59,9 +74,10 @@ class CpuBackend:
             self.gram = (np.zeros((1, 1)), np.zeros(1), 0.0)
 
     def _data(self, problem):
-        """X (B, n, d), y (B, n) of the drivers (a CSR X: backend_csr.py).  Read-only data
-        compile no specialisation of their own (see _jit.read_view)."""
-        return (read_view(problem.X if problem.batched else problem.X[None]),
+        """X (B, n, d), y (B, n) of the drivers (a CSR X: backend_csr.py); a shared X (n, d)
+        of a batch is passed as (1, n, d): never copied.  Read-only data compile no
+        specialisation of their own (see _jit.read_view)."""
+        return (read_view(problem.X if problem.X.ndim == 3 else problem.X[None]),
                 read_view(problem.y if problem.batched else problem.y[None]))
 
     def run_until(self, stop_at):
@@ -87,6 +103,15 @@ class CpuBackend:
                 k.solve_single(self.X[0], self.y[0], self.S[0], A, b, c, self.W[0], self.S1[0],
                                self.S2[0], self.ip,
                                self.plan.hp, self.plan.tol, self.state[0], self.hist, nblocks)
+            elif self.L2 is not None:
+                _, n, d = self.X.shape
+                B = self.y.shape[0]
+                # chunk scratch: a transposed copy per chunk only for separate X (B, n, d)
+                per_chunk = 1 if self.X.shape[0] == 1 else d
+                with _chunksize_one():
+                    k.solve_shared(self.X, self.y, self.S, self.L2, self.W, self.S1, self.S2,
+                                   self.ip, self.plan.hp, self.plan.tol, self.state, self.hist,
+                                   batch_chunks(B, n, per_chunk, threads))
             else:
                 B, n, d = self.X.shape
                 previous = numba.get_parallel_chunksize()

@@ -1,7 +1,8 @@
 """The CPU drivers of every problem family: the one skeleton of fastgd/cpu/solve.py with
 its hooks (``evaluate``; ``xtx_apply`` of prepare.lambda_max) bound per family and per size.
 
-A batch runs ``solve_batch`` with the small-problem hooks (DIRECT, GRAM); one large
+A batch runs ``solve_batch`` with the small-problem hooks (DIRECT, GRAM) -- a batch over
+one shared X, or with l2 per problem, ``shared.solve_shared`` with the same hooks --; one large
 problem runs ``solve_single`` with the large-problem hooks (GRAM, the parallel ROWS
 pass), so neither compiles the other's evaluation (the parallel row pass alone is about
 a quarter of a driver's compile time).  Built-in losses and Softmax are cached on disk
@@ -10,18 +11,18 @@ under their binding's tag; a user's RowLoss or Objective is compiled once per pr
 import types
 
 from .._jit import rebind
-from . import evaluate, prepare, solve
+from . import evaluate, prepare, shared, solve
 
 
 def _pair(tag, evaluate_small, evaluate_large):
-    small = rebind([prepare, solve], {"evaluate": evaluate_small,
+    small = rebind([prepare, solve, shared], {"evaluate": evaluate_small,
                                       "xtx_apply": prepare.xtx_small},
                    cache_tag=tag and tag + "_small")
     large = rebind([prepare, solve], {"evaluate": evaluate_large,
                                       "xtx_apply": prepare.xtx_large},
                    cache_tag=tag and tag + "_large")
     return types.SimpleNamespace(solve_batch=small.solve_batch, solve_single=large.solve_single,
-                                 small=small, large=large)
+                                 solve_shared=small.solve_shared, small=small, large=large)
 
 
 _MADE = {}

@@ -12,6 +12,7 @@ from .arrays import (  # noqa: F401
     CUDA_REAL_DATA, FLOAT_DTYPES, binary_labels, intercept_start, sample_weight, data_array, data_range, finite, fits_dtype, initial_point,
     kernel_array, layout, no_overlap, not_masked, out_array, same_dtype, shape,
 )
+from .shared import CUDA_SHARED_X, l2_values, target_shape  # noqa: F401
 from .convert import array_view, target_array  # noqa: F401
 from .buffers import FlatBuffer, flat_buffer, matching_buffers, numpy_step_buffers  # noqa: F401
 from .cuda import (  # noqa: F401
