@@ -94,8 +94,9 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
         validate.no_overlap([("x0", x0), ("X", problem.X), ("y", problem.y)])
     if device == "cuda" and (problem.fit_intercept or problem.sample_weight is not None):
         raise ValueError(validate.CUDA_REAL_DATA)  # (a CUDA X refuses them at construction)
+    precondition = _precondition.checked(precondition, problem, device)  # device="cuda"
     device = _device.resolve(device, problem.X, problem.y, x0)
-    precondition = _precondition.checked(precondition, problem, device)
+    precondition = _precondition.checked(precondition, problem, device)  # CUDA arrays
     if device == "cuda" and problem.loss_code not in contract.GPU_LOSSES \
             and not hasattr(problem, "cuda_kernel"):
         # the CUDA kernels know the built-in row losses only (a user RowLoss or Softmax

@@ -48,11 +48,13 @@ def transform(problem):
         mean, msq, var = _sparse_moments(X, None if s is None else s[0], problem.fit_intercept)
     else:
         mean, msq, var = _dense_moments(X if batched else X[None], s, problem.fit_intercept)
-    return _assemble(mean, msq, var, problem.fit_intercept, X.dtype)
+    return _assemble(mean, msq, var, problem.fit_intercept, X.dtype, float(problem.l2))
 
 
-def _assemble(mean, msq, var, inter, dtype):
-    """P from the per-problem column moments (rows, d): mean, mean square, centred variance."""
+def _assemble(mean, msq, var, inter, dtype, l2=0.0):
+    """P from the per-problem column moments (rows, d): mean, mean square, centred variance.
+    With l2 > 0 the scale is 1/sqrt(moment + l2): the diagonal of the penalised least-squares
+    Hessian (else a tiny column's penalty l2 c_j^2 dominates the curvature in v)."""
     rms = np.sqrt(msq)
     P = np.zeros((mean.shape[0], contract.PRE_ROWS, mean.shape[1]), np.float64)
     scale = rms
@@ -61,6 +63,7 @@ def _assemble(mean, msq, var, inter, dtype):
         centred = std > centre_ratio(dtype) * rms
         scale = np.where(centred, std, rms)
         P[:, contract.PRE_SHIFT] = np.where(centred, mean, 0.0)
+    scale = np.sqrt(scale * scale + l2)
     with np.errstate(divide="ignore"):
         P[:, contract.PRE_SCALE] = np.where(scale > 0, 1.0 / scale, 1.0)
     bad = ~np.isfinite(P[:, contract.PRE_SCALE])  # a scale past float64's range: leave it
