@@ -8,6 +8,7 @@ chunks the iterations for ``callback`` and ``progress`` on every target.
 import numpy as np
 
 from . import _device, config, contract, runtime, validate
+from . import precondition as _precondition
 from .objective import Objective
 from .plan import choose_mode, make_plan
 from .problems import Problem
@@ -21,7 +22,7 @@ __all__ = ["minimize", "choose_mode"]
 def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e-6, xtol=0.0,
              ftol=0.0, rtol=0.0, line_search=None, momentum=0.9, betas=(0.9, 0.999), eps=None, alpha=0.99,
              restart=False, device=None, history=0, callback=None, mode="auto", progress=False,
-             inplace=False, record_x=False, threads=None, intercept0=None):
+             inplace=False, record_x=False, threads=None, intercept0=None, precondition=None):
     """Minimise a problem's loss by gradient descent, per problem for a batch.
 
     ``method`` in gd/momentum/nesterov/adam/rmsprop/adagrad/bb (docs/methods.md); ``eps``
@@ -45,6 +46,9 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     is required and ``lr`` must be given (a number or a (B,) array).
     ``intercept0``: the start of the intercept of a problem built with
     ``fit_intercept=True`` (shape of ``res.intercept``; default 0).
+    ``precondition="diag"``: gradient descent on implicitly rescaled columns (centred too
+    with an intercept; fastgd/precondition.py, docs/problems.md); x0, res.x, res.intercept,
+    fun, grad_norm and gtol keep referring to the original variables.
 
     Returns a :class:`fastgd.Result`.
     """
@@ -96,7 +100,9 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
         mode = solve_mode(mode, device)
     if device == "cuda" and (problem.shared_x or problem.per_problem_l2):
         raise ValueError(validate.CUDA_SHARED_X)
+    precondition = _precondition.checked(precondition, problem, device)  # device="cuda"
     device = _device.resolve(device, problem.X, problem.y, x0)
+    precondition = _precondition.checked(precondition, problem, device)  # CUDA arrays
     if device == "cuda" and problem.loss_code not in contract.GPU_LOSSES \
             and not hasattr(problem, "cuda_kernel"):
         # the CUDA kernels know the built-in row losses only (a user RowLoss or Softmax
@@ -113,9 +119,10 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
                              f"history=k, fewer problems or a smaller max_iter")
     if not problem.sparse:
         mode = choose_mode(problem, mode, max_iter)
+    P = None if precondition is None else _precondition.transform(problem)
     plan = make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs,
                      x0, inplace, momentum, betas, eps, gtol, xtol, ftol, alpha, restart,
-                     threads, intercept0, record_x=record_x, rtol=rtol)
+                     threads, intercept0, record_x=record_x, rtol=rtol, precondition=P)
     plan.advice = auto_lr_advice(problem, lrs is None, searching)
     return run(plan, callback, progress)
 

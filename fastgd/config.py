@@ -51,6 +51,9 @@ PROGRESS_MAX_CHUNKS = 64
 MAX_SWEEP_BYTES = 1 << 30
 # minimize(record_x=True): the most iterates it keeps (records x problems x parameters)
 MAX_RECORD_X_BYTES = 1 << 30
+# precondition="diag": the column statistics cast this many elements of X to float64 at a
+# time (the only temporary; X itself is never copied)
+PRECONDITION_BLOCK_ELEMENTS = 1 << 16
 # sweep_lr's default step sizes: this many, log-spaced over this span times 1/L
 SWEEP_POINTS = 13
 SWEEP_SPAN = (1e-2, 4.0)

@@ -30,6 +30,9 @@ Packed arrays of one solve of B problems with d parameters each:
                                     Softmax: d*k (+ k)), method state (momentum buffer; Adam m, v;
                                     RMSprop's square average and Adagrad's sum in S2)
     hist   (rows, B) float64        loss records (see decisions.record_history)
+    P      (1 or B, PRE_ROWS, d) float64  precondition="diag": the change of variables
+                                    w = T v of each problem (fastgd/precondition.py), or
+                                    (1, PRE_ROWS, 0): none (W then holds w itself)
 """
 
 # ---------------------------------------------------------------- methods
@@ -109,6 +112,14 @@ INTERRUPTED = -1
 # ---------------------------------------------------------------- tol: float64 tolerances
 TOL_G, TOL_X, TOL_F, TOL_R = range(4)
 TOL_SIZE = 4
+
+# ---------------------------------------------------------------- P: precondition="diag"
+# rows of P[q] (PRE_ROWS, d): PRE_SCALE the column scales c_j; PRE_SHIFT the column means
+# mu_j that the intercept absorbs (0 without fit_intercept).  The drivers iterate on v;
+# the model's variables are w_jc = c_j v_jc and b_c = v_b,c - sum_j mu_j w_jc
+PRE_SCALE, PRE_SHIFT = 0, 1
+PRE_ROWS = 2
+PRECONDITIONS = (None, "diag")
 
 
 # ---------------------------------------------------------------- fastgd.ops scalar arrays

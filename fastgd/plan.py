@@ -66,6 +66,8 @@ class Plan:
     record_x: bool = False  # keep the iterates every `history` iterations (api.run)
     threads: object = None  # the CPU thread cap of this solve (None: Numba's setting)
     intercept0: object = None  # (B, outputs) float64 start of the intercepts, or None (zeros)
+    # precondition="diag": P (1 or B, PRE_ROWS, d) float64 of fastgd/precondition.py, or None
+    precondition: object = None
 
     @property
     def max_iter(self):
@@ -149,7 +151,7 @@ def tolerances(gtol, xtol, ftol, rtol=0.0):
 
 def make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs, x0,
               inplace, momentum, betas, eps, gtol, xtol, ftol, alpha=0.99, restart=False,
-              threads=None, intercept0=None, *, record_x=False, rtol=0.0):
+              threads=None, intercept0=None, *, record_x=False, rtol=0.0, precondition=None):
     """A Plan from arguments already validated by fastgd.minimize."""
     large = is_large(problem, device)
     if mode == "gram":
@@ -163,4 +165,5 @@ def make_plan(problem, device, method_code, mode, max_iter, line_search, history
     return Plan(problem=problem, device=device, large=large, ip=ip,
                 hp=hyper_parameters(problem, momentum, betas, eps, alpha),
                 tol=tolerances(gtol, xtol, ftol, rtol), lrs=lrs, x0=x0, inplace=inplace,
-                history=history, threads=threads, record_x=record_x, intercept0=intercept0)
+                history=history, threads=threads, record_x=record_x, intercept0=intercept0,
+                precondition=precondition)

@@ -11,6 +11,7 @@ import numba
 import numpy as np
 
 from .. import config, contract
+from .. import precondition as pre
 from .._jit import read_view
 from .gram import gram_blas
 from ..runtime import STOPPED_EARLY, interruptible, parallel_launch, thread_cap
@@ -62,6 +63,11 @@ class CpuBackend:
                 self.W[:, :nc] = x0.reshape(B, nc)
             if plan.intercept0 is not None:
                 self.W[:, nc:] = plan.intercept0
+        # precondition="diag": W holds the rescaled variables v (fastgd/precondition.py)
+        self.P = plan.precondition
+        if self.P is not None:
+            pre.to_rescaled(self.P, self.W, problem.d, problem.outputs)
+        self.P_kernel = pre.none_array() if self.P is None else self.P
         self.S1 = np.zeros((B, m), problem.dtype)
         self.S2 = np.zeros((B, m), problem.dtype)
         self.state = plan.initial_state()
@@ -102,7 +108,8 @@ class CpuBackend:
                 A, b, c = self.gram
                 k.solve_single(self.X[0], self.y[0], self.S[0], A, b, c, self.W[0], self.S1[0],
                                self.S2[0], self.ip,
-                               self.plan.hp, self.plan.tol, self.state[0], self.hist, nblocks)
+                               self.plan.hp, self.plan.tol, self.state[0], self.hist, nblocks,
+                               self.P_kernel[0])
             elif self.L2 is not None:
                 _, n, d = self.X.shape
                 B = self.y.shape[0]
@@ -111,7 +118,7 @@ class CpuBackend:
                 with _chunksize_one():
                     k.solve_shared(self.X, self.y, self.S, self.L2, self.W, self.S1, self.S2,
                                    self.ip, self.plan.hp, self.plan.tol, self.state, self.hist,
-                                   batch_chunks(B, n, per_chunk, threads))
+                                   batch_chunks(B, n, per_chunk, threads), self.P_kernel)
             else:
                 B, n, d = self.X.shape
                 previous = numba.get_parallel_chunksize()
@@ -119,20 +126,27 @@ class CpuBackend:
                 try:
                     k.solve_batch(self.X, self.y, self.S, self.W, self.S1, self.S2, self.ip,
                                   self.plan.hp, self.plan.tol, self.state, self.hist,
-                                  batch_chunks(B, n, d, threads))
+                                  batch_chunks(B, n, d, threads), self.P_kernel)
                 finally:
                     numba.set_parallel_chunksize(previous)
 
+    def _original(self):
+        """W in the original variables: W itself, or a copy mapped from v (precondition)."""
+        if self.P is None:
+            return self.W
+        problem = self.plan.problem
+        return pre.to_original(self.P, self.W, problem.d, problem.outputs)
+
     def iterate(self):
         """A copy of the current iterates, in the solution's shape (for callbacks)."""
-        return self.W[:, :self.n_coef].reshape(self.plan.problem.solution_shape).copy()
+        return self._original()[:, :self.n_coef].reshape(self.plan.problem.solution_shape).copy()
 
     def intercept(self):
         """A copy of the current intercepts in res.intercept's shape, or None."""
         problem = self.plan.problem
         if not problem.fit_intercept:
             return None
-        b = self.W[:, self.n_coef:].reshape(problem.intercept_shape).copy()
+        b = self._original()[:, self.n_coef:].reshape(problem.intercept_shape).copy()
         return b[()] if b.ndim == 0 else b
 
     def history(self):
@@ -140,7 +154,7 @@ class CpuBackend:
 
     def solution(self, into=None):
         """The final iterates in the solution's shape; written into `into` (x0) if given."""
-        x = self.W[:, :self.n_coef].reshape(self.plan.problem.solution_shape)
+        x = self._original()[:, :self.n_coef].reshape(self.plan.problem.solution_shape)
         if into is None:
             return x
         into[...] = x

@@ -59,4 +59,4 @@ class CsrBackend(CpuBackend):
         with parallel_launch():
             self.csr_kernels.solve_csr(X, self.y[0], self.S[0], self.W[0], self.S1[0],
                                        self.S2[0], self.ip, self.plan.hp, self.plan.tol,
-                                       self.state[0], self.hist)
+                                       self.state[0], self.hist, self.P_kernel[0])

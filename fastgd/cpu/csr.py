@@ -219,10 +219,11 @@ def xtx_csr(mode, X, s, Xt, A, v, u, gv, part_g, hp, dim):
 
 
 @cpu_kernel
-def solve_csr(X, y, s, w, s1, s2, ip, hp, tol, state, hist):
+def solve_csr(X, y, s, w, s1, s2, ip, hp, tol, state, hist, pre):
     """Solve one CSR problem (X the tuple above, y (n,)) from w (m,), in place, up to
     iteration ip[IP_STOP_AT]; each evaluation runs over the parallel row blocks of X's
-    ``bounds``.  s (n,) sample weights scaled to sum n, or (0,)."""
+    ``bounds``.  s (n,) sample weights scaled to sum n, or (0,); pre: precondition="diag"'s
+    (PRE_ROWS, d) float64 or (PRE_ROWS, 0)."""
     data = X[0]
     nblocks = X[3].shape[0] - 1
     m = w.shape[0]
@@ -238,5 +239,6 @@ def solve_csr(X, y, s, w, s1, s2, ip, hp, tol, state, hist):
     g = np.empty(m, data.dtype)
     g_new = np.empty(m, data.dtype)
     p = np.empty(m, data.dtype)
+    wv = np.empty(m, data.dtype)
     solve_problem(X, y, s, Xt, z, zk, A, b, 0.0, part_g, part_f, pw, w, ip, hp, tol, state, 0,
-                  w_new, g, g_new, s1, s2, p, hist)
+                  w_new, g, g_new, s1, s2, p, hist, pre, wv)

@@ -23,7 +23,7 @@ def no_setup(mode, X, y, s, Xt, A, b, inter):
 
 
 @cpu_kernel(refcount=False)
-def no_curvature(mode, X, s, Xt, A, v, u, pw, hp, ip):
+def no_curvature(mode, X, s, Xt, A, v, u, pw, hp, ip, pre, t):
     """lambda_max of an objective: never reached (the API refuses lr="auto"); (lam, stopped)."""
     return 0.0, False
 

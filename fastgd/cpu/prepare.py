@@ -19,6 +19,7 @@ from .._jit import cpu_kernel, load_relaxed
 from ..contract import GRAM, HP_ONE, IP_INTERCEPT, IP_STOP_AT, LSQ, POWER_ITERATIONS
 from .evaluate import block_rows, rows_general, rows_pairs, weighted
 from .math import decisions, rules
+from .precondition import active, gradient_to_rescaled, to_original
 
 is_bad = decisions.is_bad
 power_start = rules.power_start
@@ -174,7 +175,7 @@ xtx_apply = None
 
 
 @cpu_kernel(refcount=False)
-def lambda_max(mode, X, s, Xt, A, v, u, pw, hp, ip):
+def lambda_max(mode, X, s, Xt, A, v, u, pw, hp, ip, pre, t):
     """Largest eigenvalue of X^T X / n (X (n, d)) by power iteration, in float64; of
     [X, 1]^T S [X, 1] / n (dimension d + 1) with the intercept (ip[IP_INTERCEPT]) or
     the sample weights s ((0,): none).
@@ -184,8 +185,17 @@ def lambda_max(mode, X, s, Xt, A, v, u, pw, hp, ip):
     additions drift by n eps).  u: scratch (n,) (DIRECT); pw (1 + row blocks, d) float64
     scratch: M v, then the row blocks' sums (ROWS).  Returns (lambda, stopped): lambda is NaN when the iteration broke
     down (a non-finite M v); stopped when Ctrl-C set ip[IP_STOP_AT] < 0 meanwhile.
+    pre: precondition="diag"'s (PRE_ROWS, d) (fastgd/cpu/precondition.py): then the
+    matrix is T^T M T, that of the rescaled variables, with t (>= d) scratch for T v (in
+    GRAM mode A is that of v already: fastgd/cpu/precondition.gram_to_rescaled); or
+    (PRE_ROWS, 0): M itself.
     """
-    d = columns(X) + (1 if ip[IP_INTERCEPT] != 0 else 0)
+    inter = ip[IP_INTERCEPT] != 0
+    d = columns(X) + (1 if inter else 0)
+    on = active(pre) and mode != GRAM
+    at = v
+    if on:
+        at = t
     gv = pw[0]
     part = pw[1:]
     for j in range(d):
@@ -195,7 +205,11 @@ def lambda_max(mode, X, s, Xt, A, v, u, pw, hp, ip):
     for _ in range(POWER_ITERATIONS):
         if load_relaxed(ip, IP_STOP_AT) < 0:
             return lam, True
-        xtx_apply(mode, X, s, Xt, A, v, u, gv, part, hp, d)
+        if on:
+            to_original(pre, v, t, 1, inter)
+        xtx_apply(mode, X, s, Xt, A, at, u, gv, part, hp, d)
+        if on:
+            gradient_to_rescaled(pre, gv, 1, inter)
         lam = 0.0
         for j in range(d):
             lam += np.float64(v[j]) * gv[j]

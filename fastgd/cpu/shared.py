@@ -21,7 +21,7 @@ import numpy as np
 from numba import prange
 
 from .._jit import borrowed, cpu_kernel, load_relaxed
-from ..contract import DIRECT, GRAM, HP_L2, IP_INTERCEPT, IP_MODE, IP_OUTPUTS, IP_STOP_AT, \
+from ..contract import DIRECT, GRAM, HP_L2, PRE_ROWS, IP_INTERCEPT, IP_MODE, IP_OUTPUTS, IP_STOP_AT, \
     RUNNING, ST_STATUS
 from .evaluate import weighted
 from .prepare import gram_general, prepare_problem, transpose_into
@@ -88,7 +88,8 @@ def solve_shared(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, nchunks):
     zk_all = np.empty((nchunks, k, n if k > 1 else 1), X.dtype)
     A_all = np.empty((nchunks, dgc, dgc), np.float64)
     b_all = np.empty((nchunks, dim if mode == GRAM else 1), np.float64)
-    vec_all = np.empty((nchunks, 4, m), X.dtype)
+    vec_all = np.empty((nchunks, 5, m), X.dtype)
+    pre = np.zeros((PRE_ROWS, 0), np.float64)  # no precondition= here (api refuses it)
     part_g_all = np.empty((nchunks, 1, m), X.dtype)
     part_f_all = np.empty((nchunks, 1), np.float64)
     pw_all = np.empty((nchunks, 2, dim), np.float64)
@@ -128,4 +129,4 @@ def solve_shared(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, nchunks):
                 c = 0.0
             solve_problem(Xq, yb[q], sq, Xt, z, zk, A, b, c, part_g, part_f, pw, Wb[q], ipb,
                           hpc, tolb, stb[q], q, vec[0], vec[1], vec[2], S1b[q], S2b[q], vec[3],
-                          hb)
+                          hb, pre, vec[4])

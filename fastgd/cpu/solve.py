@@ -30,6 +30,10 @@ from ..contract import (
     ST_GTOL, ST_PATIENCE, ST_QREF, ST_STATUS, ST_STREAK, TOL_F, TOL_G, TOL_R, TOL_X,
 )
 from .math import decisions, rules
+from .evaluate import eval_gram
+from .precondition import (
+    active, auto_l2, gradient_to_rescaled, gram_to_rescaled, original_gradient_sq, to_original,
+)
 from .prepare import lambda_max, prepare_problem
 
 ROW_TILE = config.ROW_TILE  # compile-time constant of the cached kernels
@@ -58,25 +62,55 @@ plain_gradient = rules.plain_gradient
 evaluate = None
 
 
+@cpu_kernel(refcount=False, inline=True)
+def evaluate_v(pre, wv, ip, mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f, w, g,
+               hp):
+    """The hook ``evaluate`` at the iterate w of the drivers.  precondition="diag" (pre
+    (PRE_ROWS, d) of fastgd/cpu/precondition.py active): w is v, evaluated at T v (built in
+    the scratch wv (m,)), and g becomes the gradient in v, T^T g; the returned |g|^2 is
+    that of the original variables' gradient (gtol and res.grad_norm refer to it).
+    In Gram form (mode GRAM, least squares) A, b are those of v already (gram_to_rescaled,
+    the penalty included): evaluated at v directly, no cancellation between the original
+    coordinates.  Otherwise the hook itself (one inlined copy of it either way)."""
+    on = active(pre)
+    k = ip[IP_OUTPUTS]
+    inter = ip[IP_INTERCEPT] != 0
+    if on and mode == GRAM:
+        f, gsq = eval_gram(A, b, c, w, g, hp, 0)
+        return f, original_gradient_sq(pre, g, k, inter)
+    at = w
+    if on:
+        to_original(pre, w, wv, k, inter)
+        at = wv
+    f, gsq = evaluate(mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f, at, g, hp)
+    if on:
+        gradient_to_rescaled(pre, g, k, inter)
+    return f, gsq
+
+
 @cpu_kernel(refcount=False)
-def evaluate_at(mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp):
-    """The hook ``evaluate`` as a call of its own, for the one evaluation per call at the
+def evaluate_at(pre, wv, ip, mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f, w, g,
+                hp):
+    """evaluate_v as a call of its own, for the one evaluation per call at the
     saved iterate: the hot trial evaluation is inlined in solve_problem, and a second
     inlined copy would only cost compile time (the evaluation is most of the skeleton's
     code)."""
-    return evaluate(mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp)
+    return evaluate_v(pre, wv, ip, mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f,
+                      w, g, hp)
 
 
 @cpu_kernel(refcount=False)
 def solve_problem(X, y, s, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp, tol, state,
-                  col, w_new, g, g_new, s1, s2, p, hist):
+                  col, w_new, g, g_new, s1, s2, p, hist, pre, wv):
     """Run one problem from its saved state up to iteration ip[IP_STOP_AT].
 
     state (STATE_SIZE,) float64: read and written (slots ST_*).  s1/s2: the method's
     per-coordinate state (momentum buffer; Adam m, v; RMSprop/Adagrad's v in s2).  w_out (m,)
     is updated in place and ends holding the last finite iterate.  w_new, g, g_new, p (m,) are
     scratch; pw (1 + row blocks, d (+ 1 with the intercept)) float64 is lambda_max's
-    scratch; s (n,) the sample weights or (0,).
+    scratch; s (n,) the sample weights or (0,).  pre: precondition="diag"'s (PRE_ROWS, d)
+    (then w_out, s1, s2 live in the rescaled variables v; see evaluate_v) or (PRE_ROWS, 0);
+    wv (m,) its scratch.
     """
     method = ip[IP_METHOD]
     code = ip[IP_LOSS]
@@ -94,15 +128,17 @@ def solve_problem(X, y, s, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp
     t = int(state[ST_NIT])
     lr = state[ST_LR]
     if lr_is_auto(lr):
-        lam, stopped = lambda_max(mode, X, s, Xt, A, s1, z, pw, hp, ip)
+        lam, stopped = lambda_max(mode, X, s, Xt, A, s1, z, pw, hp, ip, pre, s2)
         for j in range(m):
-            s1[j] = 0.0  # s1 was the power iteration's scratch
+            s1[j] = 0.0  # s1 (and s2, preconditioned) were the power iteration's scratch
+            s2[j] = 0.0
         if stopped:
             return  # Ctrl-C: the state stays as it was (lr still LR_AUTO), RUNNING
-        lr = auto_lr(np.float64(hp[HP_CURV]), lam, np.float64(hp[HP_L2]))
+        lr = auto_lr(np.float64(hp[HP_CURV]), lam, auto_l2(pre, mode == GRAM, np.float64(hp[HP_L2])))
     w = w_out        # current iterate; w_new, g_new: the trial point; swapped on acceptance
     swapped = False
-    f, gsq = evaluate_at(mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f, w, g, hp)
+    f, gsq = evaluate_at(pre, wv, ip, mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f,
+                         w, g, hp)
     if t == 0:
         state[ST_F0] = f
         state[ST_LR0] = lr
@@ -149,8 +185,8 @@ def solve_problem(X, y, s, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp
                 dj = float(wj) - float(w[j])
                 step_sq += dj * dj
                 ww += float(wj) * float(wj)
-            f_new, gsq_new = evaluate(mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f,
-                                      w_new, g_new, hp)
+            f_new, gsq_new = evaluate_v(pre, wv, ip, mode, code, X, y, s, Xt, z, zk, A, b, c,
+                                        part_g, part_f, w_new, g_new, hp)
             outcome = trial_outcome(searching, halvings, f_new, f_ref, alpha, slope, rounding,
                                     limit, ww, gsq_new)
             if outcome != BACKTRACK:
@@ -199,9 +235,10 @@ def solve_problem(X, y, s, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp
 
 
 @cpu_kernel(parallel=True)
-def solve_batch(X, y, S, W, S1, S2, ip, hp, tol, state, hist, nchunks):
+def solve_batch(X, y, S, W, S1, S2, ip, hp, tol, state, hist, nchunks, P):
     """Solve B independent problems X (B, n, d), y (B, n) from W (B, m), in place.
-    S: sample weights (B, n), (1, n) shared by all, or (1, 0) for none.
+    S: sample weights (B, n), (1, n) shared by all, or (1, 0) for none.  P:
+    precondition="diag"'s (B or 1, PRE_ROWS, d) float64, or (1, PRE_ROWS, 0) for none.
 
     Parallel over `nchunks` contiguous chunks of problems (a few per thread, handed out
     dynamically); each problem runs all its iterations with its data hot in cache, so a
@@ -223,13 +260,15 @@ def solve_batch(X, y, S, W, S1, S2, ip, hp, tol, state, hist, nchunks):
     zk_all = np.empty((nchunks, k, n if k > 1 else 1), X.dtype)  # (k, n) logits
     A_all = np.empty((nchunks, dg, dg), np.float64)
     b_all = np.empty((nchunks, dg), np.float64)
-    vec_all = np.empty((nchunks, 4, m), X.dtype)
+    vec_all = np.empty((nchunks, 5, m), X.dtype)
     part_g_all = np.empty((nchunks, 1, m), X.dtype)
     part_f_all = np.empty((nchunks, 1), np.float64)
     pw_all = np.empty((nchunks, 2, dim), np.float64)
     Xb, yb, Wb, S1b, S2b = borrowed(X), borrowed(y), borrowed(W), borrowed(S1), borrowed(S2)
     Sb = borrowed(S)
     shared = Sb.shape[0] == 1
+    Pb = borrowed(P)
+    pshared = Pb.shape[0] == 1
     ipb, hpb, tolb, stb, hb = borrowed(ip), borrowed(hp), borrowed(tol), borrowed(state), borrowed(hist)
     for ch in prange(nchunks):
         Xt = borrowed(Xt_all[ch])
@@ -246,14 +285,19 @@ def solve_batch(X, y, S, W, S1, S2, ip, hp, tol, state, hist, nchunks):
                 continue  # done, or interrupted before its set-up
             sq = Sb[0] if shared else Sb[q]
             c = prepare_problem(mode, Xb[q], yb[q], sq, Xt, A, b, inter)
+            pq = Pb[0] if pshared else Pb[q]
+            if mode == GRAM and active(pq):
+                gram_to_rescaled(pq, A, b, np.float64(hpb[HP_L2]), inter)
             solve_problem(Xb[q], yb[q], sq, Xt, z, zk, A, b, c, part_g, part_f, pw, Wb[q], ipb,
-                          hpb, tolb, stb[q], q, vec[0], vec[1], vec[2], S1b[q], S2b[q], vec[3], hb)
+                          hpb, tolb, stb[q], q, vec[0], vec[1], vec[2], S1b[q], S2b[q], vec[3], hb,
+                          pq, vec[4])
 
 
 @cpu_kernel
-def solve_single(X, y, s, A, b, c, w, s1, s2, ip, hp, tol, state, hist, nblocks):
+def solve_single(X, y, s, A, b, c, w, s1, s2, ip, hp, tol, state, hist, nblocks, pre):
     """One large problem X (n, d), w (m,): each evaluation is parallel over row blocks.
-    s (n,) sample weights (scaled to sum n) or (0,) for none.
+    s (n,) sample weights (scaled to sum n) or (0,) for none; pre (PRE_ROWS, d) float64
+    precondition="diag"'s or (PRE_ROWS, 0).
 
     mode ROWS reads X once per evaluation; mode GRAM iterates in O(d^2) on A (dim, dim),
     b (dim,) float64 and c, formed by BLAS on the host (fastgd/cpu/gram.py; (1, 1), (1,)
@@ -264,6 +308,11 @@ def solve_single(X, y, s, A, b, c, w, s1, s2, ip, hp, tol, state, hist, nblocks)
     k = ip[IP_OUTPUTS]
     inter = ip[IP_INTERCEPT] != 0
     dim = d + 1 if inter else d
+    mode = ip[IP_MODE]
+    if mode == GRAM and active(pre):
+        A = A.copy()  # the backend's host Gram form is reused by every chunk of the solve
+        b = b.copy()
+        gram_to_rescaled(pre, A, b, np.float64(hp[HP_L2]), inter)
     Xt = np.empty((1, 1), X.dtype)
     z = np.empty(nblocks * ROW_TILE, X.dtype)
     zk = np.empty((nblocks, k), X.dtype)
@@ -274,5 +323,6 @@ def solve_single(X, y, s, A, b, c, w, s1, s2, ip, hp, tol, state, hist, nblocks)
     g = np.empty(m, X.dtype)
     g_new = np.empty(m, X.dtype)
     p = np.empty(m, X.dtype)
+    wv = np.empty(m, X.dtype)
     solve_problem(X, y, s, Xt, z, zk, A, b, c, part_g, part_f, pw, w, ip, hp, tol, state, 0,
-                  w_new, g, g_new, s1, s2, p, hist)
+                  w_new, g, g_new, s1, s2, p, hist, pre, wv)
