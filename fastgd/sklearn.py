@@ -65,140 +65,27 @@ def _host(a):
     return np.asarray(get() if get is not None else a)
 
 
-# ---------------------------------------------------------------------------------------
-# The one place that builds fastgd problems.  Final form (fastgd with "Real data"):
-#   problem = cls(X, y, l2=alpha, fit_intercept=..., sample_weight=..., **loss_kw)
-#   options = {"precondition": precondition}; unmap(res) = (res.x, res.intercept or 0.0)
-# Everything marked TEMPORARY (the scaling below, _densify, _column_scale, _fallback, and the
-# per-target loop of _solve_targets) is a fallback for a fastgd that lacks those features,
-# chosen by signature detection; it copies X (small data only) and is deleted when they land.
-# ---------------------------------------------------------------------------------------
-def _native_real_data(cls):
-    return _accepts(cls.__init__, "fit_intercept") and _accepts(cls.__init__, "sample_weight")
-
-
 def _build_problem(cls, X, y, sample_weight, *, alpha, fit_intercept, precondition, loss_kw):
-    """One fastgd problem for one target y (n,).
+    """One fastgd problem for one target y (n,), dense or CSR X (never densified).
 
     Returns (problem, options for minimize, unmap) with unmap(res) -> (coef, intercept):
     coef (d,) or (d, k) and intercept a float, (k,) or 0.0, in the original variables.
     """
-    options = {}
-    if _accepts(minimize, "precondition"):
-        options["precondition"] = precondition
-    if _native_real_data(cls):
-        kw = dict(loss_kw, l2=alpha, fit_intercept=fit_intercept, sample_weight=sample_weight)
-        scale = None
-        if precondition == "diag" and "precondition" not in options and alpha == 0:
-            # TEMPORARY until precondition= lands: columns rescaled on a copy (exact only
-            # with alpha == 0; with alpha > 0 no preconditioning: same minimiser, slower)
-            X = _densify(X) if sp.issparse(X) else X
-            scale = _column_scale(X, sample_weight)
-            X = np.ascontiguousarray(X / scale.astype(X.dtype))
-        try:
-            problem = cls(X, y, **kw)
-        except TypeError:
-            if not sp.issparse(X):
-                raise
-            problem = cls(_densify(X), y, **kw)  # TEMPORARY until CSR X lands
-
-        def unmap(res):
-            coef, b = _host(res.x), res.intercept
-            if scale is not None:
-                coef = (coef / (scale[:, None] if coef.ndim == 2 else scale)).astype(X.dtype)
-            return coef, (0.0 if b is None else _host(b)[()])
-        return problem, options, unmap
-    return _fallback(cls, X, y, sample_weight, alpha=alpha, fit_intercept=fit_intercept,
-                     precondition=precondition, loss_kw=loss_kw, options=options)
-
-
-def _densify(X):
-    # TEMPORARY until Real data lands (CSR X): a dense copy, refused past 1 GiB
-    if X.shape[0] * X.shape[1] * X.dtype.itemsize > 1 << 30:
-        raise NotImplementedError("sparse X larger than 1 GiB dense needs fastgd's CSR support "
-                                  "(the 'Real data' issue); pass a smaller or dense X")
-    return np.ascontiguousarray(X.toarray())
-
-
-def _column_scale(X, sw):
-    """sqrt(mean_i s_i x_ij^2) per column (1 for an all-zero column), float64 (d,)."""
-    X64 = np.asarray(X, np.float64)
-    s = np.ones(X.shape[0]) if sw is None else np.asarray(sw, np.float64)
-    scale = np.sqrt((s @ (X64 * X64)) / s.sum())
-    scale[~(scale > 0)] = 1.0
-    return scale
-
-
-def _fallback(cls, X, y, sample_weight, *, alpha, fit_intercept, precondition, loss_kw,
-              options):
-    # TEMPORARY until Real data lands: fastgd problems without fit_intercept/sample_weight.
-    # Exact transformations on copies of X (small data only):
-    #   sample_weight: LeastSquares rows scaled by sqrt(s_i n / S); other losses integer
-    #     weights as repeated rows (non-integer weights raise NotImplementedError);
-    #   fit_intercept: LeastSquares centred by the weighted means; other losses a column of
-    #     ones appended, exact only with alpha == 0 (else NotImplementedError: the column's
-    #     coefficient would be penalised);
-    #   precondition="diag": columns divided by sqrt(mean_i s_i x_ij^2) when alpha == 0
-    #     (exact), none otherwise (the same minimiser, more iterations).
-    X = _densify(X) if sp.issparse(X) else np.asarray(X)
-    dtype = X.dtype
-    n = X.shape[0]
-    lsq = cls is problems.LeastSquares
-    sw = None if sample_weight is None else np.asarray(sample_weight, np.float64)
-    if sw is not None and np.all(sw == sw[0]) and sw[0] > 0:
-        sw = None  # uniform weights: today's objective exactly
-    if sw is not None and not lsq:
-        if not np.all(sw == np.round(sw)):
-            raise NotImplementedError(
-                f"non-integer sample_weight for {cls.__name__} needs fastgd problems with "
-                f"sample_weight= (the 'Real data' issue)")
-        reps = sw.astype(np.int64)
-        X, y, sw = np.repeat(X, reps, axis=0), np.repeat(y, reps), None
-        n = X.shape[0]
-    a = None if sw is None else sw * (n / sw.sum())   # weights with mean 1
-    x_mean = y_mean = None
-    if fit_intercept and lsq:
-        wts = np.ones(n) if a is None else a
-        x_mean = (wts @ np.asarray(X, np.float64)) / n
-        y_mean = float(wts @ np.asarray(y, np.float64)) / n
-        X = X - x_mean.astype(dtype)          # one copy, in X's dtype
-        y = y - dtype.type(y_mean)
-    elif fit_intercept:
-        if alpha != 0:
-            raise NotImplementedError(
-                f"fit_intercept=True with alpha > 0 for {cls.__name__} needs fastgd problems "
-                f"with fit_intercept= (the 'Real data' issue, an unpenalised intercept); use "
-                f"alpha=0, or fit_intercept=False")
-        X = np.hstack([X, np.ones((n, 1), dtype)])
-    if a is not None:  # LeastSquares only (see above)
-        r = np.sqrt(a).astype(dtype)
-        X, y = X * r[:, None], y * r
-    scale = None
-    if precondition == "diag" and alpha == 0:
-        scale = _column_scale(X, None)
-        X = X / scale.astype(dtype)
-    problem = cls(np.ascontiguousarray(X, dtype), np.ascontiguousarray(y, dtype),
-                  l2=alpha, **loss_kw)
-    options = {k: v for k, v in options.items() if k != "precondition"}
-    appended = fit_intercept and not lsq
+    problem = cls(X, y, l2=alpha, fit_intercept=fit_intercept, sample_weight=sample_weight,
+                  **loss_kw)
 
     def unmap(res):
-        v = _host(res.x).astype(np.float64)
-        if scale is not None:
-            v = v / (scale[:, None] if v.ndim == 2 else scale)
-        if appended:
-            return v[:-1].astype(dtype), (v[-1].astype(dtype) if v.ndim == 2 else float(v[-1]))
-        if x_mean is not None:
-            return v.astype(dtype), y_mean - float(x_mean @ v)
-        return v.astype(dtype), (np.zeros(v.shape[1], dtype) if v.ndim == 2 else 0.0)
-    return problem, options, unmap
+        b = res.intercept
+        return _host(res.x), (0.0 if b is None else _host(b)[()])
+    return problem, {"precondition": precondition}, unmap
 
 
 def _solve_targets(cls, X, Y, sample_weight, *, loss_kw, est):
     """Solve one problem per column of Y (n, T) sharing X.  Returns coef (T, d, ...),
     intercept (T, ...), n_iter (T,), and the results.
 
-    TEMPORARY until shared-X batches land (Real data): one solve per target, in a loop.
+    One solve per target, in a loop: fastgd's shared-X batch (y (T, n)) does not take
+    precondition="diag" yet, the estimators' default.
     """
     Yt = np.ascontiguousarray(Y.T)  # (T, n): each target a contiguous row (a copy of y only)
     out = [_solve(cls, X, Yt[t], sample_weight, loss_kw=loss_kw, est=est)

@@ -19,13 +19,8 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from fastgd import problems  # noqa: E402
-from fastgd.sklearn import GDClassifier, GDRegressor, _native_real_data  # noqa: E402
+from fastgd.sklearn import GDClassifier, GDRegressor  # noqa: E402
 
-NATIVE = _native_real_data(problems.Logistic)
-NEEDS_NATIVE = pytest.mark.skipif(
-    not NATIVE, reason="an unpenalised intercept with alpha > 0 for a non-quadratic loss needs "
-    "fastgd problems with fit_intercept= (the 'Real data' issue); the temporary fallback raises")
 TIGHT = dict(tol=1e-10, max_iter=200000)
 
 
@@ -42,10 +37,6 @@ def _expected_failed(est):
         out["check_regressor_multioutput"] = (
             "the check fits make_regression targets, which are negative: Poisson needs y >= 0 "
             "(it ignores the positive_only tag)")
-    if not NATIVE and getattr(est, "loss", None) in ("huber", "poisson"):
-        out["check_regressors_train"] = (
-            "TEMPORARY: it sets alpha=0.01 with fit_intercept=True, which needs fastgd's "
-            "native unpenalised intercept for Huber/Poisson (the 'Real data' issue)")
     return out
 
 
@@ -95,7 +86,6 @@ def test_equals_logistic_regression_no_intercept(loader):
     assert (est.predict(X) == ref.predict(X)).all()
 
 
-@NEEDS_NATIVE
 @pytest.mark.parametrize("loader", [load_breast_cancer, load_wine], ids=["cancer", "wine"])
 def test_equals_logistic_regression_intercept(loader):
     X, y = _scaled(loader)
