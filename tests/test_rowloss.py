@@ -191,7 +191,9 @@ def test_phi_with_a_raise_statement_is_refused():
         fastgd.RowLoss(numba.njit(jitted), dlogcosh)   # an njit function is checked too
 
 
-@pytest.mark.parametrize("n", [40, 16384])   # a batch chunk; parallel row blocks
+# a batch chunk; parallel row blocks (slow: it compiles a RowLoss large driver of its own,
+# ~35 s; test_large_single_problem[rows] covers that driver in the default run)
+@pytest.mark.parametrize("n", [40, pytest.param(16384, marks=pytest.mark.slow)])
 def test_an_exception_at_run_time_is_an_undefined_point(rng, n, row_blocks):
     """Numba's own code can raise at run time (0.0 ** -1 is ZeroDivisionError, even with
     error_model='numpy'); that point counts as non-finite: DIVERGED at x0, not a wrong
