@@ -349,7 +349,9 @@ def single_large_problem_grid_path():
                                                         lr=0.2, momentum=0.95)):
             gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), max_iter=10, gtol=0, **kw)
             cpu = fastgd.minimize(fastgd.LeastSquares(X, y), max_iter=10, gtol=0, **kw)
-            same_as_cpu(gpu, cpu, 1e-9)
+            # 1e-8: the CPU forms its Gram form through BLAS (another summation order than
+            # the GPU's), and bb's step ratios carry that rounding (1e-9 relative seen)
+            same_as_cpu(gpu, cpu, 1e-8)
     finally:
         config.LARGE_PROBLEM_ELEMENTS, config.SERIAL_MAX_BYTES = saved
 
