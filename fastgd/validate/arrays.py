@@ -98,7 +98,14 @@ def data_range(X, y):
     xmax = np.sqrt(ss)
     if not (ss <= big and xmax * ymax <= big):
         xmax = max(float(np.abs(c).max()) for c in _chunks(X))
-    limit = (f"{X.dtype} (its max is {np.finfo(X.dtype).max:.3g}; the kernels sum "
+    products_in_range(xmax, ymax, n, d, X.dtype)
+
+
+def products_in_range(xmax, ymax, n, d, dtype):
+    """Raise unless max|X| max(|X|, |y|) 4 n d stays below the dtype's max (the kernels
+    sum n x d products of two entries)."""
+    big = float(np.finfo(dtype).max) / (4.0 * n * d)
+    limit = (f"{dtype} (its max is {np.finfo(dtype).max:.3g}; the kernels sum "
              f"{n} x {d} of them)")
     if xmax * xmax > big:
         raise ValueError(f"X holds entries up to {xmax:.3g}: products of two of them overflow "

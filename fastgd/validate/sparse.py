@@ -94,17 +94,8 @@ def csr_matrix(name, X):
 def csr_range(X, data, y):
     """Finite y and products of stored entries of X with X and y inside the dtype's range
     (validate.data_range for a CSR X: the sums run over the n rows, d columns)."""
-    from .arrays import finite
+    from .arrays import finite, products_in_range
     finite("y", y)
     n, d = X.shape
-    big = float(np.finfo(data.dtype).max) / (4.0 * n * d)
     xmax = float(np.abs(data).max()) if data.shape[0] else 0.0
-    ymax = float(np.abs(y).max())
-    limit = (f"{data.dtype} (its max is {np.finfo(data.dtype).max:.3g}; the kernels sum "
-             f"{n} x {d} of them)")
-    if xmax * xmax > big:
-        raise ValueError(f"X holds entries up to {xmax:.3g}: products of two of them overflow "
-                         f"{limit}; rescale X, or use float64 data")
-    if xmax * ymax > big:
-        raise ValueError(f"y holds entries up to {ymax:.3g} and X up to {xmax:.3g}: their "
-                         f"products overflow {limit}; rescale y, or use float64 data")
+    products_in_range(xmax, float(np.abs(y).max()), n, d, data.dtype)
