@@ -32,6 +32,7 @@ def test_targets_near_3e19_are_solved_not_diverged(mode):
     np.testing.assert_allclose(r.x, _lstsq(X, y), rtol=1e-4)
 
 
+@pytest.mark.slow  # a large problem on the row-block drivers (~40 s on 2 cores)
 def test_power_iteration_of_one_large_uncentred_problem_is_float64(monkeypatch, row_blocks):
     """lr * lambda_max(X^T X / n) = 1 for the row-block path (one large problem, ROWS),
     against eigvalsh in float64: un-centred float32 data in one row block of 3e6 rows,

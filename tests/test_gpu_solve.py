@@ -32,11 +32,16 @@ def _gpu_in_process():
         return False
 
 
-@pytest.fixture(scope="module")
-def simulator_results():
+# the longest cases in the simulator (a minute or more each on 2 cores): the slow run only
+SLOW_CASES = {"bb_restart_and_armijo_growth_agree_with_references_and_cpu",
+              "single_large_problem_grid_path"}
+FAST_CASES = sorted(set(gpu_cases.CASES) - SLOW_CASES)
+
+
+def _run_cases(names):
     env = dict(os.environ, **SIM_ENV)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    out = subprocess.run([sys.executable, os.path.join(HERE, "gpu_cases.py")], env=env,
+    out = subprocess.run([sys.executable, os.path.join(HERE, "gpu_cases.py"), *names], env=env,
                          capture_output=True, text=True, timeout=900, cwd=ROOT)
     results = {}
     for line in out.stdout.splitlines():
@@ -48,9 +53,29 @@ def simulator_results():
     return results
 
 
-@pytest.mark.parametrize("name", sorted(gpu_cases.CASES))
+@pytest.fixture(scope="module")
+def simulator_results():
+    return _run_cases(FAST_CASES)
+
+
+@pytest.fixture(scope="module")
+def slow_simulator_results():
+    return _run_cases(sorted(SLOW_CASES))
+
+
+@pytest.mark.parametrize("name", FAST_CASES)
 def test_gpu_case_in_simulator(simulator_results, name):
-    r = simulator_results.get(name)
+    _check(simulator_results, name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SLOW_CASES))
+def test_slow_gpu_case_in_simulator(slow_simulator_results, name):
+    _check(slow_simulator_results, name)
+
+
+def _check(results, name):
+    r = results.get(name)
     assert r is not None, f"case {name} did not run"
     assert r["ok"], r["error"]
 

@@ -2,7 +2,9 @@
 
 - Every ```python block of README.md and docs/*.md runs, in order, in one namespace per
   file and in a fresh temporary directory, unless the line before its fence is
-  ``<!-- test: skip -->`` (say why next to it, e.g. GPU-only code).
+  ``<!-- test: skip -->`` (say why next to it, e.g. GPU-only code).  A block marked
+  ``<!-- test: slow -->`` (self-contained: later blocks must not need it) runs only in
+  the slow run (``-m slow``), e.g. a RowLoss example, whose drivers every process compiles.
 - A ```bash block preceded by ``<!-- test: run -->`` is run too: each of its lines that
   starts with ``fastgd `` or ``python -m fastgd`` must exit with status 0.
 """
@@ -68,8 +70,23 @@ def _commands(code):
             yield [sys.executable] + shlex.split(line)[1:]
 
 
+def _has_slow_blocks(path):
+    return any(marker.startswith("slow") for _, _, _, marker in code_blocks(path))
+
+
 @pytest.mark.parametrize("doc", [p for p in DOCS if p.exists()], ids=lambda p: p.name)
 def test_doc_code_blocks_run(doc, tmp_path, monkeypatch):
+    _run_doc(doc, tmp_path, monkeypatch, slow=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("doc", [p for p in DOCS if p.exists() and _has_slow_blocks(p)],
+                         ids=lambda p: p.name)
+def test_doc_code_blocks_run_with_slow_ones(doc, tmp_path, monkeypatch):
+    _run_doc(doc, tmp_path, monkeypatch, slow=True)
+
+
+def _run_doc(doc, tmp_path, monkeypatch, slow):
     pytest.importorskip("matplotlib")
     import matplotlib
     matplotlib.use("Agg")
@@ -81,7 +98,7 @@ def test_doc_code_blocks_run(doc, tmp_path, monkeypatch):
     namespace = {"__name__": f"doc_{doc.stem}"}
     ran = 0
     for lang, line, code, marker in code_blocks(doc):
-        if marker.startswith("skip"):
+        if marker.startswith("skip") or (marker.startswith("slow") and not slow):
             continue
         where = f"{doc.name}, block at line {line}"
         if lang == "python" and missing_peer(code):

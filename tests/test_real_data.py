@@ -2,7 +2,6 @@
 scikit-learn's Ridge (closed form), LogisticRegression and PoissonRegressor, and scipy
 L-BFGS-B on the written objective sum_i s_i phi(x_i.w + b, y_i) / sum_i s_i + l2/2 ||w||^2
 (Huber, a RowLoss, Softmax)."""
-import math
 
 import numpy as np
 import pytest
@@ -207,16 +206,7 @@ def test_huber_matches_scipy(rng, request, single_large):
         np.testing.assert_allclose(np.atleast_1d(res.fun)[k], fun(ref)[0], rtol=1e-10)
 
 
-def logcosh(z, y):
-    r = abs(z - y)
-    return r + math.log1p(math.exp(-2.0 * r)) - math.log(2.0)
-
-
-def dlogcosh(z, y):
-    return math.tanh(z - y)
-
-
-LogCosh = fastgd.RowLoss(logcosh, dlogcosh, lipschitz=1.0)
+from rowlosses import LogCosh  # noqa: E402  (one definition: compiled once per process)
 
 
 def test_rowloss_matches_scipy(rng):

@@ -3,7 +3,6 @@ iterates as the dense drivers on the same data, for every row loss, with and wit
 the intercept and sample weights, float32/float64 data, int32/int64 indices; lr="auto"
 against the float64 eigenvalue (numpy.linalg.eigvalsh); a ridge fit against scikit-learn;
 no densification; bad CSR refused before anything is written; the CLI on save_npz files."""
-import math
 import os
 import subprocess
 import sys
@@ -47,15 +46,7 @@ def targets(loss, rng, X):
     return z + 1.5 + 0.1 * rng.standard_normal(n)
 
 
-def log_cosh(z, y):
-    return math.log(math.cosh(z - y))
-
-
-def d_log_cosh(z, y):
-    return math.tanh(z - y)
-
-
-LogCosh = fastgd.RowLoss(log_cosh, d_log_cosh, lipschitz=1.0, name="LogCosh")
+from rowlosses import LogCosh  # noqa: E402  (one definition: compiled once per process)
 PROBLEMS = {"lstsq": fastgd.LeastSquares, "logistic": fastgd.Logistic,
             "huber": fastgd.Huber, "poisson": fastgd.Poisson, "rowloss": LogCosh}
 
@@ -114,7 +105,8 @@ def test_every_row_loss_matches_dense(rng, loss, intercept, weights):
                     np.float64)
 
 
-@pytest.mark.parametrize("loss", ["logistic", "rowloss"])
+# rowloss: a RowLoss CSR driver compile of its own in float32 (every process): slow
+@pytest.mark.parametrize("loss", ["logistic", pytest.param("rowloss", marks=pytest.mark.slow)])
 def test_float32_int64_matches_dense(rng, loss):
     X = csr(rng, 200, 7, np.float32, np.int64)
     y = targets(loss, rng, X)
