@@ -420,3 +420,27 @@ def test_shared_x_start_is_mapped(rng):
         f, gn = lstsq_loss(X, Y[q], x0[q], b0[q], l2[q])
         assert start.fun[q] == pytest.approx(f, rel=1e-10)
         assert start.grad_norm[q] == pytest.approx(gn, rel=1e-8)
+
+
+def test_softmax_shared_x_equals_single_solves_and_scipy(rng):
+    n, d, k, B = 200, 4, 3, 2
+    X = _scaled(rng, (n, d))
+    Zs = (X - 3.0 * SCALES) / SCALES
+    Y = np.stack([np.argmax(Zs[:, :k] + 0.7 * rng.standard_normal((n, k)), axis=1)
+                  for _ in range(B)]).astype(float)
+    s = rng.uniform(0.2, 3.0, (B, n))
+    l2 = np.array([1e-3, 1e-1])
+    prob = fastgd.Softmax(X, Y, k, l2=l2, fit_intercept=True, sample_weight=s)
+    res = fastgd.minimize(prob, "bb", precondition="diag", max_iter=5000, gtol=1e-10)
+    early = fastgd.minimize(prob, "nesterov", precondition="diag", max_iter=25)
+    assert res.success.all(), res.message
+    for q in range(B):
+        single = fastgd.Softmax(X, Y[q], k, l2=l2[q], fit_intercept=True, sample_weight=s[q])
+        one = fastgd.minimize(single, "nesterov", precondition="diag", max_iter=25)
+        np.testing.assert_allclose(early.x[q], one.x, rtol=1e-9, atol=1e-14)  # same iterates
+        np.testing.assert_allclose(early.intercept[q], one.intercept, rtol=1e-9, atol=1e-12)
+        # the solution: the written objective's gradient vanishes there (float64, NumPy)
+        fun = _softmax_objective(X, np.eye(k)[Y[q].astype(int)], s[q], l2[q], k)
+        f, g = fun(np.r_[res.x[q].ravel(), res.intercept[q]])
+        assert res.fun[q] == pytest.approx(f, rel=1e-10)
+        assert np.linalg.norm(g) < 1e-9
