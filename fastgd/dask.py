@@ -72,7 +72,8 @@ def minimize(X, y, problem="lstsq", method="gd", *, l2=0.0, lr="auto", x0=None, 
     client: a ``distributed.Client`` (default: the current one).  The row mode needs one.
     callback(it, w): row mode only, called on the client after every update (w is the
        new iterate, read-only use).
-    options: batch mode only, passed on to ``fastgd.minimize`` (e.g. line_search, mode).
+    options: batch mode only, passed on to ``fastgd.minimize`` (e.g. line_search, mode,
+       precondition="diag"; the row-sharded mode refuses precondition="diag").
     Returns a fastgd.Result with NumPy arrays (x computed).
     """
     dask, da = _dask()
@@ -108,6 +109,10 @@ def minimize(X, y, problem="lstsq", method="gd", *, l2=0.0, lr="auto", x0=None, 
         return _minimize_batch(dask, da, X, y, problem, method, l2, lr, x0, max_iter, gtol, xtol,
                                ftol, momentum, betas, eps, alpha, restart, client, options,
                                fit_intercept, sample_weight)
+    if options.pop("precondition", None) is not None:
+        raise ValueError("precondition='diag' is taken by the batch mode only (X of shape "
+                         "(B, n, d): fastgd.minimize per chunk); the row-sharded mode does not "
+                         "rescale columns: pass precondition=None, or standardise X's columns")
     if options:
         raise TypeError(f"unexpected options for the row-sharded mode: {sorted(options)}")
     if problem not in _PROBLEMS:

@@ -39,24 +39,33 @@ def none_array():
 
 def transform(problem):
     """P (rows, PRE_ROWS, d) float64 of the problem (see the module docstring): rows = B for
-    a batch, 1 for a single problem.  Scales in P[:, PRE_SCALE], shifts in P[:, PRE_SHIFT]."""
+    a batch, 1 for a single problem.  Scales in P[:, PRE_SCALE], shifts in P[:, PRE_SHIFT].
+
+    A shared X (X (n, d), y (B, n)): its column moments are computed once (one pass over X
+    for all B problems; per problem only with weights (B, n)), and rows = 1 -- one P for the
+    batch -- unless the weights or l2 (B,) differ per problem: each problem's P is then that
+    of its own single solve (its weights' moments, its l2 in the scale)."""
     X = problem.X
-    batched = problem.batched
     S = problem.kernel_weights()  # (1 or B, n) scaled to sum n, or (1, 0)
     s = None if S.shape[1] == 0 else S
     if _is_sparse(X):
         mean, msq, var = _sparse_moments(X, None if s is None else s[0], problem.fit_intercept)
     else:
-        mean, msq, var = _dense_moments(X if batched else X[None], s, problem.fit_intercept)
-    return _assemble(mean, msq, var, problem.fit_intercept, X.dtype, float(problem.l2))
+        mean, msq, var = _dense_moments(X if X.ndim == 3 else X[None], s, problem.fit_intercept)
+    l2 = np.asarray(problem.l2, np.float64).reshape(-1)  # (1,) or (B,)
+    return _assemble(mean, msq, var, problem.fit_intercept, X.dtype, l2)
 
 
 def _assemble(mean, msq, var, inter, dtype, l2=0.0):
-    """P from the per-problem column moments (rows, d): mean, mean square, centred variance.
-    With l2 > 0 the scale is 1/sqrt(moment + l2): the diagonal of the penalised least-squares
-    Hessian (else a tiny column's penalty l2 c_j^2 dominates the curvature in v)."""
+    """P from the per-problem column moments (1 or B, d): mean, mean square, centred
+    variance, and l2 (a float, (1,) or (B,)).  With l2 > 0 the scale is 1/sqrt(moment + l2):
+    the diagonal of the penalised least-squares Hessian (else a tiny column's penalty
+    l2 c_j^2 dominates the curvature in v).  Rows: the moments' or l2's, whichever is B."""
+    l2 = np.asarray(l2, np.float64).reshape(-1, 1)
+    rows = max(mean.shape[0], l2.shape[0])
+    mean, msq, var = (np.broadcast_to(a, (rows, a.shape[1])) for a in (mean, msq, var))
     rms = np.sqrt(msq)
-    P = np.zeros((mean.shape[0], contract.PRE_ROWS, mean.shape[1]), np.float64)
+    P = np.zeros((rows, contract.PRE_ROWS, mean.shape[1]), np.float64)
     scale = rms
     if inter:
         std = np.sqrt(np.maximum(var, 0.0))
@@ -76,10 +85,12 @@ def _row_step(B, d):
 
 
 def _dense_moments(X, s, inter):
-    """(mean, mean square, centred variance) (B, d) float64 of X (B, n, d) with weights s
-    (1 or B, n) of mean 1 or None; row blocks of config.PRECONDITION_BLOCK_ELEMENTS
-    elements cast to float64 at a time.  The variance (a second pass) only with `inter`."""
-    B, n, d = X.shape
+    """(mean, mean square, centred variance) (B, d) float64 of X (B or 1, n, d) with weights
+    s (1 or B, n) of mean 1 or None (X (1, n, d) with s (B, n): a shared X, per-problem
+    weights); row blocks of config.PRECONDITION_BLOCK_ELEMENTS elements cast to float64 at a
+    time.  The variance (a second pass) only with `inter`."""
+    _, n, d = X.shape
+    B = max(X.shape[0], 1 if s is None else s.shape[0])
     step = _row_step(B, d)
     w = None if s is None else np.asarray(s, np.float64)
     total = np.zeros((B, d))
@@ -181,8 +192,4 @@ def checked(value, problem, device):
     if device == "cuda":
         raise ValueError("precondition='diag' runs on the CPU only: pass device='cpu' with "
                          "NumPy arrays, or precondition=None on device='cuda'")
-    if getattr(problem, "shared_x", False) or getattr(problem, "per_problem_l2", False):
-        raise ValueError("precondition='diag' does not take a shared X (y of shape (B, n) "
-                         "with X (n, d)) or an l2 per problem yet: solve them one by one, or "
-                         "pass precondition=None")
     return value

@@ -66,10 +66,12 @@ def _host(a):
 
 
 def _build_problem(cls, X, y, sample_weight, *, alpha, fit_intercept, precondition, loss_kw):
-    """One fastgd problem for one target y (n,), dense or CSR X (never densified).
+    """One fastgd problem for one target y (n,), dense or CSR X (never densified), or for
+    targets y (T, n) over a dense X (a shared-X batch).
 
-    Returns (problem, options for minimize, unmap) with unmap(res) -> (coef, intercept):
-    coef (d,) or (d, k) and intercept a float, (k,) or 0.0, in the original variables.
+    y (T, n): T problems sharing X (a dense X).  Returns (problem, options for minimize,
+    unmap) with unmap(res) -> (coef, intercept): coef (d,), (d, k) or (T, d) and intercept a
+    float, (k,), (T,) or 0.0, in the original variables.
     """
     problem = cls(X, y, l2=alpha, fit_intercept=fit_intercept, sample_weight=sample_weight,
                   **loss_kw)
@@ -84,10 +86,18 @@ def _solve_targets(cls, X, Y, sample_weight, *, loss_kw, est):
     """Solve one problem per column of Y (n, T) sharing X.  Returns coef (T, d, ...),
     intercept (T, ...), n_iter (T,), and the results.
 
-    One solve per target, in a loop: fastgd's shared-X batch (y (T, n)) does not take
-    precondition="diag" yet, the estimators' default.
+    A dense X on the CPU: one shared-X batch (one minimize with y (T, n): X is not copied
+    per target, and its column statistics for precondition="diag" are computed once).  A
+    CSR X (one problem per solve) or device="cuda" (no shared X there): one solve per
+    target, in a loop.
     """
     Yt = np.ascontiguousarray(Y.T)  # (T, n): each target a contiguous row (a copy of y only)
+    if not sp.issparse(X) and est.device != "cuda":
+        coef, intercept, n_iter, res = _solve(cls, X, Yt, sample_weight, loss_kw=loss_kw,
+                                              est=est)
+        intercept = np.zeros(Yt.shape[0], coef.dtype) if np.ndim(intercept) == 0 \
+            else np.asarray(intercept, coef.dtype)
+        return coef, intercept, np.asarray(n_iter), [res]
     out = [_solve(cls, X, Yt[t], sample_weight, loss_kw=loss_kw, est=est)
            for t in range(Yt.shape[0])]
     coef = np.stack([o[0] for o in out])
@@ -96,8 +106,9 @@ def _solve_targets(cls, X, Y, sample_weight, *, loss_kw, est):
 
 
 def _solve(cls, X, y, sample_weight, *, loss_kw, est):
-    """Build and solve one problem with the estimator's settings; warn on MAX_ITER/DIVERGED.
-    Returns (coef, intercept, n_iter, res)."""
+    """Build and solve one problem (y (n,)) or one shared-X batch (y (T, n)) with the
+    estimator's settings; warn on MAX_ITER/DIVERGED.  Returns (coef, intercept, n_iter,
+    res): n_iter an int, or (T,) for a batch."""
     problem, options, unmap = _build_problem(
         cls, X, y, sample_weight, alpha=est.alpha, fit_intercept=est.fit_intercept,
         precondition=est.precondition, loss_kw=loss_kw)
@@ -110,12 +121,16 @@ def _solve(cls, X, y, sample_weight, *, loss_kw, est):
     if isinstance(est.lr, str) and est.lr == "auto" and cls is problems.Poisson:
         options["line_search"] = "armijo"  # Poisson has no global curvature bound
     res = minimize(problem, est.method, **options)
-    if int(res.status) in _WARN_STATUSES:
-        warnings.warn(f"{type(est).__name__} did not converge: {res.message} "
-                      f"({Status(int(res.status)).name}; raise max_iter, or tol)",
+    statuses = np.atleast_1d(np.asarray(res.status, np.int64))
+    messages = res.message if np.ndim(res.status) else [res.message]
+    for t in np.flatnonzero(np.isin(statuses, _WARN_STATUSES)):
+        where = f" on target {t}" if np.ndim(res.status) else ""
+        warnings.warn(f"{type(est).__name__} did not converge{where}: {messages[t]} "
+                      f"({Status(int(statuses[t])).name}; raise max_iter, or tol)",
                       ConvergenceWarning, stacklevel=3)
     coef, intercept = unmap(res)
-    return coef, intercept, int(res.nit), res
+    nit = np.asarray(res.nit) if np.ndim(res.nit) else int(res.nit)
+    return coef, intercept, nit, res
 
 
 def _check_params(est):

@@ -169,6 +169,38 @@ def test_multi_target_equals_per_target_and_ridge():
     assert rel(est.coef_[1], one.coef_) < 1e-8
 
 
+def test_unscaled_multi_target_is_one_shared_solve_equal_to_ridge(monkeypatch):
+    import fastgd.sklearn as fsk
+    rng = np.random.default_rng(11)
+    n, d, T = 300, 4, 3
+    scales = np.array([1e-2, 1.0, 30.0, 1e3])
+    X = (rng.standard_normal((n, d)) + 3.0) * scales
+    Y = X @ (rng.standard_normal((d, T)) / scales[:, None]) + rng.standard_normal(T) \
+        + 0.1 * rng.standard_normal((n, T))
+    s = rng.uniform(0.2, 3.0, n)
+    calls = []
+
+    def spy(problem, *args, **kwargs):
+        calls.append((problem.y.shape, problem.shared_x, kwargs.get("precondition")))
+        return minimize(problem, *args, **kwargs)
+    minimize = fsk.minimize
+    monkeypatch.setattr(fsk, "minimize", spy)
+    alpha = 1e-3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = GDRegressor(alpha=alpha, method="bb", tol=1e-9, max_iter=5000).fit(
+            X, Y, sample_weight=s)
+    assert calls == [((T, n), True, "diag")]  # one call, y (T, n) over the one X
+    ref = Ridge(alpha=alpha * s.sum(), solver="cholesky").fit(X, Y, sample_weight=s)
+    assert est.coef_.shape == (T, d) and est.intercept_.shape == (T,)
+    assert est.n_iter_.shape == (T,)
+    assert rel(est.coef_, ref.coef_) < 1e-7
+    assert rel(est.intercept_, ref.intercept_) < 1e-7
+    with pytest.warns(ConvergenceWarning, match="on target"):
+        GDRegressor(alpha=alpha, method="bb", tol=1e-9, max_iter=5000,
+                    precondition=None).fit(X, Y, sample_weight=s)
+
+
 def test_float32_kept_and_csr_equals_dense():
     X, y = _scaled(load_breast_cancer)
     X32, y32 = X.astype(np.float32), y.astype(np.float32)

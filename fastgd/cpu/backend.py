@@ -118,7 +118,7 @@ class CpuBackend:
                 with _chunksize_one():
                     k.solve_shared(self.X, self.y, self.S, self.L2, self.W, self.S1, self.S2,
                                    self.ip, self.plan.hp, self.plan.tol, self.state, self.hist,
-                                   batch_chunks(B, n, per_chunk, threads))
+                                   batch_chunks(B, n, per_chunk, threads), self.P_kernel)
             else:
                 B, n, d = self.X.shape
                 previous = numba.get_parallel_chunksize()

@@ -21,9 +21,10 @@ import numpy as np
 from numba import prange
 
 from .._jit import borrowed, cpu_kernel, load_relaxed
-from ..contract import DIRECT, GRAM, HP_L2, PRE_ROWS, IP_INTERCEPT, IP_MODE, IP_OUTPUTS, IP_STOP_AT, \
+from ..contract import DIRECT, GRAM, HP_L2, IP_INTERCEPT, IP_MODE, IP_OUTPUTS, IP_STOP_AT, \
     RUNNING, ST_STATUS
 from .evaluate import weighted
+from .precondition import gram_to_rescaled
 from .prepare import gram_general, prepare_problem, transpose_into
 from .solve import solve_problem
 
@@ -52,10 +53,13 @@ def gram_rhs(X, y, s, b, inter):
 
 
 @cpu_kernel(parallel=True)
-def solve_shared(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, nchunks):
+def solve_shared(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, nchunks, P):
     """Solve B problems over X (1, n, d) (one X shared by all) or (B, n, d), y (B, n),
     from W (B, m), in place.  S: sample weights (B, n), (1, n) shared, or (1, 0) for
     none; L2 (B,) or (1,) in X's dtype: each problem's l2 (hp[HP_L2] is ignored).
+    P: precondition="diag"'s (B or 1, PRE_ROWS, d) float64 (one for the batch, or each
+    problem's), or (1, PRE_ROWS, 0) for none; with it the one shared Gram matrix is copied
+    per problem into its chunk's scratch and turned into that of the problem's v there.
 
     Parallel over `nchunks` contiguous chunks of problems (as solve_batch); state (B,
     STATE_SIZE) float64, S1, S2 (B, m) method state, hist (rows, B).
@@ -70,6 +74,7 @@ def solve_shared(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, nchunks):
     one_x = X.shape[0] == 1
     shared_s = S.shape[0] == 1
     one_gram = mode == GRAM and one_x and shared_s
+    on = P.shape[2] > 0  # precondition="diag"
     # the shared set-up: one transposed X (DIRECT), one Gram matrix (GRAM, shared weights)
     nt1 = n if (one_x and mode == DIRECT) else 1
     Xt_one = np.empty((d, nt1), X.dtype)
@@ -82,21 +87,21 @@ def solve_shared(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, nchunks):
         gram_general(X[0], y[0], S[0], A_one, b_one, inter)
     # per-chunk scratch: a transposed X and a Gram matrix only where problems have their own
     nt = n if not one_x else 1
-    dgc = dim if (mode == GRAM and not one_gram) else 1
+    dgc = dim if (mode == GRAM and (on or not one_gram)) else 1
     Xt_all = np.empty((nchunks, d, nt), X.dtype)
     z_all = np.empty((nchunks, n), X.dtype)
     zk_all = np.empty((nchunks, k, n if k > 1 else 1), X.dtype)
     A_all = np.empty((nchunks, dgc, dgc), np.float64)
     b_all = np.empty((nchunks, dim if mode == GRAM else 1), np.float64)
     vec_all = np.empty((nchunks, 5, m), X.dtype)
-    pre = np.zeros((PRE_ROWS, 0), np.float64)  # no precondition= here (api refuses it)
     part_g_all = np.empty((nchunks, 1, m), X.dtype)
     part_f_all = np.empty((nchunks, 1), np.float64)
     pw_all = np.empty((nchunks, 2, dim), np.float64)
     hp_all = np.empty((nchunks, hp.shape[0]), hp.dtype)
     Xb, yb, Wb, S1b, S2b = borrowed(X), borrowed(y), borrowed(W), borrowed(S1), borrowed(S2)
-    Sb, L2b = borrowed(S), borrowed(L2)
+    Sb, L2b, Pb = borrowed(S), borrowed(L2), borrowed(P)
     one_l2 = L2b.shape[0] == 1
+    one_p = Pb.shape[0] == 1
     ipb, tolb, stb, hb = borrowed(ip), borrowed(tol), borrowed(state), borrowed(hist)
     for ch in prange(nchunks):
         z = borrowed(z_all[ch])
@@ -112,7 +117,8 @@ def solve_shared(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, nchunks):
         # borrowed here, inside the loop: a view borrowed before it would let Numba free
         # Xt_one and A_one after their last use (a dangling view of a freed buffer)
         Xt = borrowed(Xt_one) if one_x else borrowed(Xt_all[ch])
-        A = borrowed(A_one) if one_gram else borrowed(A_all[ch])
+        A1 = borrowed(A_one)
+        A = A1 if (one_gram and not on) else borrowed(A_all[ch])
         for q in range(ch * B // nchunks, (ch + 1) * B // nchunks):
             if int(stb[q, ST_STATUS]) != RUNNING or load_relaxed(ipb, IP_STOP_AT) < 0:
                 continue  # done, or interrupted before its set-up
@@ -123,10 +129,17 @@ def solve_shared(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, nchunks):
                 c = prepare_problem(mode, Xq, yb[q], sq, Xt, A, b, inter)
             elif one_gram:
                 c = gram_rhs(Xq, yb[q], sq, b, inter)
+                if on:  # the shared Gram matrix, copied: each problem's own T below
+                    for r in range(dim):
+                        for j in range(dim):
+                            A[r, j] = A1[r, j]
             elif mode == GRAM:
                 c = gram_general(Xq, yb[q], sq, A, b, inter)
             else:
                 c = 0.0
+            pq = Pb[0] if one_p else Pb[q]
+            if mode == GRAM and on:
+                gram_to_rescaled(pq, A, b, np.float64(hpc[HP_L2]), inter)
             solve_problem(Xq, yb[q], sq, Xt, z, zk, A, b, c, part_g, part_f, pw, Wb[q], ipb,
                           hpc, tolb, stb[q], q, vec[0], vec[1], vec[2], S1b[q], S2b[q], vec[3],
-                          hb, pre, vec[4])
+                          hb, pq, vec[4])
