@@ -24,7 +24,7 @@ def active(pre):
     return pre.shape[1] > 0
 
 
-@cpu_kernel(refcount=False, inline=True)
+@cpu_kernel(refcount=False)
 def to_original(pre, v, w, k, inter):
     """w = T v (see the module docstring); v, w (>= (d + inter) k,) of any float dtype; the
     intercepts' sums in float64.  Entries past (d + inter) k are not touched."""
@@ -42,7 +42,7 @@ def to_original(pre, v, w, k, inter):
             w[dk + c] = acc
 
 
-@cpu_kernel(refcount=False, inline=True)
+@cpu_kernel(refcount=False)
 def gradient_to_rescaled(pre, g, k, inter):
     """g <- T^T g in place: g[j*k + c] = c_j (g[j*k + c] - mu_j g[d*k + c]) (mu_j read only
     with the intercepts, `inter`); the intercepts' entries are unchanged.  g of any float
@@ -71,7 +71,7 @@ def penalty_scale(pre):
     return top
 
 
-@cpu_kernel(refcount=False, inline=True)
+@cpu_kernel(refcount=False)
 def original_gradient_sq(pre, g, k, inter):
     """|T^{-T} g|^2 in float64 for g the gradient in v: the norm of the original
     variables' gradient (its coefficients g_j / c_j + mu_j g_b, its intercepts g_b)."""

@@ -143,7 +143,7 @@ def transposed_apply(Xt, sw, v, u, gv, hp, dim):
         gv[d] = s / n
 
 
-@cpu_kernel(refcount=False, inline=True)
+@cpu_kernel(refcount=False)
 def xtx_small(mode, X, s, Xt, A, v, u, gv, part_g, hp, dim):
     """gv (float64) = X^T X v / n (of [X, 1] when dim = d + 1, weighted by s) for a
     problem of a batch: from A (GRAM) or from Xt (DIRECT)."""
@@ -153,7 +153,7 @@ def xtx_small(mode, X, s, Xt, A, v, u, gv, part_g, hp, dim):
         transposed_apply(Xt, s, v, u, gv, hp, dim)
 
 
-@cpu_kernel(refcount=False, inline=True)
+@cpu_kernel(refcount=False)
 def xtx_large(mode, X, s, Xt, A, v, u, gv, part_g, hp, dim):
     """gv (float64) = X^T X v / n for one large problem: from A (GRAM) or by parallel row blocks
     over X (ROWS).  Kept apart from xtx_small so a batch never compiles the row pass."""
@@ -248,7 +248,7 @@ def xtx_rows(X, s, v, out, part, hp, dim):
         out[j] = s / n
 
 
-@cpu_kernel(refcount=False, inline=True)
+@cpu_kernel(refcount=False)
 def prepare_problem(mode, X, y, s, Xt, A, b, inter):
     """Set-up of one small problem before its iterations: Xt (d, n) = X^T, and in GRAM
     mode A = X^T X / n, b = X^T y / n (of [X, 1] with the intercept, weighted by s:

@@ -89,17 +89,6 @@ def evaluate_v(pre, wv, ip, mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, par
 
 
 @cpu_kernel(refcount=False)
-def evaluate_at(pre, wv, ip, mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f, w, g,
-                hp):
-    """evaluate_v as a call of its own, for the one evaluation per call at the
-    saved iterate: the hot trial evaluation is inlined in solve_problem, and a second
-    inlined copy would only cost compile time (the evaluation is most of the skeleton's
-    code)."""
-    return evaluate_v(pre, wv, ip, mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f,
-                      w, g, hp)
-
-
-@cpu_kernel(refcount=False)
 def solve_problem(X, y, s, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp, tol, state,
                   col, w_new, g, g_new, s1, s2, p, hist, pre, wv):
     """Run one problem from its saved state up to iteration ip[IP_STOP_AT].
@@ -137,62 +126,87 @@ def solve_problem(X, y, s, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp
         lr = auto_lr(np.float64(hp[HP_CURV]), lam, auto_l2(pre, mode == GRAM, np.float64(hp[HP_L2])))
     w = w_out        # current iterate; w_new, g_new: the trial point; swapped on acceptance
     swapped = False
-    f, gsq = evaluate_at(pre, wv, ip, mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f,
-                         w, g, hp)
-    if t == 0:
-        state[ST_F0] = f
-        state[ST_LR0] = lr
-        state[ST_FREF] = f
-        state[ST_QREF] = 1.0
-        state[ST_PATIENCE] = ARMIJO_GROW_AFTER
-        state[ST_GTOL] = problem_gtol(tol[TOL_G], tol[TOL_R], gsq)
-        record_history(hist, col, 0, hist_every, f, False)
-    gtol = state[ST_GTOL]
-    f0 = state[ST_F0]
-    lr0 = state[ST_LR0]
-    fref = state[ST_FREF]
-    qref = state[ST_QREF]
-    streak = int(state[ST_STREAK])
-    patience = int(state[ST_PATIENCE])
-    grown = state[ST_GROWN] != 0.0
-    limit = diverge_limit(f0)
-    status = start_status(f, gsq)
+    # The first pass of the loop evaluates the saved iterate (copied into w_new) and takes
+    # it as the current point: the skeleton holds one inlined evaluation (most of its
+    # code) for the saved iterate and every trial point, not two (twice the compile time).
+    for j in range(m):
+        w_new[j] = w[j]
+    started = False
+    f = gsq = f_new = gsq_new = 0.0
+    gtol = f0 = lr0 = fref = qref = limit = 0.0
+    streak = patience = 0
+    grown = False
+    scale = alpha = slope = rounding = f_ref = step_sq = ww = 0.0
+    direction = g
+    outcome = ACCEPT
+    halvings = 0
+    status = RUNNING
     while status == RUNNING:
-        # re-read every iteration: Ctrl-C moves it to -1 while the call runs (runtime.py)
-        status = before_update(gsq, gtol, t, max_iter, load_relaxed(ip, IP_STOP_AT), f, f0)
-        if status != RUNNING:
-            break
-        if plain_gradient(method):
-            scale = 1.0
-            direction = g
-        else:
-            scale = method_direction(method, t, g, s1, s2, p, hp, 0, 1)
-            direction = p
-        slope = 0.0
-        if searching:
-            for j in range(m):
-                slope += np.float64(g[j]) * np.float64(direction[j])
-        alpha = trial_lr(armijo, method, lr, lr0, streak, patience) * scale
-        rounding = loss_rounding(float(hp[HP_LOSS_ROUNDING]), f, c)
-        f_ref = acceptance_reference(method, f, fref)
+        if started:
+            # re-read every iteration: Ctrl-C moves it to -1 while the call runs (runtime.py)
+            status = before_update(gsq, gtol, t, max_iter, load_relaxed(ip, IP_STOP_AT), f, f0)
+            if status != RUNNING:
+                break
+            if plain_gradient(method):
+                scale = 1.0
+                direction = g
+            else:
+                scale = method_direction(method, t, g, s1, s2, p, hp, 0, 1)
+                direction = p
+            slope = 0.0
+            if searching:
+                for j in range(m):
+                    slope += np.float64(g[j]) * np.float64(direction[j])
+            alpha = trial_lr(armijo, method, lr, lr0, streak, patience) * scale
+            rounding = loss_rounding(float(hp[HP_LOSS_ROUNDING]), f, c)
+            f_ref = acceptance_reference(method, f, fref)
         halvings = 0
         while True:
-            step_sq = 0.0
-            ww = 0.0
-            for j in range(m):
-                wj = w[j] - alpha * direction[j]
-                w_new[j] = wj
-                dj = float(wj) - float(w[j])
-                step_sq += dj * dj
-                ww += float(wj) * float(wj)
+            if started:
+                step_sq = 0.0
+                ww = 0.0
+                for j in range(m):
+                    wj = w[j] - alpha * direction[j]
+                    w_new[j] = wj
+                    dj = float(wj) - float(w[j])
+                    step_sq += dj * dj
+                    ww += float(wj) * float(wj)
             f_new, gsq_new = evaluate_v(pre, wv, ip, mode, code, X, y, s, Xt, z, zk, A, b, c,
                                         part_g, part_f, w_new, g_new, hp)
+            if not started:
+                break
             outcome = trial_outcome(searching, halvings, f_new, f_ref, alpha, slope, rounding,
                                     limit, ww, gsq_new)
             if outcome != BACKTRACK:
                 break
             halvings += 1
             alpha *= 0.5
+        if not started:  # the saved iterate's loss and gradient
+            started = True
+            w, w_new = w_new, w
+            g, g_new = g_new, g
+            swapped = not swapped
+            f = f_new
+            gsq = gsq_new
+            if t == 0:
+                state[ST_F0] = f
+                state[ST_LR0] = lr
+                state[ST_FREF] = f
+                state[ST_QREF] = 1.0
+                state[ST_PATIENCE] = ARMIJO_GROW_AFTER
+                state[ST_GTOL] = problem_gtol(tol[TOL_G], tol[TOL_R], gsq)
+                record_history(hist, col, 0, hist_every, f, False)
+            gtol = state[ST_GTOL]
+            f0 = state[ST_F0]
+            lr0 = state[ST_LR0]
+            fref = state[ST_FREF]
+            qref = state[ST_QREF]
+            streak = int(state[ST_STREAK])
+            patience = int(state[ST_PATIENCE])
+            grown = state[ST_GROWN] != 0.0
+            limit = diverge_limit(f0)
+            status = start_status(f, gsq)
+            continue
         if outcome != ACCEPT:
             status = outcome  # DIVERGED or LINE_SEARCH_FAILED: w stays the last finite iterate
             break
