@@ -57,6 +57,9 @@ PRECONDITION_BLOCK_ELEMENTS = 1 << 16
 # sweep_lr's default step sizes: this many, log-spaced over this span times 1/L
 SWEEP_POINTS = 13
 SWEEP_SPAN = (1e-2, 4.0)
+# minimize(batch_size=m): the visiting orders and step-size factors of at most this many
+# bytes of epochs are drawn on the host per compiled call (cpu/backend_minibatch.py)
+MINIBATCH_ORDER_BYTES = 32 << 20
 # the NaN/Inf scan of a large array that failed the quick sum test goes in chunks this long
 FINITE_CHUNK = 1 << 22
 

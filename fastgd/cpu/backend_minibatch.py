@@ -1,0 +1,128 @@
+"""The CPU backend of a mini-batch solve (``minimize(..., batch_size=m)``, m < n):
+CpuBackend's buffers and outer-loop API, the driver of fastgd/cpu/minibatch.py.
+
+The host's share of an epoch: its visiting order and its step-size factors.  Epoch e's
+order is the e-th ``rng.permutation(n)`` of the solve's generator
+(``np.random.default_rng(random_state)``, or the Generator passed), the same for every
+problem of a batch, with each mini-batch's indices sorted (cache-friendly; the
+gradient's sum does not depend on the order); ``shuffle=False``: the rows in their
+stored order.  Orders are drawn for blocks of epochs (config.MINIBATCH_ORDER_BYTES at
+most), always in epoch order, so the result does not depend on how the outer loop chunks
+the solve (callback, progress) nor on the thread count.  Update u (1-based over the
+solve) has the factor 1 ("constant"), u^-0.5 ("invscaling") or schedule(u) (a callable,
+evaluated here).
+"""
+import math
+
+import numba
+import numpy as np
+
+from .. import config, contract
+from .._jit import rebind
+from ..runtime import parallel_launch
+from .backend import CpuBackend, _chunksize_one, batch_chunks
+
+_MADE = {}
+
+
+def minibatch_kernels(problem):
+    """The mini-batch driver of the problem's family: built-in row losses (cached on
+    disk), or a user's RowLoss (its row_terms rebound; kept per loss and dtype)."""
+    from . import evaluate, minibatch, prepare
+    entry = getattr(problem, "_entry", None)
+    if entry is None:
+        if "builtin" not in _MADE:
+            _MADE["builtin"] = rebind([prepare, minibatch], {"xtx_apply": minibatch.xtx_serial},
+                                      cache_tag="minibatch")
+        return _MADE["builtin"]
+    per = entry.setdefault("minibatch", {})
+    key = problem.dtype.str
+    if key not in per:
+        per[key] = rebind([evaluate, prepare, minibatch],
+                          {"xtx_apply": minibatch.xtx_serial,
+                           "row_terms": problem.row_function(problem.dtype)})
+    return per[key]
+
+
+def update_factors(schedule, first, count):
+    """(count,) float64: the lr_schedule's factor of updates first .. first + count - 1
+    (1-based).  A callable's value must be a finite real >= 0 (ValueError otherwise)."""
+    if schedule == "constant":
+        return np.ones(count)
+    u = np.arange(first, first + count, dtype=np.float64)
+    if schedule == "invscaling":
+        return 1.0 / np.sqrt(u)
+    out = np.empty(count)
+    for k in range(count):
+        out[k] = schedule_value(schedule, first + k)
+    return out
+
+
+def schedule_value(schedule, u):
+    """schedule(u) as a float, checked: a finite real >= 0."""
+    v = schedule(u)
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"lr_schedule must return a real number, got {type(v).__name__} "
+                        f"at update {u}") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise ValueError(f"lr_schedule must return a finite factor >= 0, got {v} at update {u}")
+    return v
+
+
+class MinibatchBackend(CpuBackend):
+    """CpuBackend of a mini-batch solve: X (1 or B, n, d) read in place (shared X included),
+    y (B, n), l2 (1 or B,) per problem."""
+
+    def __init__(self, plan):
+        super().__init__(plan)
+        problem = plan.problem
+        self.kernels = minibatch_kernels(problem)
+        self.L2 = problem.kernel_l2()
+        mb = plan.minibatch
+        self.bsize = mb.size
+        self.shuffle = mb.shuffle
+        self.schedule = mb.schedule
+        self.rng = mb.rng
+        n = problem.n
+        self.updates = -(-n // mb.size)  # per epoch
+        self.most_epochs = max(1, config.MINIBATCH_ORDER_BYTES // (8 * (n + self.updates)))
+
+    def _orders(self, base, epochs):
+        """(epochs, n) int64 visiting orders of epochs base .. (or (0, 0): stored order)
+        and (epochs, updates) float64 step-size factors."""
+        n, m, nb = self.plan.problem.n, self.bsize, self.updates
+        factors = update_factors(self.schedule, base * nb + 1, epochs * nb).reshape(epochs, nb)
+        if not self.shuffle:
+            return np.zeros((0, 0), np.int64), factors
+        order = np.empty((epochs, n), np.int64)
+        full = (n // m) * m
+        for e in range(epochs):
+            order[e] = self.rng.permutation(n)
+            order[e, :full].reshape(-1, m).sort(axis=1)
+            order[e, full:].sort()
+        return order, factors
+
+    def _advance(self):
+        state, ip = self.state, self.ip
+        stop_at = int(ip[contract.IP_STOP_AT])
+        running = state[:, contract.ST_STATUS] == contract.RUNNING
+        if not running.any():
+            return
+        # every running problem has reached the same epoch (the last call's stop)
+        base = int(state[running, contract.ST_NIT].min())
+        B = self.y.shape[0]
+        threads = numba.get_num_threads()
+        while True:  # at least one call: it evaluates x0 (and lr="auto") for max_iter=0
+            epochs = max(0, min(stop_at - base, self.most_epochs))
+            order, factors = self._orders(base, epochs)
+            with parallel_launch(), _chunksize_one():
+                self.kernels.solve_minibatch(
+                    self.X, self.y, self.S, self.L2, self.W, self.S1, self.S2, ip,
+                    self.plan.hp, self.plan.tol, state, self.hist, order, factors, base,
+                    base + epochs, self.bsize, batch_chunks(B, 1, 1, threads))
+            base += epochs
+            if base >= stop_at or ip[contract.IP_STOP_AT] < 0 or \
+                    not (state[:, contract.ST_STATUS] == contract.RUNNING).any():
+                return
