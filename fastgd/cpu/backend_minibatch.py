@@ -88,6 +88,11 @@ class MinibatchBackend(CpuBackend):
         n = problem.n
         self.updates = -(-n // mb.size)  # per epoch
         self.most_epochs = max(1, config.MINIBATCH_ORDER_BYTES // (8 * (n + self.updates)))
+        # one problem: solve_epochs called directly (serial; no parallel region to compile)
+        m = self.W.shape[1]
+        self.scratch = (np.empty((3, m), problem.dtype),
+                        np.empty((2, max(m, problem.d + 1)), np.float64),
+                        np.zeros((contract.PRE_ROWS, 0), np.float64))
 
     def _orders(self, base, epochs):
         """(epochs, n) int64 visiting orders of epochs base .. (or (0, 0): stored order)
@@ -112,17 +117,26 @@ class MinibatchBackend(CpuBackend):
             return
         # every running problem has reached the same epoch (the last call's stop)
         base = int(state[running, contract.ST_NIT].min())
-        B = self.y.shape[0]
-        threads = numba.get_num_threads()
         while True:  # at least one call: it evaluates x0 (and lr="auto") for max_iter=0
             epochs = max(0, min(stop_at - base, self.most_epochs))
             order, factors = self._orders(base, epochs)
-            with parallel_launch(), _chunksize_one():
-                self.kernels.solve_minibatch(
-                    self.X, self.y, self.S, self.L2, self.W, self.S1, self.S2, ip,
-                    self.plan.hp, self.plan.tol, state, self.hist, order, factors, base,
-                    base + epochs, self.bsize, batch_chunks(B, 1, 1, threads))
+            self._call(order, factors, base, base + epochs)
             base += epochs
             if base >= stop_at or ip[contract.IP_STOP_AT] < 0 or \
                     not (state[:, contract.ST_STATUS] == contract.RUNNING).any():
                 return
+
+    def _call(self, order, factors, base, upto):
+        """Advance every running problem from epoch base up to `upto` (one compiled call)."""
+        k, ip, hp, tol = self.kernels, self.ip, self.plan.hp, self.plan.tol
+        B = self.y.shape[0]
+        if B == 1:
+            vec, pw, pre = self.scratch
+            k.solve_epochs(self.X[0], self.y[0], self.S[0], self.L2[0], order, factors, base,
+                           upto, self.bsize, self.W[0], ip, hp, tol, self.state[0], 0, vec[0],
+                           vec[1], self.S1[0], self.S2[0], vec[2], pw, self.hist, pre)
+            return
+        with parallel_launch(), _chunksize_one():
+            k.solve_minibatch(self.X, self.y, self.S, self.L2, self.W, self.S1, self.S2, ip, hp,
+                              tol, self.state, self.hist, order, factors, base, upto,
+                              self.bsize, batch_chunks(B, 1, 1, numba.get_num_threads()))

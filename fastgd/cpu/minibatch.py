@@ -73,7 +73,7 @@ def rows_visited(code, inter, X, y, s, w, acc, order, lo, hi, one, lparam):
     return fb
 
 
-@cpu_kernel(refcount=False, inline=True)
+@cpu_kernel(refcount=False)
 def rows_gradient(code, X, y, s, l2, order, lo, hi, w, g, hp):
     """Loss and gradient of the rows lo..hi-1 (of `order`; of X itself when `order` is
     empty): f = sum s_i phi_i / count + l2/2 |w[:d]|^2 (float64), g = sum s_i phi'_i x_i /
