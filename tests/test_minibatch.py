@@ -183,6 +183,15 @@ def test_full_data_values_history_and_epochs(rng):
         assert res.history[e] == pytest.approx(full_loss_grad("lsq", X, y, w, 0.1)[0], rel=1e-9)
 
 
+def test_batch_size_of_n_or_more_takes_the_full_batch_path(rng):
+    X, y = lsq_data(rng, n=30)
+    for m in (30, 1000):  # a schedule has no meaning there: the full-batch solve says so
+        with pytest.raises(ValueError, match="full-batch"):
+            fastgd.minimize(fastgd.LeastSquares(X, y), lr=0.1, batch_size=m,
+                            lr_schedule="invscaling")
+
+
+@pytest.mark.slow  # compiles the full-batch driver (~20 s alone; shared in a full run)
 def test_full_batch_sizes_are_the_full_batch_solve(rng):
     X, y = lsq_data(rng, n=30)
     p = fastgd.LeastSquares(X, y)
@@ -225,6 +234,9 @@ def test_batched_and_shared_x_problems(rng):
         np.testing.assert_allclose(res.x[q], ref, rtol=1e-10, atol=1e-12)
         f, _ = full_loss_grad("lsq", X[q], Y[q], ref, 0.05)
         assert res.fun[q] == pytest.approx(f, rel=1e-10)
+    one_thread = fastgd.minimize(fastgd.LeastSquares(X, Y, l2=0.05), "rmsprop", lr=lrs,
+                                 batch_size=4, random_state=2, max_iter=3, gtol=0.0, threads=1)
+    np.testing.assert_array_equal(one_thread.x, res.x)
     l2 = np.geomspace(1e-3, 1.0, B)
     shared = fastgd.minimize(fastgd.Logistic(X[0], (Y > 0).astype(float), l2=l2,
                                              fit_intercept=True),
@@ -234,6 +246,17 @@ def test_batched_and_shared_x_problems(rng):
                         l2=l2[q], intercept=True)
         np.testing.assert_allclose(np.append(shared.x[q], shared.intercept[q]), ref,
                                    rtol=1e-10, atol=1e-12)
+
+
+def test_sweep_lr_passes_batch_size(rng):
+    X, y = lsq_data(rng, n=40)
+    lrs = np.array([0.01, 0.05, 0.2])
+    sw = fastgd.sweep_lr(fastgd.LeastSquares(X, y), lrs, batch_size=6, random_state=8,
+                         max_iter=3, gtol=0.0)
+    assert sw.auto_lr == pytest.approx(1.0 / np.linalg.eigvalsh(X.T @ X / 40).max(), rel=1e-8)
+    for q, lr in enumerate(lrs):
+        ref = reference("lsq", X, y, "gd", lr, 6, 3, seed=8)
+        np.testing.assert_allclose(sw.x[q], ref, rtol=1e-10, atol=1e-12)
 
 
 def test_float32(rng):
