@@ -259,6 +259,25 @@ def test_sweep_lr_passes_batch_size(rng):
         np.testing.assert_allclose(sw.x[q], ref, rtol=1e-10, atol=1e-12)
 
 
+def test_csr_x(rng):
+    n, d = 40, 6
+    X = rng.standard_normal((n, d)) * (rng.random((n, d)) < 0.4)
+    y = (X @ rng.standard_normal(d) > 0).astype(float)
+    sw = rng.uniform(0.5, 2.0, n)
+    p = fastgd.Logistic(sp.csr_matrix(X), y, l2=0.01, fit_intercept=True, sample_weight=sw)
+    res = fastgd.minimize(p, "adam", lr=0.1, batch_size=6, random_state=5, max_iter=3,
+                          gtol=0.0)
+    ref = reference("logistic", X, y, "adam", 0.1, 6, 3, seed=5, l2=0.01, sw=sw,
+                    intercept=True)
+    np.testing.assert_allclose(np.append(res.x, res.intercept), ref, rtol=1e-10, atol=1e-12)
+    f, _ = full_loss_grad("logistic", X, y, ref, 0.01, sw, intercept=True)
+    assert res.fun == pytest.approx(f, rel=1e-10)
+    auto = fastgd.minimize(p, batch_size=6, max_iter=0)  # the full-data 1/L
+    A = np.hstack([X, np.ones((n, 1))]) * np.sqrt(sw / sw.mean())[:, None]
+    lam = np.linalg.eigvalsh(A.T @ A / n).max()
+    assert auto.lr == pytest.approx(1.0 / (0.25 * lam + 0.01), rel=1e-6)
+
+
 def test_float32(rng):
     X, y = lsq_data(rng, dtype=np.float32)
     res = fastgd.minimize(fastgd.LeastSquares(X, y), "adam", lr=0.05, batch_size=8,
@@ -322,11 +341,8 @@ def test_bad_arguments_rejected_before_anything_is_written(rng):
         with pytest.raises(err, match=word):
             fastgd.minimize(p, **{"lr": 0.1, "x0": x0, "inplace": True, **kwargs})
         np.testing.assert_array_equal(x0, np.ones(4))
-    others = [fastgd.Softmax(X, (y > 0).astype(float), 2),
-              fastgd.LeastSquares(sp.csr_matrix(X), y)]
-    for q in others:
-        with pytest.raises(ValueError, match="batch_size"):
-            fastgd.minimize(q, lr=0.1, batch_size=4)
+    with pytest.raises(ValueError, match="batch_size"):
+        fastgd.minimize(fastgd.Softmax(X, (y > 0).astype(float), 2), lr=0.1, batch_size=4)
     obj = fastgd.Objective(sphere, sphere_grad)
     with pytest.raises(ValueError, match="batch_size"):
         fastgd.minimize(obj, x0=np.ones((2, 3)), lr=0.1, batch_size=4)

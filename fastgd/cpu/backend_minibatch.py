@@ -18,29 +18,45 @@ import numba
 import numpy as np
 
 from .. import config, contract
-from .._jit import rebind
+from .._jit import read_view, rebind
 from ..runtime import parallel_launch
 from .backend import CpuBackend, _chunksize_one, batch_chunks
+from .backend_csr import csr_bounds
 
 _MADE = {}
 
 
+def _bind(rows_of, xtx_apply, columns, tag):
+    from . import minibatch, prepare
+    return rebind([prepare, minibatch], {"rows_of": rows_of, "xtx_apply": xtx_apply,
+                                         "columns": columns}, cache_tag=tag)
+
+
 def minibatch_kernels(problem):
-    """The mini-batch driver of the problem's family: built-in row losses (cached on
-    disk), or a user's RowLoss (its row_terms rebound; kept per loss and dtype)."""
-    from . import evaluate, minibatch, prepare
+    """The mini-batch driver of the problem's family and X: built-in row losses (cached on
+    disk, dense or CSR), or a user's RowLoss (its row_terms rebound in the row pass; kept
+    per loss, dtype and kind of X)."""
+    from . import csr, evaluate, minibatch, prepare
+    sparse = problem.sparse
     entry = getattr(problem, "_entry", None)
     if entry is None:
-        if "builtin" not in _MADE:
-            _MADE["builtin"] = rebind([prepare, minibatch], {"xtx_apply": minibatch.xtx_serial},
-                                      cache_tag="minibatch")
-        return _MADE["builtin"]
+        key = "csr" if sparse else "dense"
+        if key not in _MADE:
+            _MADE[key] = (_bind(minibatch.csr_rows_of, csr.xtx_csr, csr.csr_columns,
+                                "minibatch_csr") if sparse else
+                          _bind(minibatch.dense_rows, minibatch.xtx_serial, prepare.columns,
+                                "minibatch"))
+        return _MADE[key]
     per = entry.setdefault("minibatch", {})
-    key = problem.dtype.str
+    key = (problem.dtype.str, sparse)
     if key not in per:
-        per[key] = rebind([evaluate, prepare, minibatch],
-                          {"xtx_apply": minibatch.xtx_serial,
-                           "row_terms": problem.row_function(problem.dtype)})
+        row_terms = {"row_terms": problem.row_function(problem.dtype)}
+        if sparse:
+            rows = rebind([csr, minibatch], row_terms).csr_rows_of
+            per[key] = _bind(rows, csr.xtx_csr, csr.csr_columns, None)
+        else:
+            rows = rebind([evaluate, minibatch], row_terms).dense_rows
+            per[key] = _bind(rows, minibatch.xtx_serial, prepare.columns, None)
     return per[key]
 
 
@@ -73,7 +89,17 @@ def schedule_value(schedule, u):
 
 class MinibatchBackend(CpuBackend):
     """CpuBackend of a mini-batch solve: X (1 or B, n, d) read in place (shared X included),
-    y (B, n), l2 (1 or B,) per problem."""
+    or one CSR X (the tuple of fastgd/cpu/csr.py), y (B, n), l2 (1 or B,) per problem."""
+
+    def _data(self, problem):
+        if not problem.sparse:
+            return super()._data(problem)
+        data, indices, indptr = problem.csr
+        # lr="auto"'s power iteration (csr.xtx_csr) runs over parallel row blocks
+        bounds = csr_bounds(indptr, problem.n_params, numba.get_num_threads())
+        self.csr = (read_view(data), read_view(indices), read_view(indptr), bounds,
+                    int(problem.d))
+        return problem.X, read_view(problem.y[None])  # (X.size: the work of a call)
 
     def __init__(self, plan):
         super().__init__(plan)
@@ -90,8 +116,9 @@ class MinibatchBackend(CpuBackend):
         self.most_epochs = max(1, config.MINIBATCH_ORDER_BYTES // (8 * (n + self.updates)))
         # one problem: solve_epochs called directly (serial; no parallel region to compile)
         m = self.W.shape[1]
+        blocks = self.csr[3].shape[0] - 1 if problem.sparse else 1
         self.scratch = (np.empty((3, m), problem.dtype),
-                        np.empty((2, max(m, problem.d + 1)), np.float64),
+                        np.empty((1 + blocks, max(m, problem.d + 1)), np.float64),
                         np.zeros((contract.PRE_ROWS, 0), np.float64))
 
     def _orders(self, base, epochs):
@@ -132,7 +159,8 @@ class MinibatchBackend(CpuBackend):
         B = self.y.shape[0]
         if B == 1:
             vec, pw, pre = self.scratch
-            k.solve_epochs(self.X[0], self.y[0], self.S[0], self.L2[0], order, factors, base,
+            X = self.csr if self.plan.problem.sparse else self.X[0]
+            k.solve_epochs(X, self.y[0], self.S[0], self.L2[0], order, factors, base,
                            upto, self.bsize, self.W[0], ip, hp, tol, self.state[0], 0, vec[0],
                            vec[1], self.S1[0], self.S2[0], vec[2], pw, self.hist, pre)
             return

@@ -30,11 +30,11 @@ from ..contract import (
     IP_MAX_ITER, IP_METHOD, IP_STOP_AT, LSQ, PAUSE, PRE_ROWS, RUNNING, ST_F0, ST_FUN, ST_GNORM,
     ST_GTOL, ST_LR, ST_LR0, ST_NIT, ST_STATUS, TOL_F, TOL_G, TOL_R, TOL_X,
 )
-from .evaluate import rows_general, weighted
-from .math import decisions, losses, rules
-from .prepare import lambda_max
+from .csr import csr_rows
+from .evaluate import rows_general
+from .math import decisions, rules
+from .prepare import columns, lambda_max
 
-row_terms = losses.row_terms
 after_accept = decisions.after_accept
 auto_lr = decisions.auto_lr
 before_update = decisions.before_update
@@ -49,28 +49,41 @@ plain_gradient = rules.plain_gradient
 
 
 @cpu_kernel(refcount=False, inline=True)
-def rows_visited(code, inter, X, y, s, w, acc, order, lo, hi, one, lparam):
-    """acc[:d] += sum s_i phi'_i x_i (acc[d] += sum s_i phi'_i with the intercept w[d]) over
-    the rows i = order[lo..hi-1]; returns sum s_i phi_i (float64).  s (0,): no weights."""
-    d = X.shape[1]
-    wtd = weighted(s)
-    bias = w[d] if inter else one - one
+def dense_rows(code, X, y, s, w, acc, order, lo, hi, one, lparam):
+    """The hook ``rows_of`` for a dense X (n, d): acc[:d] += sum s_i phi'_i x_i (acc[d] +=
+    sum s_i phi'_i with the intercept w[d]) over the rows i = order[lo..hi-1] (i = lo..hi-1
+    when `order` is empty); returns sum s_i phi_i (float64).  s (0,): no weights.  The
+    row pass of fastgd/cpu/evaluate.py, one visited row at a time."""
+    inter = w.shape[0] > X.shape[1]
+    if order.shape[0] == 0:
+        return rows_general(code, False, inter, X, y, s, w, acc, lo, hi, one, lparam)
     fb = 0.0
     for k in range(lo, hi):
         i = order[k]
-        zi = bias
-        for j in range(d):
-            zi += X[i, j] * w[j]
-        phi, r = row_terms(code, zi, y[i], one, lparam)
-        if wtd:
-            phi *= float(s[i])
-            r *= s[i]
-        fb += phi
-        for j in range(d):
-            acc[j] += r * X[i, j]
-        if inter:
-            acc[d] += r
+        fb += rows_general(code, False, inter, X, y, s, w, acc, i, i + 1, one, lparam)
     return fb
+
+
+@cpu_kernel(refcount=False, inline=True)
+def csr_rows_of(code, X, y, s, w, acc, order, lo, hi, one, lparam):
+    """The hook ``rows_of`` for a CSR X tuple (fastgd/cpu/csr.py): dense_rows' sums by the
+    sparse row pass csr.csr_rows."""
+    data, indices, indptr, bounds, d = X
+    if order.shape[0] == 0:
+        return csr_rows(code, False, data, indices, indptr, d, y, s, w, acc, lo, hi, one,
+                        lparam)
+    fb = 0.0
+    for k in range(lo, hi):
+        i = order[k]
+        fb += csr_rows(code, False, data, indices, indptr, d, y, s, w, acc, i, i + 1, one,
+                       lparam)
+    return fb
+
+
+# the hooks, bound by fastgd/cpu/backend_minibatch.py: the row pass (dense_rows or
+# csr_rows_of), prepare.lambda_max's xtx_apply (xtx_serial or csr.xtx_csr) and columns
+rows_of = None
+xtx_apply = None
 
 
 @cpu_kernel(refcount=False)
@@ -78,17 +91,12 @@ def rows_gradient(code, X, y, s, l2, order, lo, hi, w, g, hp):
     """Loss and gradient of the rows lo..hi-1 (of `order`; of X itself when `order` is
     empty): f = sum s_i phi_i / count + l2/2 |w[:d]|^2 (float64), g = sum s_i phi'_i x_i /
     count + l2 w (the intercept w[d] unpenalised).  Returns (f, |g|^2)."""
-    d = X.shape[1]
+    d = columns(X)
     m = w.shape[0]
-    inter = m > d
     one = hp[HP_ONE]
-    lparam = hp[HP_LPARAM]
     for j in range(m):
         g[j] = one - one
-    if order.shape[0] == 0:
-        fb = rows_general(code, False, inter, X, y, s, w, g, lo, hi, one, lparam)
-    else:
-        fb = rows_visited(code, inter, X, y, s, w, g, order, lo, hi, one, lparam)
+    fb = rows_of(code, X, y, s, w, g, order, lo, hi, one, hp[HP_LPARAM])
     inv = 1.0 / (hi - lo)
     ww = 0.0
     gg = 0.0
@@ -117,10 +125,6 @@ def xtx_serial(mode, X, s, Xt, A, v, u, gv, part_g, hp, dim):
         gv[j] /= n
 
 
-# lambda_max's hook, bound by fastgd/cpu/drivers.py (xtx_serial)
-xtx_apply = None
-
-
 @cpu_kernel(refcount=False)
 def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol, state, col,
                  w_prev, g, s1, s2, p, pw, hist, pre):
@@ -140,7 +144,7 @@ def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol,
     hist_every = ip[IP_HIST_EVERY]
     xtol = tol[TOL_X]
     ftol = tol[TOL_F]
-    n = X.shape[0]
+    n = y.shape[0]
     m = w.shape[0]
     nb = (n + bsize - 1) // bsize
     none = order[0, :0] if order.shape[0] > 0 else order[:, 0]  # (0,): the rows in order

@@ -101,7 +101,6 @@ def minibatch(batch_size, shuffle, random_state, lr_schedule, problem, *, object
         (precondition is not None, "precondition='diag'"),
         (mode == "gram", "mode='gram' (a mini-batch reads its rows of X)"),
         (problem.outputs > 1, "Softmax"),
-        (problem.sparse, "a scipy.sparse X"),
     ]
     for bad, what in refused:
         if bad:
