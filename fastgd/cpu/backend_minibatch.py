@@ -12,14 +12,13 @@ the solve (callback, progress) nor on the thread count.  Update u (1-based over 
 solve) has the factor 1 ("constant"), u^-0.5 ("invscaling") or schedule(u) (a callable,
 evaluated here).
 """
-import math
-
 import numba
 import numpy as np
 
 from .. import config, contract
 from .._jit import read_view, rebind
 from ..runtime import parallel_launch
+from ..validate.minibatch import schedule_factor
 from .backend import CpuBackend, _chunksize_one, batch_chunks
 from .backend_csr import csr_bounds
 
@@ -70,21 +69,8 @@ def update_factors(schedule, first, count):
         return 1.0 / np.sqrt(u)
     out = np.empty(count)
     for k in range(count):
-        out[k] = schedule_value(schedule, first + k)
+        out[k] = schedule_factor(schedule, first + k)
     return out
-
-
-def schedule_value(schedule, u):
-    """schedule(u) as a float, checked: a finite real >= 0."""
-    v = schedule(u)
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        raise TypeError(f"lr_schedule must return a real number, got {type(v).__name__} "
-                        f"at update {u}") from None
-    if not (math.isfinite(v) and v >= 0):
-        raise ValueError(f"lr_schedule must return a finite factor >= 0, got {v} at update {u}")
-    return v
 
 
 class MinibatchBackend(CpuBackend):

@@ -18,8 +18,11 @@ iterate; after_accept: xtol over the epoch's step, ftol; record_history), so res
 res.grad_norm are full-data values at res.x.
 
 ``solve_minibatch`` is parallel over chunks of problems, each problem serial (its result
-does not depend on the thread count).  lr="auto" is the full-data 1/L (prepare.lambda_max
-with the hook ``xtx_apply`` bound to ``xtx_serial``, by fastgd/cpu/drivers.py's rebind).
+does not depend on the thread count); one problem runs ``solve_epochs`` directly.  The
+hooks, bound by fastgd/cpu/backend_minibatch.py (``fastgd._jit.rebind``): ``rows_of``
+(the row pass: ``dense_rows`` over fastgd/cpu/evaluate.py's rows, or ``csr_rows_of``
+over fastgd/cpu/csr.py's, one visited row at a time) and prepare.lambda_max's
+``xtx_apply``/``columns`` (lr="auto", the full-data 1/L: ``xtx_serial`` or csr.xtx_csr).
 """
 import numpy as np
 from numba import prange
@@ -237,7 +240,8 @@ def solve_minibatch(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, order, fac
     Xb, yb, Wb, S1b, S2b = borrowed(X), borrowed(y), borrowed(W), borrowed(S1), borrowed(S2)
     Sb, L2b = borrowed(S), borrowed(L2)
     ordb, facb = borrowed(order), borrowed(factors)
-    ipb, hpb, tolb, stb, hb = borrowed(ip), borrowed(hp), borrowed(tol), borrowed(state), borrowed(hist)
+    ipb, hpb, tolb = borrowed(ip), borrowed(hp), borrowed(tol)
+    stb, hb = borrowed(state), borrowed(hist)
     one_x = Xb.shape[0] == 1
     one_s = Sb.shape[0] == 1
     one_l2 = L2b.shape[0] == 1

@@ -49,17 +49,23 @@ def _random_state(v):
     return int(v)
 
 
+def schedule_factor(schedule, t):
+    """A callable lr_schedule's factor of update t (1-based), checked: a finite real >= 0
+    (minimize checks t=1; the backend every other update, as it reaches it)."""
+    v = schedule(t)
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"lr_schedule(t) must return a real number, got {type(v).__name__} "
+                        f"for t={t}") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise ValueError(f"lr_schedule(t) must return a finite factor >= 0, got {v} for t={t}")
+    return v
+
+
 def _schedule(v):
     if callable(v):
-        first = v(1)  # checked once here, before anything is written
-        try:
-            first = float(first)
-        except (TypeError, ValueError):
-            raise TypeError(f"lr_schedule(t) must return a real number, got "
-                            f"{type(first).__name__} for t=1") from None
-        if not (math.isfinite(first) and first >= 0):
-            raise ValueError(f"lr_schedule(t) must return a finite factor >= 0, got {first} "
-                             f"for t=1")
+        schedule_factor(v, 1)  # before anything is written
         return v
     if not isinstance(v, str) or v not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {list(LR_SCHEDULES)} or a callable "
