@@ -27,6 +27,7 @@ over fastgd/cpu/csr.py's, one visited row at a time) and prepare.lambda_max's
 import numpy as np
 from numba import prange
 
+from .. import config
 from .._jit import borrowed, cpu_kernel, load_relaxed
 from ..contract import (
     ACCEPT, DIRECT, HP_CURV, HP_LPARAM, HP_ONE, IP_HIST_EVERY, IP_INTERCEPT, IP_LOSS,
@@ -34,7 +35,7 @@ from ..contract import (
     ST_GTOL, ST_LR, ST_LR0, ST_NIT, ST_STATUS, TOL_F, TOL_G, TOL_R, TOL_X,
 )
 from .csr import csr_rows
-from .evaluate import rows_general
+from .evaluate import prefetch_rows, rows_general
 from .math import decisions, rules
 from .prepare import columns, lambda_max
 
@@ -50,6 +51,9 @@ trial_outcome = decisions.trial_outcome
 method_direction = rules.method_direction
 plain_gradient = rules.plain_gradient
 
+# compile-time constant of the cached kernels (see fastgd.config)
+VISIT_AHEAD = config.MINIBATCH_PREFETCH_ROWS
+
 
 @cpu_kernel(refcount=False, inline=True)
 def dense_rows(code, X, y, s, w, acc, order, lo, hi, one, lparam):
@@ -61,7 +65,10 @@ def dense_rows(code, X, y, s, w, acc, order, lo, hi, one, lparam):
     if order.shape[0] == 0:
         return rows_general(code, False, inter, X, y, s, w, acc, lo, hi, one, lparam)
     fb = 0.0
+    last = order.shape[0] - VISIT_AHEAD
     for k in range(lo, hi):
+        if k < last:  # the visited rows are scattered: no hardware prefetcher sees them
+            prefetch_rows(X, order[k + VISIT_AHEAD], 1)
         i = order[k]
         fb += rows_general(code, False, inter, X, y, s, w, acc, i, i + 1, one, lparam)
     return fb
