@@ -3,6 +3,8 @@ independent plain-NumPy float64 reference of the documented algorithm: epoch e v
 rows in the e-th ``np.random.default_rng(random_state).permutation(n)`` (the stored order
 with shuffle=False), update u (1-based) steps with the mean gradient of its rows (weights
 scaled to mean 1) times lr * schedule(u), by torch.optim's formulas."""
+import tracemalloc
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -297,6 +299,18 @@ def test_memmap_read_only_is_not_copied(rng, tmp_path):
                           gtol=0.0)
     ref = reference("lsq", X, y, "adagrad", 0.2, 8, 3, seed=1)
     np.testing.assert_allclose(res.x, ref, rtol=1e-10, atol=1e-12)
+    # a larger X: the solve allocates a small fraction of it (the epochs' visiting orders,
+    # 8 n bytes each), never a copy
+    big = rng.standard_normal((20000, 32))
+    np.save(tmp_path / "B.npy", big)
+    mm = np.load(tmp_path / "B.npy", mmap_mode="r")
+    p = fastgd.LeastSquares(mm, big @ np.ones(32))
+    tracemalloc.start()
+    res = fastgd.minimize(p, "adagrad", lr=0.2, batch_size=64, random_state=1, max_iter=3,
+                          gtol=0.0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert res.nit == 3 and peak < big.nbytes / 4
 
 
 def test_sgd_with_decay_reaches_least_squares(rng):
