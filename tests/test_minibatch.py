@@ -157,7 +157,8 @@ def test_shuffle_false_visits_rows_in_order(rng):
 def test_seeds_generators_threads_and_chunks(rng):
     X, y = lsq_data(rng, n=60)
     p = fastgd.LeastSquares(X, y)
-    opts = dict(lr=0.05, batch_size=9, max_iter=6, gtol=0.0)
+    opts = dict(method="adam", lr=0.05, batch_size=9, max_iter=40, gtol=0.0,
+                lr_schedule=decay)  # 40 epochs: orders drawn in blocks of 16, 16 and 8
     a = fastgd.minimize(p, random_state=5, **opts)
     b = fastgd.minimize(p, random_state=5, threads=1, **opts)
     c = fastgd.minimize(p, random_state=np.random.default_rng(5), **opts)
@@ -166,8 +167,10 @@ def test_seeds_generators_threads_and_chunks(rng):
     other = fastgd.minimize(p, random_state=6, **opts)
     for same in (b, c, d):
         np.testing.assert_array_equal(same.x, a.x)
-    assert calls and calls[-1].nit == 6
+    assert len(calls) == 20 and calls[-1].nit == 40  # 20 chunks of 2 epochs
     assert np.abs(other.x - a.x).max() > 1e-6
+    ref = reference("lsq", X, y, "adam", 0.05, 9, 40, seed=5, schedule=decay)
+    np.testing.assert_allclose(a.x, ref, rtol=1e-9, atol=1e-12)
 
 
 def test_full_data_values_history_and_epochs(rng):

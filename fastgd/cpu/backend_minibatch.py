@@ -7,7 +7,7 @@ order is the e-th ``rng.permutation(n)`` of the solve's generator
 problem of a batch, with each mini-batch's indices sorted (cache-friendly; the
 gradient's sum does not depend on the order); ``shuffle=False``: the rows in their
 stored order.  Orders are drawn for blocks of epochs (config.MINIBATCH_ORDER_BYTES at
-most), always in epoch order, so the result does not depend on how the outer loop chunks
+most; 16 epochs, then as many as were run before), always in epoch order, so the result does not depend on how the outer loop chunks
 the solve (callback, progress) nor on the thread count.  Update u (1-based over the
 solve) has the factor 1 ("constant"), u^-0.5 ("invscaling") or schedule(u) (a callable,
 evaluated here).
@@ -131,7 +131,8 @@ class MinibatchBackend(CpuBackend):
         # every running problem has reached the same epoch (the last call's stop)
         base = int(state[running, contract.ST_NIT].min())
         while True:  # at least one call: it evaluates x0 (and lr="auto") for max_iter=0
-            epochs = max(0, min(stop_at - base, self.most_epochs))
+            # blocks grow with the epochs run (a problem that stops early drew few orders)
+            epochs = max(0, min(stop_at - base, self.most_epochs, max(16, base)))
             order, factors = self._orders(base, epochs)
             self._call(order, factors, base, base + epochs)
             base += epochs
