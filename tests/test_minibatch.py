@@ -324,10 +324,12 @@ def test_sgd_with_decay_reaches_least_squares(rng):
     res = fastgd.minimize(fastgd.LeastSquares(X, y), lr=0.3, batch_size=32, random_state=0,
                           lr_schedule="invscaling", max_iter=30, gtol=0.0)
     # the SGD noise left after ~1900 decaying steps: far below the noise level of w_star
-    # (its standard error is 0.5 / sqrt(n) ~ 0.011), far above what an exact solve gets
+    # (its standard error is 0.5 / sqrt(n) ~ 0.011; measured 0.002-0.003 over six seeds)
     assert np.linalg.norm(res.x - w_star) < 0.01
-    start = np.linalg.norm(w_star)
-    assert np.linalg.norm(res.x - w_star) < 1e-2 * start
+    # with a constant step the iterates keep jittering at the noise floor (measured 0.07-0.18)
+    const = fastgd.minimize(fastgd.LeastSquares(X, y), lr=0.3, batch_size=32, random_state=0,
+                            max_iter=30, gtol=0.0)
+    assert np.linalg.norm(const.x - w_star) > 0.03
 
 
 def test_bad_arguments_rejected_before_anything_is_written(rng):
