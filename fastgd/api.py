@@ -63,7 +63,8 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     res.grad_norm are full-data values at res.x; lr="auto" is the full-data 1/L.  Not
     with method="bb", line_search="armijo", restart=True, device="cuda",
     precondition, mode="gram", Softmax or an Objective (ValueError naming batch_size);
-    dense (memmap included), CSR and shared X, batches, fit_intercept, sample_weight.  batch_size None or >= n: the full-batch solve.
+    dense (memmap included), CSR and shared X, batches, fit_intercept, sample_weight.
+    batch_size None or >= n: the full-batch solve.
 
     Returns a :class:`fastgd.Result`.
     """
