@@ -21,6 +21,8 @@ def dphi(kind, z, y, delta=1.0):
         return 1.0 / (1.0 + np.exp(-z)) - y
     if kind == "huber":
         return np.clip(z - y, -delta, delta)
+    if kind == "logcosh":  # the RowLoss below
+        return np.tanh(z - y)
     return np.exp(z) - y  # poisson
 
 
@@ -365,3 +367,21 @@ def test_bad_arguments_rejected_before_anything_is_written(rng):
     obj = fastgd.Objective(sphere, sphere_grad)
     with pytest.raises(ValueError, match="batch_size"):
         fastgd.minimize(obj, x0=np.ones((2, 3)), lr=0.1, batch_size=4)
+
+
+def logcosh(z, y):
+    return np.log(np.cosh(z - y))
+
+
+def logcosh_grad(z, y):
+    return np.tanh(z - y)
+
+
+@pytest.mark.slow  # compiles a RowLoss's own mini-batch driver (not cached on disk)
+def test_row_loss(rng):
+    X, y = lsq_data(rng, n=30)
+    LogCosh = fastgd.RowLoss(logcosh, logcosh_grad, lipschitz=1.0)
+    res = fastgd.minimize(LogCosh(X, y, fit_intercept=True), "momentum", lr=0.05, batch_size=7,
+                          random_state=2, max_iter=3, gtol=0.0)
+    ref = reference("logcosh", X, y, "momentum", 0.05, 7, 3, seed=2, intercept=True)
+    np.testing.assert_allclose(np.append(res.x, res.intercept), ref, rtol=1e-10, atol=1e-12)
