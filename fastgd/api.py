@@ -62,8 +62,9 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     stopping tests run once per epoch on the full-data loss and gradient; res.fun and
     res.grad_norm are full-data values at res.x; lr="auto" is the full-data 1/L.  Not
     with method="bb", line_search="armijo", restart=True, device="cuda",
-    precondition, mode="gram", Softmax or an Objective (ValueError naming batch_size);
-    dense (memmap included), CSR and shared X, batches, fit_intercept, sample_weight.
+    precondition, mode="gram", Softmax over a CSR X or an Objective (ValueError naming
+    batch_size); dense (memmap included), CSR and shared X, batches, fit_intercept,
+    sample_weight, every problem family.
     batch_size None or >= n: the full-batch solve.
 
     Returns a :class:`fastgd.Result`.

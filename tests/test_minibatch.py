@@ -50,25 +50,54 @@ def full_loss_grad(kind, X, y, w, l2=0.0, sw=None, intercept=False):
     return f, A.T @ (s * dphi(kind, z, y)) / n + pen
 
 
+def row_loss_gradient(kind, X, y, s, l2, intercept):
+    """grad(rows, w): the mean gradient of a row loss over `rows` (weights s), full l2."""
+    n, d = X.shape
+    A = np.hstack([X, np.ones((n, 1))]) if intercept else X
+
+    def grad(rows, w):
+        g = A[rows].T @ (s[rows] * dphi(kind, A[rows] @ w, y[rows])) / len(rows)
+        g[:d] += l2 * w[:d]
+        return g
+    return grad, A.shape[1]
+
+
+def softmax_gradient(X, y, k, s, l2, intercept):
+    """grad(rows, w) of Softmax, w = (W (d, k) row-major, then k intercepts if any)."""
+    n, d = X.shape
+    labels = y.astype(np.int64)
+
+    def grad(rows, w):
+        W = w[:d * k].reshape(d, k)
+        Z = X[rows] @ W + (w[d * k:] if intercept else 0.0)
+        P = np.exp(Z - Z.max(axis=1, keepdims=True))
+        P /= P.sum(axis=1, keepdims=True)
+        P[np.arange(len(rows)), labels[rows]] -= 1.0
+        P *= s[rows, None]
+        gW = X[rows].T @ P / len(rows) + l2 * W
+        return np.concatenate([gW.ravel(), P.sum(axis=0) / len(rows)]) if intercept \
+            else gW.ravel()
+    return grad, d * k + (k if intercept else 0)
+
+
 def reference(kind, X, y, method, lr, m, epochs, seed=None, shuffle=True,
-              schedule="constant", l2=0.0, sw=None, intercept=False, eps=None):
+              schedule="constant", l2=0.0, sw=None, intercept=False, eps=None, classes=None):
     """The documented mini-batch algorithm in float64 NumPy (torch.optim step formulas)."""
     X, y = np.asarray(X, np.float64), np.asarray(y, np.float64)
     n, d = X.shape
-    A = np.hstack([X, np.ones((n, 1))]) if intercept else X
     s = np.ones(n) if sw is None else sw / sw.sum() * n
+    grad, size = (softmax_gradient(X, y, classes, s, l2, intercept) if kind == "softmax"
+                  else row_loss_gradient(kind, X, y, s, l2, intercept))
     eps = (1e-10 if method == "adagrad" else 1e-8) if eps is None else eps
     mu, (b1, b2), a = TORCH_DEFAULTS["momentum"], TORCH_DEFAULTS["betas"], TORCH_DEFAULTS["alpha"]
     rng = np.random.default_rng(seed)
-    w = np.zeros(A.shape[1])
+    w = np.zeros(size)
     buf, v = np.zeros_like(w), np.zeros_like(w)
     u = 0
     for _ in range(epochs):
         order = rng.permutation(n) if shuffle else np.arange(n)
         for lo in range(0, n, m):
-            rows = order[lo:lo + m]
-            g = A[rows].T @ (s[rows] * dphi(kind, A[rows] @ w, y[rows])) / len(rows)
-            g[:d] += l2 * w[:d]
+            g = grad(order[lo:lo + m], w)
             u += 1
             step = lr * {"constant": lambda t: 1.0, "invscaling": lambda t: t ** -0.5}.get(
                 schedule, schedule)(u)
@@ -266,6 +295,7 @@ def test_sweep_lr_passes_batch_size(rng):
         np.testing.assert_allclose(sw.x[q], ref, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow  # compiles the CSR mini-batch driver (~10 s)
 def test_csr_x(rng):
     n, d = 40, 6
     X = rng.standard_normal((n, d)) * (rng.random((n, d)) < 0.4)
@@ -283,6 +313,25 @@ def test_csr_x(rng):
     A = np.hstack([X, np.ones((n, 1))]) * np.sqrt(sw / sw.mean())[:, None]
     lam = np.linalg.eigvalsh(A.T @ A / n).max()
     assert auto.lr == pytest.approx(1.0 / (0.25 * lam + 0.01), rel=1e-6)
+
+
+@pytest.mark.slow  # compiles the Softmax mini-batch driver (~10 s)
+def test_softmax(rng):
+    n, d, k = 45, 3, 4
+    X = rng.standard_normal((n, d))
+    y = rng.integers(0, k, n).astype(float)
+    sw = rng.uniform(0.5, 2.0, n)
+    p = fastgd.Softmax(X, y, k, l2=0.01, fit_intercept=True, sample_weight=sw)
+    res = fastgd.minimize(p, "adam", lr=0.05, batch_size=8, random_state=6, max_iter=3,
+                          gtol=0.0)
+    ref = reference("softmax", X, y, "adam", 0.05, 8, 3, seed=6, l2=0.01, sw=sw,
+                    intercept=True, classes=k)
+    assert res.x.shape == (d, k) and res.intercept.shape == (k,)
+    np.testing.assert_allclose(np.append(res.x.ravel(), res.intercept), ref, rtol=1e-10,
+                               atol=1e-12)
+    f, g = p.loss_grad64(ref)
+    assert res.fun == pytest.approx(f, rel=1e-10)
+    assert res.grad_norm == pytest.approx(np.linalg.norm(g), rel=1e-8)
 
 
 def test_float32(rng):
@@ -363,7 +412,8 @@ def test_bad_arguments_rejected_before_anything_is_written(rng):
             fastgd.minimize(p, **{"lr": 0.1, "x0": x0, "inplace": True, **kwargs})
         np.testing.assert_array_equal(x0, np.ones(4))
     with pytest.raises(ValueError, match="batch_size"):
-        fastgd.minimize(fastgd.Softmax(X, (y > 0).astype(float), 2), lr=0.1, batch_size=4)
+        fastgd.minimize(fastgd.Softmax(sp.csr_matrix(X), (y > 0).astype(float), 2), lr=0.1,
+                        batch_size=4)
     obj = fastgd.Objective(sphere, sphere_grad)
     with pytest.raises(ValueError, match="batch_size"):
         fastgd.minimize(obj, x0=np.ones((2, 3)), lr=0.1, batch_size=4)

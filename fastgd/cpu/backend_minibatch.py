@@ -33,18 +33,22 @@ def _bind(rows_of, xtx_apply, columns, tag):
 
 def minibatch_kernels(problem):
     """The mini-batch driver of the problem's family and X: built-in row losses (cached on
-    disk, dense or CSR), or a user's RowLoss (its row_terms rebound in the row pass; kept
+    disk, dense or CSR) and Softmax (dense), or a user's RowLoss (its row_terms rebound in the row pass; kept
     per loss, dtype and kind of X)."""
     from . import csr, evaluate, minibatch, prepare
     sparse = problem.sparse
     entry = getattr(problem, "_entry", None)
     if entry is None:
-        key = "csr" if sparse else "dense"
+        key = "csr" if sparse else "softmax" if problem.outputs > 1 else "dense"
         if key not in _MADE:
-            _MADE[key] = (_bind(minibatch.csr_rows_of, csr.xtx_csr, csr.csr_columns,
-                                "minibatch_csr") if sparse else
-                          _bind(minibatch.dense_rows, minibatch.xtx_serial, prepare.columns,
-                                "minibatch"))
+            _MADE[key] = {
+                "csr": lambda: _bind(minibatch.csr_rows_of, csr.xtx_csr, csr.csr_columns,
+                                     "minibatch_csr"),
+                "softmax": lambda: _bind(minibatch.softmax_rows_of, minibatch.xtx_serial,
+                                         prepare.columns, "minibatch_softmax"),
+                "dense": lambda: _bind(minibatch.dense_rows, minibatch.xtx_serial,
+                                       prepare.columns, "minibatch"),
+            }[key]()
         return _MADE[key]
     per = entry.setdefault("minibatch", {})
     key = (problem.dtype.str, sparse)
@@ -103,7 +107,7 @@ class MinibatchBackend(CpuBackend):
         # one problem: solve_epochs called directly (serial; no parallel region to compile)
         m = self.W.shape[1]
         blocks = self.csr[3].shape[0] - 1 if problem.sparse else 1
-        self.scratch = (np.empty((3, m), problem.dtype),
+        self.scratch = (np.empty((4, 2 * m), problem.dtype),
                         np.empty((1 + blocks, max(m, problem.d + 1)), np.float64),
                         np.zeros((contract.PRE_ROWS, 0), np.float64))
 
@@ -147,9 +151,11 @@ class MinibatchBackend(CpuBackend):
         if B == 1:
             vec, pw, pre = self.scratch
             X = self.csr if self.plan.problem.sparse else self.X[0]
+            m = self.W.shape[1]
             k.solve_epochs(X, self.y[0], self.S[0], self.L2[0], order, factors, base,
-                           upto, self.bsize, self.W[0], ip, hp, tol, self.state[0], 0, vec[0],
-                           vec[1], self.S1[0], self.S2[0], vec[2], pw, self.hist, pre)
+                           upto, self.bsize, self.W[0], ip, hp, tol, self.state[0], 0,
+                           vec[0, :m], vec[1, :m], self.S1[0], self.S2[0], vec[2, :m], pw,
+                           self.hist, pre, vec[3])
             return
         with parallel_launch(), _chunksize_one():
             k.solve_minibatch(self.X, self.y, self.S, self.L2, self.W, self.S1, self.S2, ip, hp,

@@ -20,8 +20,9 @@ res.grad_norm are full-data values at res.x.
 ``solve_minibatch`` is parallel over chunks of problems, each problem serial (its result
 does not depend on the thread count); one problem runs ``solve_epochs`` directly.  The
 hooks, bound by fastgd/cpu/backend_minibatch.py (``fastgd._jit.rebind``): ``rows_of``
-(the row pass: ``dense_rows`` over fastgd/cpu/evaluate.py's rows, or ``csr_rows_of``
-over fastgd/cpu/csr.py's, one visited row at a time) and prepare.lambda_max's
+(the row pass: ``dense_rows`` over fastgd/cpu/evaluate.py's rows, ``csr_rows_of`` over
+fastgd/cpu/csr.py's or ``softmax_rows_of`` over fastgd/cpu/softmax.py's, one visited row
+at a time) and prepare.lambda_max's
 ``xtx_apply``/``columns`` (lr="auto", the full-data 1/L: ``xtx_serial`` or csr.xtx_csr).
 """
 import numpy as np
@@ -31,13 +32,14 @@ from .. import config
 from .._jit import borrowed, cpu_kernel, load_relaxed
 from ..contract import (
     ACCEPT, DIRECT, HP_CURV, HP_LPARAM, HP_ONE, IP_HIST_EVERY, IP_INTERCEPT, IP_LOSS,
-    IP_MAX_ITER, IP_METHOD, IP_STOP_AT, LSQ, PAUSE, PRE_ROWS, RUNNING, ST_F0, ST_FUN, ST_GNORM,
+    IP_MAX_ITER, IP_METHOD, IP_OUTPUTS, IP_STOP_AT, LSQ, PAUSE, PRE_ROWS, RUNNING, ST_F0, ST_FUN, ST_GNORM,
     ST_GTOL, ST_LR, ST_LR0, ST_NIT, ST_STATUS, TOL_F, TOL_G, TOL_R, TOL_X,
 )
 from .csr import csr_rows
 from .evaluate import prefetch_rows, rows_general
 from .math import decisions, rules
-from .prepare import columns, lambda_max
+from .prepare import lambda_max
+from .softmax import rows_general as softmax_rows
 
 after_accept = decisions.after_accept
 auto_lr = decisions.auto_lr
@@ -56,12 +58,14 @@ VISIT_AHEAD = config.MINIBATCH_PREFETCH_ROWS
 
 
 @cpu_kernel(refcount=False, inline=True)
-def dense_rows(code, X, y, s, w, acc, order, lo, hi, one, lparam):
+def dense_rows(code, X, y, s, w, acc, order, lo, hi, hp, tmp):
     """The hook ``rows_of`` for a dense X (n, d): acc[:d] += sum s_i phi'_i x_i (acc[d] +=
     sum s_i phi'_i with the intercept w[d]) over the rows i = order[lo..hi-1] (i = lo..hi-1
     when `order` is empty); returns sum s_i phi_i (float64).  s (0,): no weights.  The
-    row pass of fastgd/cpu/evaluate.py, one visited row at a time."""
+    row pass of fastgd/cpu/evaluate.py, one visited row at a time; tmp unused."""
     inter = w.shape[0] > X.shape[1]
+    one = hp[HP_ONE]
+    lparam = hp[HP_LPARAM]
     if order.shape[0] == 0:
         return rows_general(code, False, inter, X, y, s, w, acc, lo, hi, one, lparam)
     fb = 0.0
@@ -75,10 +79,12 @@ def dense_rows(code, X, y, s, w, acc, order, lo, hi, one, lparam):
 
 
 @cpu_kernel(refcount=False, inline=True)
-def csr_rows_of(code, X, y, s, w, acc, order, lo, hi, one, lparam):
+def csr_rows_of(code, X, y, s, w, acc, order, lo, hi, hp, tmp):
     """The hook ``rows_of`` for a CSR X tuple (fastgd/cpu/csr.py): dense_rows' sums by the
     sparse row pass csr.csr_rows."""
     data, indices, indptr, bounds, d = X
+    one = hp[HP_ONE]
+    lparam = hp[HP_LPARAM]
     if order.shape[0] == 0:
         return csr_rows(code, False, data, indices, indptr, d, y, s, w, acc, lo, hi, one,
                         lparam)
@@ -90,6 +96,29 @@ def csr_rows_of(code, X, y, s, w, acc, order, lo, hi, one, lparam):
     return fb
 
 
+@cpu_kernel(refcount=False, inline=True)
+def softmax_rows_of(code, X, y, s, w, acc, order, lo, hi, hp, tmp):
+    """The hook ``rows_of`` for Softmax over a dense X (k classes, w = (W.ravel(), the k
+    intercepts)): its row pass softmax.rows_general, which overwrites its sums, one visited
+    row at a time into tmp (>= m + k: the row's sums, then its k logits), added to acc."""
+    m = w.shape[0]
+    k = int(hp[HP_LPARAM])  # Softmax's loss parameter: its number of classes
+    part = tmp[:m]
+    zrow = tmp[m:m + k]
+    if order.shape[0] == 0:
+        fb = softmax_rows(X, y, s, w, lo, hi, zrow, part, hp)
+        for q in range(m):
+            acc[q] += part[q]
+        return fb
+    fb = 0.0
+    for r in range(lo, hi):
+        i = order[r]
+        fb += softmax_rows(X, y, s, w, i, i + 1, zrow, part, hp)
+        for q in range(m):
+            acc[q] += part[q]
+    return fb
+
+
 # the hooks, bound by fastgd/cpu/backend_minibatch.py: the row pass (dense_rows or
 # csr_rows_of), prepare.lambda_max's xtx_apply (xtx_serial or csr.xtx_csr) and columns
 rows_of = None
@@ -97,22 +126,22 @@ xtx_apply = None
 
 
 @cpu_kernel(refcount=False)
-def rows_gradient(code, X, y, s, l2, order, lo, hi, w, g, hp):
+def rows_gradient(code, X, y, s, l2, order, lo, hi, w, g, hp, pen, tmp):
     """Loss and gradient of the rows lo..hi-1 (of `order`; of X itself when `order` is
     empty): f = sum s_i phi_i / count + l2/2 |w[:d]|^2 (float64), g = sum s_i phi'_i x_i /
-    count + l2 w (the intercept w[d] unpenalised).  Returns (f, |g|^2)."""
-    d = columns(X)
+    count + l2 w on the first `pen` coordinates (the intercepts, after them, unpenalised);
+    tmp: the row pass's scratch.  Returns (f, |g|^2)."""
     m = w.shape[0]
     one = hp[HP_ONE]
     for j in range(m):
         g[j] = one - one
-    fb = rows_of(code, X, y, s, w, g, order, lo, hi, one, hp[HP_LPARAM])
+    fb = rows_of(code, X, y, s, w, g, order, lo, hi, hp, tmp)
     inv = 1.0 / (hi - lo)
     ww = 0.0
     gg = 0.0
     for j in range(m):
         gj = g[j] * inv
-        if j < d:
+        if j < pen:
             gj += l2 * w[j]
             ww += np.float64(w[j]) * np.float64(w[j])
         g[j] = gj
@@ -137,14 +166,15 @@ def xtx_serial(mode, X, s, Xt, A, v, u, gv, part_g, hp, dim):
 
 @cpu_kernel(refcount=False)
 def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol, state, col,
-                 w_prev, g, s1, s2, p, pw, hist, pre):
+                 w_prev, g, s1, s2, p, pw, hist, pre, tmp):
     """Run one problem from its saved state up to epoch min(upto, ip[IP_STOP_AT]).
 
     order (E, n) int64: the visiting order of epochs base .. base + E - 1, or (0, 0): the
     rows in their stored order; factors (E, ceil(n / bsize)) float64: the lr_schedule's
     factor of every update of those epochs.  w (m,) is updated in place and ends holding
     the last finite epoch's iterate; w_prev, g, p (m,) scratch; s1, s2 (m,) the method's
-    state; pw (2, m) float64 lambda_max's scratch; pre (PRE_ROWS, 0).
+    state; pw (2, m) float64 lambda_max's scratch; pre (PRE_ROWS, 0); tmp (>= m + k) the
+    row pass's scratch.
     """
     if int(state[ST_STATUS]) != RUNNING:
         return
@@ -157,6 +187,7 @@ def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol,
     n = y.shape[0]
     m = w.shape[0]
     nb = (n + bsize - 1) // bsize
+    pen = m - ip[IP_OUTPUTS] if ip[IP_INTERCEPT] != 0 else m  # the penalised coordinates
     none = order[0, :0] if order.shape[0] > 0 else order[:, 0]  # (0,): the rows in order
     t = int(state[ST_NIT])
     lr = state[ST_LR]
@@ -168,7 +199,7 @@ def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol,
         if stopped:
             return
         lr = auto_lr(np.float64(hp[HP_CURV]), lam, np.float64(l2))
-    f, gsq = rows_gradient(code, X, y, s, l2, none, 0, n, w, g, hp)
+    f, gsq = rows_gradient(code, X, y, s, l2, none, 0, n, w, g, hp, pen, tmp)
     if t == 0:
         state[ST_F0] = f
         state[ST_LR0] = lr
@@ -190,7 +221,7 @@ def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol,
         for k in range(nb):
             lo = k * bsize
             hi = min(lo + bsize, n)
-            rows_gradient(code, X, y, s, l2, visit, lo, hi, w, g, hp)
+            rows_gradient(code, X, y, s, l2, visit, lo, hi, w, g, hp, pen, tmp)
             if plain_gradient(method):
                 scale = 1.0
                 direction = g
@@ -200,7 +231,7 @@ def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol,
             alpha = lr * factors[e, k] * scale
             for j in range(m):
                 w[j] = w[j] - alpha * direction[j]
-        f_new, gsq_new = rows_gradient(code, X, y, s, l2, none, 0, n, w, g, hp)
+        f_new, gsq_new = rows_gradient(code, X, y, s, l2, none, 0, n, w, g, hp, pen, tmp)
         step_sq = 0.0
         ww = 0.0
         for j in range(m):
@@ -242,6 +273,7 @@ def solve_minibatch(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, order, fac
     inter = ip[IP_INTERCEPT] != 0
     dim = X.shape[2] + 1 if inter else X.shape[2]
     vec_all = np.empty((nchunks, 3, m), X.dtype)
+    tmp_all = np.empty((nchunks, 2 * m), X.dtype)
     pw_all = np.empty((nchunks, 2, max(dim, m)), np.float64)
     pre = np.zeros((PRE_ROWS, 0), np.float64)
     Xb, yb, Wb, S1b, S2b = borrowed(X), borrowed(y), borrowed(W), borrowed(S1), borrowed(S2)
@@ -254,6 +286,7 @@ def solve_minibatch(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, order, fac
     one_l2 = L2b.shape[0] == 1
     for ch in prange(nchunks):
         vec = borrowed(vec_all[ch])
+        tmp = borrowed(tmp_all[ch])
         pw = borrowed(pw_all[ch])
         for q in range(ch * B // nchunks, (ch + 1) * B // nchunks):
             if int(stb[q, ST_STATUS]) != RUNNING or load_relaxed(ipb, IP_STOP_AT) < 0:
@@ -261,4 +294,4 @@ def solve_minibatch(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, order, fac
             solve_epochs(Xb[0] if one_x else Xb[q], yb[q], Sb[0] if one_s else Sb[q],
                          L2b[0] if one_l2 else L2b[q], ordb, facb, base, upto, bsize, Wb[q],
                          ipb, hpb, tolb, stb[q], q, vec[0], vec[1], S1b[q], S2b[q], vec[2], pw,
-                         hb, pre)
+                         hb, pre, tmp)

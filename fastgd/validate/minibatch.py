@@ -106,7 +106,7 @@ def minibatch(batch_size, shuffle, random_state, lr_schedule, problem, *, object
         (device == "cuda" or cuda_data, "device='cuda' (mini-batches run on the CPU)"),
         (precondition is not None, "precondition='diag'"),
         (mode == "gram", "mode='gram' (a mini-batch reads its rows of X)"),
-        (problem.outputs > 1, "Softmax"),
+        (problem.outputs > 1 and problem.sparse, "Softmax over a CSR X"),
     ]
     for bad, what in refused:
         if bad:
