@@ -81,7 +81,8 @@ def softmax_gradient(X, y, k, s, l2, intercept):
 
 
 def reference(kind, X, y, method, lr, m, epochs, seed=None, shuffle=True,
-              schedule="constant", l2=0.0, sw=None, intercept=False, eps=None, classes=None):
+              schedule="constant", l2=0.0, sw=None, intercept=False, eps=None, classes=None,
+              w0=None):
     """The documented mini-batch algorithm in float64 NumPy (torch.optim step formulas)."""
     X, y = np.asarray(X, np.float64), np.asarray(y, np.float64)
     n, d = X.shape
@@ -91,7 +92,7 @@ def reference(kind, X, y, method, lr, m, epochs, seed=None, shuffle=True,
     eps = (1e-10 if method == "adagrad" else 1e-8) if eps is None else eps
     mu, (b1, b2), a = TORCH_DEFAULTS["momentum"], TORCH_DEFAULTS["betas"], TORCH_DEFAULTS["alpha"]
     rng = np.random.default_rng(seed)
-    w = np.zeros(size)
+    w = np.zeros(size) if w0 is None else np.array(w0, np.float64)
     buf, v = np.zeros_like(w), np.zeros_like(w)
     u = 0
     for _ in range(epochs):
@@ -217,6 +218,23 @@ def test_full_data_values_history_and_epochs(rng):
     for e in (1, 4):  # the loss after epoch e: the reference's iterate after e epochs
         w = reference("lsq", X, y, "adam", 0.05, 10, e, seed=0, l2=0.1)
         assert res.history[e] == pytest.approx(full_loss_grad("lsq", X, y, w, 0.1)[0], rel=1e-9)
+
+
+def test_x0_inplace_record_x_and_progress(rng):
+    X, y = lsq_data(rng)
+    x0 = rng.standard_normal(4)
+    start = x0.copy()
+    res = fastgd.minimize(fastgd.LeastSquares(X, y), "momentum", lr=0.03, batch_size=8,
+                          random_state=4, max_iter=4, gtol=0.0, x0=x0, inplace=True,
+                          history=1, record_x=True, progress=True)
+    assert res.x is x0
+    np.testing.assert_allclose(x0, reference("lsq", X, y, "momentum", 0.03, 8, 4, seed=4,
+                                             w0=start), rtol=1e-10, atol=1e-12)
+    assert res.x_history.shape == (5, 4)
+    np.testing.assert_array_equal(res.x_history[0], start)
+    np.testing.assert_allclose(res.x_history[2], reference("lsq", X, y, "momentum", 0.03, 8, 2,
+                                                           seed=4, w0=start),
+                               rtol=1e-10, atol=1e-12)
 
 
 def test_batch_size_of_n_or_more_takes_the_full_batch_path(rng):
