@@ -250,7 +250,7 @@ def _result(plan, x, state, hist, intercept=None):
     problem = plan.problem
     h = np.asarray(hist).astype(problem.dtype) if plan.history else None
     res = build_result(x, state, h, batched=problem.batched, advice=plan.advice,
-                       **plan.tolerances())
+                       minibatch=plan.minibatch is not None, **plan.tolerances())
     res["intercept"] = intercept
     if plan.history:
         res["history_every"] = plan.history

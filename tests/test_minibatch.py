@@ -274,6 +274,10 @@ def test_diverged_keeps_last_finite_epoch(rng):
                           max_iter=100)
     assert res.status == fastgd.Status.DIVERGED
     assert np.isfinite(res.x).all() and np.isfinite(res.fun)
+    assert "lr_schedule" in res.message and "bb" not in res.message
+    slow = fastgd.minimize(fastgd.LeastSquares(X, y), lr=1e-4, batch_size=5, max_iter=2)
+    assert slow.status == fastgd.Status.MAX_ITER and "epochs" in slow.message
+    assert "lr_schedule" in slow.message and "bb" not in slow.message
 
 
 def test_batched_and_shared_x_problems(rng):
