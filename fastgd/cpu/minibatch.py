@@ -22,8 +22,8 @@ does not depend on the thread count); one problem runs ``solve_epochs`` directly
 hooks, bound by fastgd/cpu/backend_minibatch.py (``fastgd._jit.rebind``): ``rows_of``
 (the row pass: ``dense_rows`` over fastgd/cpu/evaluate.py's rows, ``csr_rows_of`` over
 fastgd/cpu/csr.py's or ``softmax_rows_of`` over fastgd/cpu/softmax.py's, one visited row
-at a time) and prepare.lambda_max's
-``xtx_apply``/``columns`` (lr="auto", the full-data 1/L: ``xtx_serial`` or csr.xtx_csr).
+at a time) and prepare.lambda_max's ``xtx_apply``/``columns`` (lr="auto", the full-data
+1/L: ``xtx_serial`` or csr.xtx_csr).
 """
 import numpy as np
 from numba import prange
@@ -32,8 +32,8 @@ from .. import config
 from .._jit import borrowed, cpu_kernel, load_relaxed
 from ..contract import (
     ACCEPT, DIRECT, HP_CURV, HP_LPARAM, HP_ONE, IP_HIST_EVERY, IP_INTERCEPT, IP_LOSS,
-    IP_MAX_ITER, IP_METHOD, IP_OUTPUTS, IP_STOP_AT, LSQ, PAUSE, PRE_ROWS, RUNNING, ST_F0, ST_FUN, ST_GNORM,
-    ST_GTOL, ST_LR, ST_LR0, ST_NIT, ST_STATUS, TOL_F, TOL_G, TOL_R, TOL_X,
+    IP_MAX_ITER, IP_METHOD, IP_OUTPUTS, IP_STOP_AT, LSQ, PAUSE, PRE_ROWS, RUNNING, ST_F0,
+    ST_FUN, ST_GNORM, ST_GTOL, ST_LR, ST_LR0, ST_NIT, ST_STATUS, TOL_F, TOL_G, TOL_R, TOL_X,
 )
 from .csr import csr_rows
 from .evaluate import prefetch_rows, rows_general
@@ -119,8 +119,9 @@ def softmax_rows_of(code, X, y, s, w, acc, order, lo, hi, hp, tmp):
     return fb
 
 
-# the hooks, bound by fastgd/cpu/backend_minibatch.py: the row pass (dense_rows or
-# csr_rows_of), prepare.lambda_max's xtx_apply (xtx_serial or csr.xtx_csr) and columns
+# the hooks, bound by fastgd/cpu/backend_minibatch.py: the row pass (dense_rows,
+# csr_rows_of or softmax_rows_of), prepare.lambda_max's xtx_apply (xtx_serial or
+# csr.xtx_csr) and columns
 rows_of = None
 xtx_apply = None
 
@@ -128,7 +129,7 @@ xtx_apply = None
 @cpu_kernel(refcount=False)
 def rows_gradient(code, X, y, s, l2, order, lo, hi, w, g, hp, pen, tmp):
     """Loss and gradient of the rows lo..hi-1 (of `order`; of X itself when `order` is
-    empty): f = sum s_i phi_i / count + l2/2 |w[:d]|^2 (float64), g = sum s_i phi'_i x_i /
+    empty): f = sum s_i phi_i / count + l2/2 |w[:pen]|^2 (float64), g = sum s_i phi'_i x_i /
     count + l2 w on the first `pen` coordinates (the intercepts, after them, unpenalised);
     tmp: the row pass's scratch.  Returns (f, |g|^2)."""
     m = w.shape[0]
@@ -173,7 +174,8 @@ def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol,
     rows in their stored order; factors (E, ceil(n / bsize)) float64: the lr_schedule's
     factor of every update of those epochs.  w (m,) is updated in place and ends holding
     the last finite epoch's iterate; w_prev, g, p (m,) scratch; s1, s2 (m,) the method's
-    state; pw (2, m) float64 lambda_max's scratch; pre (PRE_ROWS, 0); tmp (>= m + k) the
+    state; pw (1 + row blocks (CSR) or 2, >= max(m, d + 1)) float64 lambda_max's scratch;
+    pre (PRE_ROWS, 0); tmp (>= m + k) the
     row pass's scratch.
     """
     if int(state[ST_STATUS]) != RUNNING:
