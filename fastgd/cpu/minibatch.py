@@ -175,8 +175,7 @@ def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol,
     factor of every update of those epochs.  w (m,) is updated in place and ends holding
     the last finite epoch's iterate; w_prev, g, p (m,) scratch; s1, s2 (m,) the method's
     state; pw (1 + row blocks (CSR) or 2, >= max(m, d + 1)) float64 lambda_max's scratch;
-    pre (PRE_ROWS, 0); tmp (>= m + k) the
-    row pass's scratch.
+    pre (PRE_ROWS, 0); tmp (>= m + k) the row pass's scratch.
     """
     if int(state[ST_STATUS]) != RUNNING:
         return
