@@ -22,7 +22,8 @@ __all__ = ["minimize", "choose_mode"]
 def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e-6, xtol=0.0,
              ftol=0.0, rtol=0.0, line_search=None, momentum=0.9, betas=(0.9, 0.999), eps=None, alpha=0.99,
              restart=False, device=None, history=0, callback=None, mode="auto", progress=False,
-             inplace=False, record_x=False, threads=None, intercept0=None, precondition=None):
+             inplace=False, record_x=False, threads=None, intercept0=None, precondition=None,
+             batch_size=None, shuffle=True, random_state=None, lr_schedule="constant"):
     """Minimise a problem's loss by gradient descent, per problem for a batch.
 
     ``method`` in gd/momentum/nesterov/adam/rmsprop/adagrad/bb (docs/methods.md); ``eps``
@@ -50,8 +51,25 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     with an intercept; fastgd/precondition.py, docs/problems.md); x0, res.x, res.intercept,
     fun, grad_norm and gtol keep referring to the original variables.
 
+    ``batch_size=m`` (< n, CPU): stochastic mini-batch gradient descent; one iteration
+    (``nit``) is one epoch of ceil(n / m) updates, each with the gradient of m rows
+    (``sum_{i in b} s_i phi'_i x_i / |b| + l2 w``, s the sample weights scaled to mean 1),
+    visited in a new order every epoch (the e-th ``rng.permutation(n)`` of
+    ``np.random.default_rng(random_state)``, or of the Generator passed, the same for every
+    problem of a batch; ``shuffle=False``: the stored order); X is never copied.  Step of
+    update t (1-based over the solve): ``lr`` times 1 (``lr_schedule="constant"``),
+    ``t ** -0.5`` ("invscaling") or ``lr_schedule(t)`` (a callable, on the host).  The
+    stopping tests run once per epoch on the full-data loss and gradient; res.fun and
+    res.grad_norm are full-data values at res.x; lr="auto" is the full-data 1/L.  Not
+    with method="bb", line_search="armijo", restart=True, device="cuda",
+    precondition, mode="gram", Softmax over a CSR X or an Objective (ValueError naming
+    batch_size); dense (memmap included), CSR and shared X, batches, fit_intercept,
+    sample_weight, every problem family.
+    batch_size None or >= n: the full-batch solve.
+
     Returns a :class:`fastgd.Result`.
     """
+    objective = isinstance(problem, Objective)
     if isinstance(problem, Objective):
         problem = problem.starts(x0)  # x0's shape and dtype; its values below
     if not isinstance(problem, Problem):
@@ -80,6 +98,11 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
     lrs = validate.learning_rate(lr, problem.batch_size, problem.dtype)
+    minibatch = validate.minibatch(
+        batch_size, shuffle, random_state, lr_schedule, problem, objective=objective,
+        method=method, line_search=line_search, restart=restart, device=device,
+        precondition=precondition, mode=mode,
+        cuda_data=any(validate.is_cuda_array(a) for a in (problem.X, problem.y, x0)))
     # bb always backtracks (its non-monotone test): for lr='auto' it counts as a line search
     searching = "armijo" if method_code == contract.BB else line_search
     if lrs is None:
@@ -117,13 +140,17 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
             raise ValueError(f"record_x=True would keep {need / 2**30:.1f} GiB of iterates "
                              f"(> {config.MAX_RECORD_X_BYTES / 2**30:g} GiB): use a larger "
                              f"history=k, fewer problems or a smaller max_iter")
-    if not problem.sparse:
+    if minibatch is not None:
+        validate.choice("mode", mode, ("auto", "direct"))  # (a mini-batch reads rows)
+        mode = "direct"
+    elif not problem.sparse:
         mode = choose_mode(problem, mode, max_iter)
     P = None if precondition is None else _precondition.transform(problem)
     plan = make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs,
                      x0, inplace, momentum, betas, eps, gtol, xtol, ftol, alpha, restart,
                      threads, intercept0, record_x=record_x, rtol=rtol, precondition=P)
     plan.advice = auto_lr_advice(problem, lrs is None, searching)
+    plan.minibatch = minibatch
     return run(plan, callback, progress)
 
 
@@ -144,6 +171,9 @@ def _backend(plan):
     if plan.device == "cuda":
         from .gpu.backend import CudaBackend
         return CudaBackend(plan)
+    if plan.minibatch is not None:
+        from .cpu.backend_minibatch import MinibatchBackend
+        return MinibatchBackend(plan)
     if plan.problem.sparse:
         from .cpu.backend_csr import CsrBackend
         return CsrBackend(plan)
@@ -220,7 +250,7 @@ def _result(plan, x, state, hist, intercept=None):
     problem = plan.problem
     h = np.asarray(hist).astype(problem.dtype) if plan.history else None
     res = build_result(x, state, h, batched=problem.batched, advice=plan.advice,
-                       **plan.tolerances())
+                       minibatch=plan.minibatch is not None, **plan.tolerances())
     res["intercept"] = intercept
     if plan.history:
         res["history_every"] = plan.history

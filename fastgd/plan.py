@@ -68,6 +68,8 @@ class Plan:
     intercept0: object = None  # (B, outputs) float64 start of the intercepts, or None (zeros)
     # precondition="diag": P (1 or B, PRE_ROWS, d) float64 of fastgd/precondition.py, or None
     precondition: object = None
+    # batch_size=m < n: validate.MiniBatch (rows per update, shuffle, generator, schedule)
+    minibatch: object = None
 
     @property
     def max_iter(self):

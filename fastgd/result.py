@@ -52,14 +52,26 @@ def _remedies(advice, smaller):
     return step + extra
 
 
+MINIBATCH_REMEDIES = ("a smaller lr, a decaying lr_schedule (e.g. 'invscaling') or a larger "
+                      "batch_size")
+
+
 def status_message(status, *, grad_norm, nit, gtol, xtol, ftol, max_iter, lr=1.0,
-                   advice=AUTO_AVAILABLE, rtol=0.0, problem_gtol=None):
+                   advice=AUTO_AVAILABLE, rtol=0.0, problem_gtol=None, minibatch=False):
     """A readable sentence for one problem's stop, e.g. 'gradient norm 3.1e-07 <= gtol 1e-06'.
     `advice` (AUTO_*): which lr='auto' remedies the problem type allows; problem_gtol: the
-    problem's own gradient tolerance max(gtol, rtol |g(x0)|) (state slot ST_GTOL)."""
+    problem's own gradient tolerance max(gtol, rtol |g(x0)|) (state slot ST_GTOL);
+    minibatch: a batch_size solve (its remedies are its own: no bb, no line search)."""
     if problem_gtol is None or not problem_gtol > 0:
         problem_gtol = gtol
     status = Status(int(status))
+    if minibatch and status in (Status.MAX_ITER, Status.DIVERGED):
+        if status is Status.MAX_ITER:
+            return (f"maximum number of epochs {max_iter} reached (gradient norm "
+                    f"{grad_norm:.2g}; try {MINIBATCH_REMEDIES}, or a larger max_iter)")
+        return (f"diverged after {nit} epochs: the loss became non-finite or grew far past its "
+                f"start (docs/methods.md); x is the last finite epoch's iterate (try "
+                f"{MINIBATCH_REMEDIES})")
     if status is Status.DIVERGED and np.isnan(lr):
         return ("diverged before the first update: lr='auto' found no usable step size (the "
                 "power iteration for the Lipschitz constant was not finite); x is x0 (pass a "
@@ -162,9 +174,10 @@ class Result(dict):
 
 
 def build_result(x, state, hist, *, batched, gtol, xtol, ftol, max_iter, advice=AUTO_AVAILABLE,
-                 rtol=0.0):
+                 rtol=0.0, minibatch=False):
     """Result from the drivers' per-problem state (B, STATE_SIZE), slots of fastgd.contract;
-    `advice` (AUTO_*) keeps the messages' remedies to those the problem type accepts."""
+    `advice` (AUTO_*) keeps the messages' remedies to those the problem type accepts
+    (minibatch: those of a batch_size solve)."""
     lr = state[:, contract.ST_LR].copy()
     nit = state[:, contract.ST_NIT].astype(np.int64)
     status = state[:, contract.ST_STATUS].astype(np.int64)
@@ -172,7 +185,8 @@ def build_result(x, state, hist, *, batched, gtol, xtol, ftol, max_iter, advice=
     gnorm = state[:, contract.ST_GNORM].copy()
     success = np.isin(status, contract.SUCCESS_CODES)
     msgs = Messages(status, gnorm, nit, lr,
-                    dict(gtol=gtol, xtol=xtol, ftol=ftol, rtol=rtol, max_iter=max_iter), advice,
+                    dict(gtol=gtol, xtol=xtol, ftol=ftol, rtol=rtol, max_iter=max_iter,
+                         minibatch=minibatch), advice,
                     state[:, contract.ST_GTOL].copy())
     fun, gnorm, lr = (_in_dtype(v, x.dtype) for v in (fun, gnorm, lr))
     if batched:

@@ -29,7 +29,9 @@ def _learning_rates(lrs):
 
 def auto_lr(problem, method="gd", **options):
     """The step size that ``lr="auto"`` would use for this (single) problem: 1/L."""
-    keep = {k: v for k, v in options.items() if k in ("mode", "line_search", "device")}
+    # batch_size: the same full-data 1/L, from the mini-batch driver the sweep compiles anyway
+    keep = {k: v for k, v in options.items()
+            if k in ("mode", "line_search", "device", "batch_size")}
     return float(minimize(problem, method, lr="auto", max_iter=0, **keep).lr)
 
 
@@ -45,7 +47,9 @@ def sweep_lr(problem, lrs=None, *, method="gd", max_iter=200, history=1, **optio
     lrs : (L,) positive step sizes; ``None`` picks 13 log-spaced values from 1e-2 to 4
         times the automatic step size 1/L (see `default_lrs`).
     method, max_iter, history, **options : as for `fastgd.minimize` (``history=k`` records
-        the loss every k iterations; it must be >= 1 here).
+        the loss every k iterations; it must be >= 1 here).  ``batch_size=m`` sweeps
+        mini-batch SGD (every run visits the rows in the same order: common random
+        numbers; ``random_state``, ``shuffle``, ``lr_schedule`` as for minimize).
 
     Returns
     -------
