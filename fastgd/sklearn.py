@@ -11,7 +11,6 @@ objective is fastgd's, ``sum_i s_i phi(x_i.w + b, y_i) / sum_i s_i + alpha/2 ||w
 Importing this module imports scikit-learn (``pip install "fastgd[sklearn]"``);
 ``import fastgd`` does not.  Reference: docs/sklearn.md.
 """
-import inspect
 import warnings
 
 import numpy as np
@@ -49,14 +48,6 @@ def _validate_data(est, X, y="no_validation", reset=True, **kw):
     if _sk_validate_data is not None:
         return _sk_validate_data(est, X, y, reset=reset, **kw)
     return est._validate_data(X, y, reset=reset, **kw)  # pragma: no cover
-
-
-def _accepts(fn, name):
-    """Whether callable fn takes a keyword argument `name` (feature detection)."""
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):  # pragma: no cover
-        return False
 
 
 def _host(a):
@@ -114,9 +105,10 @@ def _solve(cls, X, y, sample_weight, *, loss_kw, est):
         precondition=est.precondition, loss_kw=loss_kw)
     options.update(lr=est.lr, max_iter=est.max_iter, gtol=est.tol, device=est.device)
     if est.batch_size is not None:
-        if not _accepts(minimize, "batch_size"):
-            raise NotImplementedError("batch_size needs fastgd's mini-batch gradient descent "
-                                      "(minimize(batch_size=)); use batch_size=None")
+        if est.precondition is not None:
+            raise ValueError("batch_size (mini-batches) does not take precondition='diag' yet: "
+                             "pass precondition=None and put the columns on one scale (e.g. "
+                             "a Pipeline with StandardScaler)")
         options.update(batch_size=est.batch_size, random_state=est.random_state)
     if isinstance(est.lr, str) and est.lr == "auto" and cls is problems.Poisson:
         options["line_search"] = "armijo"  # Poisson has no global curvature bound

@@ -294,3 +294,28 @@ def test_import_fastgd_does_not_import_sklearn():
     code = "import sys, fastgd; assert 'sklearn' not in sys.modules; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
+
+
+def test_batch_size_runs_mini_batches_to_the_interpolating_solution():
+    """Noise-free targets (every row's gradient vanishes at the solution): constant-step
+    mini-batch descent reaches numpy's lstsq; the same random_state gives the same fit."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((400, 5))
+    w = rng.standard_normal(5)
+    y = X @ w + 3.0
+    Xc = X - X.mean(axis=0)
+    lr = 0.5 / np.linalg.eigvalsh(Xc.T @ Xc / 400)[-1]
+    kw = dict(alpha=0.0, batch_size=32, precondition=None, lr=lr, max_iter=400, tol=1e-10)
+    a = GDRegressor(random_state=3, **kw).fit(X, y)
+    ref = np.linalg.lstsq(np.c_[X, np.ones(400)], y, rcond=None)[0]
+    np.testing.assert_allclose(a.coef_, ref[:5], atol=1e-7)
+    np.testing.assert_allclose(a.intercept_, ref[5], atol=1e-7)
+    b = GDRegressor(random_state=3, **kw).fit(X, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    early = dict(kw, max_iter=2, tol=0.0)  # two epochs: the visiting order shows
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        c3, c4 = (GDRegressor(random_state=r, **early).fit(X, y).coef_ for r in (3, 4))
+    assert np.abs(c3 - c4).max() > 1e-6
+    with pytest.raises(ValueError, match="precondition"):
+        GDRegressor(batch_size=32).fit(X, y)  # precondition='diag', the default
