@@ -119,26 +119,55 @@ def logistic_case(n, d, repeat):
     X = (X - X.mean(0)) / X.std(0)
     alpha = 1e-3
     DATA = (X, y)
-    kw = dict(C=1.0 / (alpha * n), fit_intercept=False)
+    kw = dict(C=1.0 / (alpha * n))
     ref = LogisticRegression(tol=1e-12, max_iter=100000, **kw).fit(X, y)
-    fstar = log_objective(X, y, ref.coef_, 0.0, alpha)
+    fstar = log_objective(X, y, ref.coef_, ref.intercept_[0], alpha)
 
     def obj(e):
-        return log_objective(X, y, e.coef_, 0.0, alpha)
-    warm(GDClassifier(alpha=alpha, fit_intercept=False, max_iter=5), X, y)
+        return log_objective(X, y, e.coef_, float(np.ravel(e.intercept_)[0]), alpha)
+    warm(GDClassifier(alpha=alpha, max_iter=5), X, y)
     rows = [to_target("fastgd GDClassifier (gd, lr=1/L)",
-                      lambda tol: GDClassifier(alpha=alpha, fit_intercept=False, tol=tol,
-                                               max_iter=100000), obj, fstar, repeat),
+                      lambda tol: GDClassifier(alpha=alpha, tol=tol, max_iter=100000),
+                      obj, fstar, repeat),
             to_target("LogisticRegression(lbfgs)",
                       lambda tol: LogisticRegression(tol=tol, max_iter=100000, **kw),
                       obj, fstar, repeat),
             to_target("SGDClassifier(log_loss)",
                       lambda tol: SGDClassifier(loss="log_loss", alpha=alpha, tol=tol,
-                                                fit_intercept=False, max_iter=1000,
-                                                random_state=0),
+                                                max_iter=1000, random_state=0),
                       obj, fstar, repeat, tols=[1e-3, 1e-5, 1e-7])]
     return (f"Logistic: n={n}, d={d}, float64, alpha={alpha} (C={1 / (alpha * n):g}), "
-            f"no intercept"), rows
+            f"with an intercept"), rows
+
+
+def multi_target_case(n, d, repeat, T=8):
+    """y (n, T): GDRegressor's one shared-X call against Ridge's multi-target solvers."""
+    global DATA
+    from sklearn.linear_model import Ridge
+
+    from fastgd.sklearn import GDRegressor
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((n, d)) * np.linspace(0.5, 2.0, d) + 1.0
+    Y = X @ rng.standard_normal((d, T)) + rng.standard_normal((n, T))
+    alpha = 1e-3
+    DATA = (X, Y)
+    ref = Ridge(alpha=alpha * n, solver="cholesky").fit(X, Y)
+
+    def obj(e):
+        return sum(ls_objective(X, Y[:, t], e.coef_[t], e.intercept_[t], alpha)
+                   for t in range(T))
+    fstar = obj(ref)
+    warm(GDRegressor(alpha=alpha, max_iter=5), X, Y)
+    rows = [to_target("fastgd GDRegressor (one shared-X call)",
+                      lambda tol: GDRegressor(alpha=alpha, tol=tol, max_iter=100000),
+                      obj, fstar, repeat)]
+    for solver in ("sag", "lsqr", "cholesky"):
+        tols = [0.0] if solver == "cholesky" else TOLS
+        rows.append(to_target(f"Ridge(solver='{solver}')",
+                              lambda tol, s=solver: Ridge(alpha=alpha * n, solver=s, tol=tol,
+                                                          max_iter=100000),
+                              obj, fstar, repeat, tols=tols))
+    return f"Ridge, {T} targets over one X: n={n}, d={d}, float64, alpha={alpha}", rows
 
 
 def grid_case(n, d, repeat):
@@ -183,13 +212,14 @@ def main(argv=None):
     args = ap.parse_args(argv)
     import numba
     import sklearn
-    sizes = dict(ridge=(20000, 20), logistic=(5000, 20), grid=(5000, 20)) if args.quick else \
-        dict(ridge=(200000, 50), logistic=(100000, 50), grid=(50000, 50))
+    sizes = dict(ridge=(20000, 20), logistic=(5000, 20), grid=(5000, 20), multi=(5000, 20)) \
+        if args.quick else dict(ridge=(200000, 50), logistic=(100000, 50), grid=(50000, 50),
+                                multi=(100000, 50))
     repeat = 1 if args.quick else args.repeat
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine()}; Python "
           f"{sys.version.split()[0]}, NumPy {np.__version__}, Numba {numba.__version__}, "
           f"scikit-learn {sklearn.__version__}")
-    for case in (ridge_case, logistic_case):
+    for case in (ridge_case, logistic_case, multi_target_case):
         title, rows = case(*sizes[case.__name__.split("_")[0]], repeat)
         print(f"\n### {title}\n\n| estimator | tol | time (s) | (f - f*)/f* | reached 1e-6 |")
         print("|---|---|---|---|---|")
