@@ -166,7 +166,8 @@ def test_ctrl_c_stops_the_power_iteration_of_lr_auto():
     words = out.stdout.split()
     assert words[0] == "waited", out.stdout
     waited, per_iter = float(words[1]), float(words[3])
-    assert 50 * per_iter > 1.5, f"the power iteration is too short to test: {out.stdout}"
+    # SIGINT comes 0.5 s in: the 50 passes must still be running then, with a margin
+    assert 50 * per_iter > 1.0, f"the power iteration is too short to test: {out.stdout}"
     assert waited < 1.0 + 2 * per_iter, out.stdout
     assert words[5] == "True" and words[7] == "True", out.stdout
     assert int(words[9]) == 0, out.stdout  # interrupted before the first update
