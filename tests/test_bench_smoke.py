@@ -176,6 +176,6 @@ def test_sklearn_benchmark_smoke():
     assert out.returncode == 0, out.stderr
     rows = [ln for ln in out.stdout.splitlines() if ln.startswith("| ") and "---" not in ln
             and "estimator" not in ln]
-    assert len(rows) == 12  # 5 ridge + 3 logistic + 4 grid
+    assert len(rows) == 16  # 5 ridge + 3 logistic + 4 multi-target + 4 grid
     assert all(ln.endswith("| yes |") for ln in rows if "fastgd" in ln and "tol" not in ln
                and ln.count("|") == 6), out.stdout
