@@ -194,15 +194,15 @@ def xtx_rows_csr(X, s, v, out, part, hp, dim):
             acc[j] = 0.0
         wtd = weighted(s)
         for i in range(lo, hi):
-            p0 = indptr[i]
-            p1 = indptr[i + 1]
+            p0 = np.uint64(indptr[i])  # unsigned: no wraparound test (csr_rows)
+            p1 = np.uint64(indptr[i + 1])
             u = np.float64(v[d]) if dim > d else 0.0
             for p in range(p0, p1):
-                u += np.float64(data[p]) * np.float64(v[indices[p]])
+                u += np.float64(data[p]) * np.float64(v[np.uint64(indices[p])])
             if wtd:
                 u *= np.float64(s[i])
             for p in range(p0, p1):
-                acc[indices[p]] += u * np.float64(data[p])
+                acc[np.uint64(indices[p])] += u * np.float64(data[p])
             if dim > d:
                 acc[d] += u
     for j in prange(dim):
