@@ -560,6 +560,29 @@ def cmd_lesson(args):
     return 0
 
 
+# ---------------------------------------------------------------- calibrate
+def cmd_calibrate(args):
+    from . import config
+    from .cpu import calibrate
+    best, medians = calibrate.calibrate(force=not args.show)
+    print(f"machine: {calibrate.machine_key().split('|')[0]}, last-level cache "
+          f"{config.last_level_cache() >> 20} MiB")
+    if medians is None:
+        print(f"prefetch distance {best} bytes (cached in {config.calibration_file()}; "
+              f"run without --show to measure again)")
+        return 0
+    print(f"one pass over {config.calibration_bytes() >> 20} MiB of float32 X (d = 64), median "
+          f"of {config.CALIBRATION_ROUNDS} interleaved rounds:")
+    for c, t in sorted(medians.items()):
+        mark = "  <- chosen" if c == best else ""
+        print(f"  prefetch {c:6d} bytes: {t * 1e3:8.2f} ms{mark}")
+    print(f"saved to {config.calibration_file()}")
+    if config.PREFETCH_BYTES is not None:
+        print(f"note: FASTGD_PREFETCH_BYTES={config.PREFETCH_BYTES} overrides it in this "
+              f"environment")
+    return 0
+
+
 # ---------------------------------------------------------------- bench
 def cmd_bench(argv):
     import importlib
@@ -577,7 +600,7 @@ def build_parser():
     p = _Parser(
         prog="fastgd",
         description="Compiled, batched gradient descent (Numba). Subcommands: demo, solve, "
-                    "sweep, lesson, bench; `fastgd <command> --help` for each.",
+                    "sweep, lesson, calibrate, bench; `fastgd <command> --help` for each.",
         epilog="Exit codes: 0 ok; 1 (solve) some problem did not converge; 2 bad input.")
     from . import __version__
     p.add_argument("--version", action="version", version=f"fastgd {__version__}")
@@ -680,6 +703,15 @@ def build_parser():
                     help="print only, draw nothing")
     ls.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
     ls.set_defaults(func=cmd_lesson)
+
+    c = sub.add_parser("calibrate", help="measure this machine's prefetch distance",
+                       description="Time one streaming pass of the row loop of large problems "
+                                   "at each software-prefetch distance and keep the fastest "
+                                   "for this machine (done automatically on the first large "
+                                   "solve; this measures again and prints the table).")
+    c.add_argument("--show", action="store_true",
+                   help="print the cached value (measuring only if there is none)")
+    c.set_defaults(func=cmd_calibrate)
 
     b = sub.add_parser("bench", help="compare fastgd with its peers on this machine",
                        description="Runs fastgd.bench (arguments are passed on to it).",

@@ -2,8 +2,10 @@
 
 The API layer reads these at call time, so tests (and users who know their machine) may
 patch them: ``monkeypatch.setattr(fastgd.config, "LARGE_PROBLEM_ELEMENTS", 1)``.
-The CPU kernel constants (``ROW_TILE``, ``PREFETCH_BYTES``) are compile-time constants
-of cached kernels: changing them needs a fresh ``NUMBA_CACHE_DIR``.  The GPU block shape
+The CPU kernel constants (``ROW_TILE``, ``MINIBATCH_PREFETCH_ROWS``) are compile-time
+constants of cached kernels: changing them needs a fresh ``NUMBA_CACHE_DIR``.  A choice
+that depends on the hardware is derived from what the process sees (cache sizes, read from
+sysfs) or calibrated once per machine (``PREFETCH_BYTES``: fastgd/cpu/calibrate.py).  The GPU block shape
 is read once, when fastgd.gpu is first imported (environment overrides for the
 simulator).  Semantic constants (status codes, the divergence factor, Armijo's c1) are
 not tunables: they live in fastgd.contract.
@@ -69,9 +71,24 @@ ROW_TILE = 64
 # mini-batches (cpu/minibatch.py): the row visited this many rows ahead is prefetched
 # (shuffled epochs of 1e6 x 32 float32, batch 256, loaded 2-core VM: 127 -> 97 ms an epoch)
 MINIBATCH_PREFETCH_ROWS = 8
-# how far ahead the streaming row loops prefetch X (bytes): 32 rows of W2 (2e6 x 64
-# float32) lifted one pass over X from 80% to 91% of the read ceiling
-PREFETCH_BYTES = 8192
+
+# ---------------------------------------------------------------- calibrated per machine
+# how far ahead (bytes) the streaming row loops of one large problem prefetch X; None = the
+# machine's own, measured once and cached (fastgd/cpu/calibrate.py: 8 KiB lifted a W2 pass
+# from 80% to 91% of the read ceiling on a Zen 5, and cut it from 97% to 81% on a Zen 4);
+# environment FASTGD_PREFETCH_BYTES.  A hint only: results never depend on it
+PREFETCH_BYTES = (int(os.environ["FASTGD_PREFETCH_BYTES"])
+                  if os.environ.get("FASTGD_PREFETCH_BYTES") else None)
+# the distances the calibration times (bytes; 0 = no software prefetch), rounds per candidate
+PREFETCH_CANDIDATES = (0, 2048, 4096, 8192, 16384)
+CALIBRATION_ROUNDS = 5
+# the calibration's synthetic X: this many bytes; None = 4 x the last-level cache, at least
+# 64 MiB (it must stream from memory, as the large problems it tunes do)
+CALIBRATION_BYTES = None
+# where calibrated values are kept (JSON, one entry per machine key); None = the user cache
+# directory ($XDG_CACHE_HOME or ~/.cache)/fastgd/calibration.json; environment
+# FASTGD_CALIBRATION_FILE
+CALIBRATION_FILE = os.environ.get("FASTGD_CALIBRATION_FILE") or None
 
 # ---------------------------------------------------------------- fastgd.ops
 # a step op runs its prange kernel from this many elements on, in blocks of OPS_BLOCK
@@ -108,7 +125,7 @@ def serial_max_bytes():
     """
     if SERIAL_MAX_BYTES is not None:
         return SERIAL_MAX_BYTES
-    return _last_level_cache()
+    return last_level_cache()
 
 
 _LLC = []
@@ -119,10 +136,25 @@ def gram_block_bytes():
     the BLAS product reads from cache while the next block is upcast."""
     if GRAM_BLOCK_BYTES is not None:
         return GRAM_BLOCK_BYTES
-    return min(64 << 20, max(4 << 20, _last_level_cache() // 2))
+    return min(64 << 20, max(4 << 20, last_level_cache() // 2))
 
 
-def _last_level_cache():
+def calibration_bytes():
+    """CALIBRATION_BYTES, or 4 x the last-level cache, at least 64 MiB."""
+    if CALIBRATION_BYTES is not None:
+        return CALIBRATION_BYTES
+    return max(64 << 20, 4 * last_level_cache())
+
+
+def calibration_file():
+    """CALIBRATION_FILE, or calibration.json in the user's cache directory."""
+    if CALIBRATION_FILE:
+        return CALIBRATION_FILE
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "fastgd", "calibration.json")
+
+
+def last_level_cache():
     """The largest cache size cpu0 reports in sysfs (bytes), read once; 8 MiB if none."""
     if not _LLC:
         size = 0

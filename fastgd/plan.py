@@ -164,8 +164,11 @@ def make_plan(problem, device, method_code, mode, max_iter, line_search, history
                  history, restart, problem.outputs, problem.fit_intercept)
     if intercept0 is not None:
         intercept0 = intercept0.reshape(problem.batch_size, problem.outputs)
-    return Plan(problem=problem, device=device, large=large, ip=ip,
-                hp=hyper_parameters(problem, momentum, betas, eps, alpha),
+    hp = hyper_parameters(problem, momentum, betas, eps, alpha)
+    if mode_code == contract.ROWS and device == "cpu" and not problem.sparse:
+        from .cpu.calibrate import prefetch_bytes  # the streaming row loops' distance
+        hp[contract.HP_PREFETCH] = prefetch_bytes()
+    return Plan(problem=problem, device=device, large=large, ip=ip, hp=hp,
                 tol=tolerances(gtol, xtol, ftol, rtol), lrs=lrs, x0=x0, inplace=inplace,
                 history=history, threads=threads, record_x=record_x, intercept0=intercept0,
                 precondition=precondition)

@@ -4,6 +4,10 @@ import tempfile
 # A fresh kernel cache per test session: Numba's cache only watches each kernel's
 # own file, so a cache from an older checkout could hold stale shared math.
 os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(prefix="fastgd-numba-cache-"))
+# The machine's calibrated prefetch distance (fastgd/cpu/calibrate.py) is measured once per
+# test session into a temporary file, never into the user's cache directory.
+os.environ.setdefault("FASTGD_CALIBRATION_FILE",
+                      os.path.join(tempfile.mkdtemp(prefix="fastgd-calibration-"), "cal.json"))
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

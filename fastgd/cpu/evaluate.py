@@ -19,16 +19,13 @@ name, so a user-defined loss gets its own copies by rebinding that one name
 import numpy as np
 from numba import prange
 
-from .. import config
 from .._jit import cpu_kernel, prefetch
-from ..contract import GRAM, HP_L2, HP_LPARAM, HP_NINV, HP_ONE, LOGISTIC, LSQ
+from ..contract import GRAM, HP_L2, HP_LPARAM, HP_NINV, HP_ONE, HP_PREFETCH, LOGISTIC, LSQ
 from .math import losses
 
 row_terms = losses.row_terms
 lsq_terms = losses.lsq_terms
 logistic_terms = losses.logistic_terms
-# compile-time constants of the cached kernels (see fastgd.config)
-PREFETCH_BYTES = config.PREFETCH_BYTES
 
 
 @cpu_kernel(refcount=False, inline=True)
@@ -241,26 +238,30 @@ def prefetch_rows(X, i, nrows):
 
 
 @cpu_kernel(refcount=False, inline=True)
-def rows_ahead(X):
-    """Rows of X ahead of the current one that a streaming loop prefetches."""
-    return max(2, PREFETCH_BYTES // max(1, X.shape[1] * X.itemsize))
+def rows_ahead(X, hp):
+    """Rows of X ahead of the current one that a streaming loop prefetches: hp[HP_PREFETCH]
+    bytes (the machine's calibrated distance, fastgd/cpu/calibrate.py); 0 = none."""
+    nbytes = int(hp[HP_PREFETCH])
+    if nbytes <= 0:
+        return 0
+    return max(2, nbytes // max(1, X.shape[1] * X.itemsize))
 
 
 @cpu_kernel(refcount=False, inline=True)
-def rows_pairs(code, lin, X, y, w, acc, lo, hi, one, lparam):
+def rows_pairs(code, lin, X, y, w, acc, lo, hi, one, lparam, ahead):
     """Rows lo..hi-1 of X: acc += sum_i phi'(x_i.w, y_i) x_i; returns sum_i phi (float64).
     lin: acc += sum_i (x_i.w) x_i instead (X^T X w, for the power iteration; y unread).
 
     Two rows per pass: two independent dot products in flight and half the
     load-add-store round trips of acc (d=64 float32 in cache: 9.0 -> 4.4 ns per row
-    once the loss branch is folded, see eval_rows).
+    once the loss branch is folded, see eval_rows).  ahead: rows_ahead's prefetch distance.
     """
     d = X.shape[1]
-    ahead = rows_ahead(X)
     fb = 0.0
     i = lo
     while i + 1 < hi:
-        prefetch_rows(X, i + ahead, 2)
+        if ahead > 0:
+            prefetch_rows(X, i + ahead, 2)
         z0 = one - one
         for j in range(d):
             z0 += X[i, j] * w[j]
@@ -290,19 +291,19 @@ def rows_pairs(code, lin, X, y, w, acc, lo, hi, one, lparam):
 
 
 @cpu_kernel(refcount=False, inline=True)
-def rows_tiled(code, X, y, w, acc, zt, lo, hi, one, lparam):
+def rows_tiled(code, X, y, w, acc, zt, lo, hi, one, lparam, ahead):
     """rows_pairs in tiles of zt.shape[0] rows: z for the tile, then the loss as one
     loop over the tile (apply_rows: vectorised, logistic's exp included), then
     acc += r_i x_i over the tile, which is still in cache (logistic, d=64 float32:
     22.7 -> 7.6 ns per row).  zt is scratch."""
     d = X.shape[1]
     tile = zt.shape[0]
-    ahead = rows_ahead(X)
     fb = 0.0
     for t0 in range(lo, hi, tile):
         t1 = min(t0 + tile, hi)
         for i in range(t0, t1):
-            prefetch_rows(X, i + ahead, 1)
+            if ahead > 0:
+                prefetch_rows(X, i + ahead, 1)
             s = one - one
             for j in range(d):
                 s += X[i, j] * w[j]
@@ -367,6 +368,7 @@ def eval_rows(code, X, y, s, w, g, z, part_g, part_f, hp):
     lparam = hp[HP_LPARAM]
     inter = has_intercept(w, d)
     general = weighted(s) or inter
+    ahead = rows_ahead(X, hp)
     for blk in prange(nblocks):
         lo, hi = block_rows(blk, n, nblocks)
         acc = part_g[blk]
@@ -375,12 +377,12 @@ def eval_rows(code, X, y, s, w, g, z, part_g, part_f, hp):
         if general:
             fb = rows_general(code, False, inter, X, y, s, w, acc, lo, hi, one, lparam)
         elif code == LSQ:
-            fb = rows_pairs(LSQ, False, X, y, w, acc, lo, hi, one, lparam)
+            fb = rows_pairs(LSQ, False, X, y, w, acc, lo, hi, one, lparam, ahead)
         elif code == LOGISTIC:
             zt = z[blk * tile:(blk + 1) * tile]
-            fb = rows_tiled(LOGISTIC, X, y, w, acc, zt, lo, hi, one, lparam)
+            fb = rows_tiled(LOGISTIC, X, y, w, acc, zt, lo, hi, one, lparam, ahead)
         else:
-            fb = rows_pairs(code, False, X, y, w, acc, lo, hi, one, lparam)
+            fb = rows_pairs(code, False, X, y, w, acc, lo, hi, one, lparam, ahead)
         part_f[blk] = fb
     f = 0.0
     for blk in range(nblocks):

@@ -17,7 +17,7 @@ from numba import prange
 
 from .._jit import cpu_kernel, load_relaxed
 from ..contract import GRAM, HP_ONE, IP_INTERCEPT, IP_STOP_AT, LSQ, POWER_ITERATIONS
-from .evaluate import block_rows, rows_general, rows_pairs, weighted
+from .evaluate import block_rows, rows_ahead, rows_general, rows_pairs, weighted
 from .math import decisions, rules
 from .precondition import active, gradient_to_rescaled, to_original
 
@@ -231,6 +231,7 @@ def xtx_rows(X, s, v, out, part, hp, dim):
     nblocks = part.shape[0]
     one = hp[HP_ONE]
     general = dim > X.shape[1] or weighted(s)
+    ahead = rows_ahead(X, hp)
     for blk in prange(nblocks):
         lo, hi = block_rows(blk, n, nblocks)
         acc = part[blk]
@@ -240,7 +241,7 @@ def xtx_rows(X, s, v, out, part, hp, dim):
         if general:
             rows_general(LSQ, True, dim > X.shape[1], X, v, s, v, acc, lo, hi, one, one)
         else:
-            rows_pairs(LSQ, True, X, v, v, acc, lo, hi, one, one)
+            rows_pairs(LSQ, True, X, v, v, acc, lo, hi, one, one, ahead)
     for j in range(d):
         s = 0.0
         for blk in range(nblocks):

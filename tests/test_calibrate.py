@@ -1,0 +1,141 @@
+"""The per-machine prefetch distance (fastgd/cpu/calibrate.py): chosen by measurement,
+cached per machine, overridable, and without effect on any result."""
+import json
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import config, contract
+from fastgd.cpu import calibrate
+
+
+@pytest.fixture
+def cal_file(tmp_path, monkeypatch):
+    path = tmp_path / "sub" / "calibration.json"
+    monkeypatch.setattr(config, "CALIBRATION_FILE", str(path))
+    monkeypatch.setattr(config, "PREFETCH_BYTES", None)
+    monkeypatch.setattr(config, "CALIBRATION_BYTES", 1 << 20)  # tiny: the mechanics only
+    monkeypatch.setattr(config, "CALIBRATION_ROUNDS", 2)
+    monkeypatch.setattr(calibrate, "_MEMO", {})
+    return path
+
+
+def test_choose_prefers_the_fastest_and_a_shorter_distance_within_noise():
+    assert calibrate.choose({0: 1.0, 2048: 0.5, 8192: 0.7}) == 2048
+    assert calibrate.choose({0: 1.0, 2048: 0.99, 8192: 0.995}) == 0  # within 2%: no gain
+    assert calibrate.choose({0: 1.0, 4096: 0.9, 8192: 0.89}) == 4096
+
+
+def test_calibrate_measures_once_then_reads_the_cache(cal_file, monkeypatch):
+    best, medians = calibrate.calibrate()
+    assert best in config.PREFETCH_CANDIDATES
+    assert set(medians) == set(config.PREFETCH_CANDIDATES)
+    assert all(t > 0 for t in medians.values())
+    saved = json.loads(cal_file.read_text())
+    assert saved[calibrate.machine_key()]["prefetch_bytes"] == best
+
+    def no_measure(*a, **k):
+        raise AssertionError("measured again although the cache holds this machine")
+    monkeypatch.setattr(calibrate, "measure", no_measure)
+    assert calibrate.calibrate() == (best, None)
+    assert calibrate.prefetch_bytes() == best
+
+
+def test_other_machines_entries_are_kept_and_a_corrupt_file_is_remeasured(cal_file):
+    cal_file.parent.mkdir(parents=True)
+    cal_file.write_text("{not json")
+    best, medians = calibrate.calibrate()
+    assert medians is not None
+    data = json.loads(cal_file.read_text())
+    data["other-cpu|x"] = {"prefetch_bytes": 4096}
+    cal_file.write_text(json.dumps(data))
+    calibrate.calibrate(force=True)
+    data = json.loads(cal_file.read_text())
+    assert data["other-cpu|x"] == {"prefetch_bytes": 4096}
+    assert calibrate.machine_key() in data
+
+
+def test_an_unwritable_cache_still_gives_a_value(tmp_path, monkeypatch, cal_file):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setattr(config, "CALIBRATION_FILE", str(blocker / "cal.json"))  # dir is a file
+    best, _ = calibrate.calibrate()
+    assert best in config.PREFETCH_CANDIDATES
+
+
+def test_the_override_skips_the_measurement(cal_file, monkeypatch):
+    monkeypatch.setattr(config, "PREFETCH_BYTES", 3000)
+    monkeypatch.setattr(calibrate, "calibrate", None)  # would fail if called
+    assert calibrate.prefetch_bytes() == 3000
+
+
+def test_only_the_row_block_path_asks_for_it(rng, monkeypatch):
+    """A batch or a problem within the cache never triggers a calibration."""
+    def boom():
+        raise AssertionError("calibrated for a plan that does not stream rows")
+    monkeypatch.setattr(calibrate, "prefetch_bytes", boom)
+    X = rng.standard_normal((50, 30, 4))
+    y = rng.standard_normal((50, 30))
+    fastgd.minimize(fastgd.LeastSquares(X, y), max_iter=5)
+    X1 = rng.standard_normal((400, 8))
+    fastgd.minimize(fastgd.LeastSquares(X1, X1 @ np.ones(8)), max_iter=5)
+
+
+def _gd_reference(X, y, lr, iters, loss):
+    """Plain float64 gradient descent, NumPy (the independent reference)."""
+    Xd, yd = X.astype(np.float64), y.astype(np.float64)
+    w = np.zeros(X.shape[1])
+    for _ in range(iters):
+        z = Xd @ w
+        r = z - yd if loss == "lsq" else 1.0 / (1.0 + np.exp(-z)) - yd
+        w -= lr * Xd.T @ r / len(yd)
+    return w
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", ["lsq", "logistic"])
+def test_results_do_not_depend_on_the_distance(rng, monkeypatch, row_blocks, dtype, loss):
+    n, d = 6001, 13  # past config.LARGE_PROBLEM_ELEMENTS: the row blocks
+    X = rng.standard_normal((n, d)).astype(dtype)
+    if loss == "lsq":
+        y = (X @ rng.standard_normal(d) + 0.1 * rng.standard_normal(n)).astype(dtype)
+        cls = fastgd.LeastSquares
+    else:
+        y = (rng.random(n) < 0.5).astype(dtype)
+        cls = fastgd.Logistic
+    xs = []
+    for nbytes in (0, 512, 8192, 1 << 20):
+        monkeypatch.setattr(config, "PREFETCH_BYTES", nbytes)
+        res = fastgd.minimize(cls(X, y), lr=0.2, max_iter=30, gtol=0, mode="direct")
+        assert res.nit == 30
+        xs.append(res.x)
+    for x in xs[1:]:
+        np.testing.assert_array_equal(x, xs[0])
+    ref = _gd_reference(X, y, 0.2, 30, loss)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(xs[0], ref, rtol=tol, atol=tol)
+
+
+def test_auto_lr_power_iteration_with_any_distance(rng, monkeypatch, row_blocks):
+    X = rng.standard_normal((8000, 9))
+    y = X @ rng.standard_normal(9)
+    lrs = []
+    for nbytes in (0, 4096):
+        monkeypatch.setattr(config, "PREFETCH_BYTES", nbytes)
+        lrs.append(fastgd.minimize(fastgd.LeastSquares(X, y), max_iter=1).lr)
+    lam = np.linalg.eigvalsh(X.T @ X / len(y))[-1]
+    assert lrs[0] == lrs[1]
+    # the power iteration stops within a few percent of lambda_max, from below
+    assert 1.0 / lam <= lrs[0] <= 1.05 / lam
+
+
+def test_the_plan_carries_the_distance(rng, monkeypatch, row_blocks):
+    from fastgd.plan import make_plan
+    monkeypatch.setattr(config, "PREFETCH_BYTES", 6144)
+    X = rng.standard_normal((7000, 10))  # past config.LARGE_PROBLEM_ELEMENTS
+    prob = fastgd.LeastSquares(X, X @ np.ones(10))
+    plan = make_plan(prob, "cpu", contract.GD, "direct", 10, None, 0, None, None, False, 0.9,
+                     (0.9, 0.999), 1e-8, 0.0, 0.0, 0.0)
+    assert plan.hp[contract.HP_PREFETCH] == 6144
+    assert plan.ip[contract.IP_MODE] == contract.ROWS
