@@ -168,6 +168,20 @@ def prefetch(typingctx, arr, flat):
 
 
 @intrinsic
+def is_single(typingctx, x):
+    """True (a compile-time constant: the branch it guards is folded away) when x is a
+    float32 scalar: for loops that may compute to float32 precision on float32 data."""
+    if not isinstance(x, nbtypes.Float):
+        return None
+    single = x == nbtypes.float32
+
+    def codegen(context, builder, sig, args):
+        return context.get_constant(nbtypes.boolean, single)
+
+    return nbtypes.boolean(x), codegen
+
+
+@intrinsic
 def load_relaxed(typingctx, arr, i):
     """arr[i] of a 1-D integer array, read from memory at every call (an atomic load,
     monotonic order): the compiler may not keep it in a register across a loop.

@@ -49,6 +49,30 @@ def exp_neg(a):
     return math.exp(-a)
 
 
+def exp_neg_single(a):
+    """exp(-a) for a >= 0, to float32 precision (relative error < 1e-8) for float32 data.
+    The CPU build swaps in a shorter vectorisable polynomial (fastgd/cpu/fastexp.py)."""
+    return math.exp(-a)
+
+
+def log1p_unit_single(e):
+    """log1p_unit to float32 precision (relative error < 1e-8): five terms of its series
+    instead of ten, for float32 data (computed in float64 all the same)."""
+    e = float(e)
+    if e > SQRT2_MINUS_1:
+        t = (e - 1.0) / (e + 3.0)
+        base = LN2
+    else:
+        t = e / (e + 2.0)
+        base = 0.0
+    t2 = t * t                     # |t| <= 0.172: the next term, t2^5 / 11, is < 2.1e-9
+    p = 1.0 / 9.0
+    p = p * t2 + 1.0 / 7.0
+    p = p * t2 + 1.0 / 5.0
+    p = p * t2 + 1.0 / 3.0
+    return base + 2.0 * t * (p * t2 + 1.0)
+
+
 def sigmoid_parts(z, one):
     """(e, sigmoid(z)) with e = exp(-|z|) in (0, 1]: never overflows."""
     e = exp_neg(abs(z))
@@ -65,6 +89,15 @@ def logistic_terms(z, y, one):
     return log1p_unit(e) + max((one - y - y) * z, 0.0), sig - y
 
 
+def logistic_terms_single(z, y, one):
+    """logistic_terms to float32 precision (phi and phi' relative error < 1e-8, far below
+    float32's 6e-8): the CPU row loops of float32 data run it (a third fewer operations per
+    row than the float64-exact one)."""
+    e = exp_neg_single(abs(z))
+    sig = (one if z >= 0 else e) / (one + e)
+    return log1p_unit_single(e) + max((one - y - y) * z, 0.0), sig - y
+
+
 def lsq_terms(z, y):
     r = z - y
     return 0.5 * r * r, r
@@ -78,9 +111,15 @@ def huber_terms(z, y, delta):
     return delta * (a - 0.5 * delta), delta if r > 0 else -delta
 
 
+def exp_any(x):
+    """exp(x) for any real x.  The CPU build swaps in a vectorisable version
+    (fastgd/cpu/fastexp.py); GPUs use this one."""
+    return math.exp(x)
+
+
 def poisson_terms(z, y):
     """Poisson deviance up to a constant, log link: phi = exp(z) - y z."""
-    ez = math.exp(z)
+    ez = exp_any(z)
     return ez - y * z, ez - y
 
 
