@@ -60,9 +60,10 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     update t (1-based over the solve): ``lr`` times 1 (``lr_schedule="constant"``),
     ``t ** -0.5`` ("invscaling") or ``lr_schedule(t)`` (a callable, on the host).  The
     stopping tests run once per epoch on the full-data loss and gradient; res.fun and
-    res.grad_norm are full-data values at res.x; lr="auto" is the full-data 1/L.  Not
-    with method="bb", line_search="armijo", restart=True, device="cuda",
-    precondition, mode="gram", Softmax over a CSR X or an Objective (ValueError naming
+    res.grad_norm are full-data values at res.x; lr="auto" is the full-data 1/L;
+    precondition="diag" is computed once on the full data and the updates run in the
+    rescaled variables.  Not with method="bb", line_search="armijo", restart=True,
+    device="cuda", mode="gram", Softmax over a CSR X or an Objective (ValueError naming
     batch_size); dense (memmap included), CSR and shared X, batches, fit_intercept,
     sample_weight, every problem family.
     batch_size None or >= n: the full-batch solve.
@@ -100,8 +101,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     lrs = validate.learning_rate(lr, problem.batch_size, problem.dtype)
     minibatch = validate.minibatch(
         batch_size, shuffle, random_state, lr_schedule, problem, objective=objective,
-        method=method, line_search=line_search, restart=restart, device=device,
-        precondition=precondition, mode=mode,
+        method=method, line_search=line_search, restart=restart, device=device, mode=mode,
         cuda_data=any(validate.is_cuda_array(a) for a in (problem.X, problem.y, x0)))
     # bb always backtracks (its non-monotone test): for lr='auto' it counts as a line search
     searching = "armijo" if method_code == contract.BB else line_search

@@ -6,6 +6,12 @@
 - ``X`` of shape ``(B, n, d)`` (a batch): chunks along B only; every chunk is solved
   entirely by ``fastgd.minimize`` inside one task (``da.blockwise``), so there is no
   communication per iteration.  Per-problem x, fun, grad_norm, nit, status, lr come back.
+  Mini-batches (``batch_size=m`` with ``shuffle``, ``random_state``, ``lr_schedule``) are
+  passed on; every problem of a batch visits the rows in the same orders (epoch e: the
+  e-th ``rng.permutation(n)`` of the solve's generator), so every chunk gets the same
+  generator -- ``random_state`` an int, a copy of the Generator passed (the caller's is
+  not advanced), or for ``None`` one fresh seed drawn on the client -- and the result is
+  that of one ``fastgd.minimize`` call on the whole batch, however B is chunked.
 - ``X`` of shape ``(n, d)`` (one problem, rows sharded): the row chunks are made
   contiguous, checked once and kept on the workers (one future per chunk); each
   iteration sends ``w`` (d numbers) with one ``client.map`` over those futures, every
@@ -16,13 +22,16 @@
   ``lr="auto"`` (power iteration, with ``X^T X v`` per chunk) and divergence test are
   the decisions of every driver (fastgd/decisions.py).
 
-The row mode needs a ``distributed.Client`` (the ``client=`` argument or the default
+The row mode refuses ``batch_size`` (a mini-batch update per round trip to the workers
+would be all latency): mini-batches run on one machine (``fastgd.minimize``) or per chunk
+in the batch mode.  The row mode needs a ``distributed.Client`` (the ``client=`` argument or the default
 one); the batch mode runs on whatever Dask scheduler is active.  A worker lost during
 a solve makes Dask recompute its chunks from their graph and rerun the tasks; when
 Dask gives up, the error is raised (never a partial or stale x).
 
 dask is imported here, on first use of this module, never by ``import fastgd``.
 """
+import copy
 import math
 import uuid
 
@@ -73,7 +82,8 @@ def minimize(X, y, problem="lstsq", method="gd", *, l2=0.0, lr="auto", x0=None, 
     callback(it, w): row mode only, called on the client after every update (w is the
        new iterate, read-only use).
     options: batch mode only, passed on to ``fastgd.minimize`` (e.g. line_search, mode,
-       precondition="diag"; the row-sharded mode refuses precondition="diag").
+       precondition="diag", batch_size, shuffle, random_state, lr_schedule; the
+       row-sharded mode refuses precondition="diag" and batch_size).
     Returns a fastgd.Result with NumPy arrays (x computed).
     """
     dask, da = _dask()
@@ -109,6 +119,7 @@ def minimize(X, y, problem="lstsq", method="gd", *, l2=0.0, lr="auto", x0=None, 
         return _minimize_batch(dask, da, X, y, problem, method, l2, lr, x0, max_iter, gtol, xtol,
                                ftol, momentum, betas, eps, alpha, restart, client, options,
                                fit_intercept, sample_weight)
+    _no_minibatch(options)
     if options.pop("precondition", None) is not None:
         raise ValueError("precondition='diag' is taken by the batch mode only (X of shape "
                          "(B, n, d): fastgd.minimize per chunk); the row-sharded mode does not "
@@ -123,6 +134,34 @@ def minimize(X, y, problem="lstsq", method="gd", *, l2=0.0, lr="auto", x0=None, 
     return _minimize_rows(dask, X, y, _PROBLEMS[problem], method, l2, lr, x0, max_iter, gtol,
                           xtol, ftol, momentum, betas, eps, alpha, restart, client, callback,
                           fit_intercept, sample_weight)
+
+
+# ------------------------------------------------------------------ mini-batches
+_MINIBATCH = ("batch_size", "shuffle", "random_state", "lr_schedule")
+_MINIBATCH_DEFAULTS = (None, True, None, "constant")
+
+
+def _no_minibatch(options):
+    """The row mode: pop the mini-batch options, checked; batch_size refused (ValueError)."""
+    size, *_ = validate.minibatch_options(*(options.pop(k, v) for k, v in
+                                            zip(_MINIBATCH, _MINIBATCH_DEFAULTS)))
+    if size is not None:
+        raise ValueError(f"batch_size={size}: the row-sharded mode (X of shape (n, d)) runs "
+                         f"full-batch descent only (a mini-batch update per round trip to "
+                         f"the workers is all latency); for mini-batches use fastgd.minimize "
+                         f"on one machine, or the batch mode (X of shape (B, n, d))")
+
+
+def _shared_random_state(options):
+    """The batch mode's mini-batch options checked on the client, with random_state made
+    the same for every chunk: an int as given, None -> one fresh seed drawn here (a
+    Generator is copied per task, _solve_block).  Returns the options (a new dict)."""
+    options = dict(options)
+    size, _, rs, _ = validate.minibatch_options(*(options.get(k, v) for k, v in
+                                                  zip(_MINIBATCH, _MINIBATCH_DEFAULTS)))
+    if size is not None and rs is None:
+        options["random_state"] = int(np.random.SeedSequence().entropy)
+    return options
 
 
 # ------------------------------------------------------------------ batch axis
@@ -150,6 +189,9 @@ def _solve_block(Xb, yb, lrb, x0b, sb, *, cls, l2, fit_intercept, kwargs):
     from .api import minimize as fg_minimize
     kwargs = dict(kwargs)  # shared by the tasks of a threaded worker: never mutate it
     lr = kwargs.pop("lr") if lrb is None else np.ascontiguousarray(lrb)
+    if isinstance(kwargs.get("random_state"), np.random.Generator):
+        # every chunk draws the orders of one unchunked solve: its own copy of the state
+        kwargs["random_state"] = copy.deepcopy(kwargs["random_state"])
     prob = cls(np.ascontiguousarray(Xb), np.ascontiguousarray(yb), l2=l2,
                fit_intercept=fit_intercept,
                sample_weight=None if sb is None else np.ascontiguousarray(sb))
@@ -187,6 +229,7 @@ def _minimize_batch(dask, da, X, y, problem, method, l2, lr, x0, max_iter, gtol,
     validate.method_eps("eps", eps, mcode)
     validate.unit_interval("alpha", alpha)
     validate.restart("restart", restart, mcode)
+    options = _shared_random_state(options)
     B, n, d = X.shape
     X = X.rechunk({1: -1, 2: -1})
     bchunks = X.chunks[0]

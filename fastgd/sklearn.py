@@ -105,10 +105,6 @@ def _solve(cls, X, y, sample_weight, *, loss_kw, est):
         precondition=est.precondition, loss_kw=loss_kw)
     options.update(lr=est.lr, max_iter=est.max_iter, gtol=est.tol, device=est.device)
     if est.batch_size is not None:
-        if est.precondition is not None:
-            raise ValueError("batch_size (mini-batches) does not take precondition='diag' yet: "
-                             "pass precondition=None and put the columns on one scale (e.g. "
-                             "a Pipeline with StandardScaler)")
         options.update(batch_size=est.batch_size, random_state=est.random_state)
     if isinstance(est.lr, str) and est.lr == "auto" and cls is problems.Poisson:
         options["line_search"] = "armijo"  # Poisson has no global curvature bound

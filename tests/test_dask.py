@@ -325,3 +325,54 @@ def test_bad_sample_weight_named(client, rng):
         fdask.minimize(Xd, yd, sample_weight=-np.ones(60), client=client)
     with pytest.raises(ValueError, match="all zero"):
         fdask.minimize(Xd, yd, sample_weight=np.zeros(60), client=client)
+
+
+def test_batch_mini_batches_the_same_however_b_is_chunked(rng):
+    """Every problem of a batch visits the rows in the same orders: each chunk gets the same
+    generator, so the result is one fastgd.minimize call's on the whole batch."""
+    B, n, d = 5, 48, 3
+    X = rng.standard_normal((B, n, d))
+    y = rng.standard_normal((B, n))
+
+    def chunked(Xa, ya, rows, **kw):
+        return fdask.minimize(da.from_array(Xa, chunks=(rows, n, d)),
+                              da.from_array(ya, chunks=(rows, n)), "lstsq", **kw)
+
+    opts = dict(method="adam", lr=0.05, batch_size=8, lr_schedule="invscaling", max_iter=6,
+                gtol=0.0)
+    ref = fastgd.minimize(fastgd.LeastSquares(X, y), random_state=3, **opts)
+    for rows in (1, 2, 5):
+        res = chunked(X, y, rows, random_state=3, **opts)
+        np.testing.assert_allclose(res.x, ref.x, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(res.fun, ref.fun, rtol=1e-12)
+        np.testing.assert_array_equal(res.nit, ref.nit)
+    # a Generator: each chunk draws from a copy of its state; the caller's is not advanced
+    gen = np.random.default_rng(3)
+    res = chunked(X, y, 2, random_state=gen, **opts)
+    np.testing.assert_allclose(res.x, ref.x, rtol=1e-12, atol=1e-14)
+    assert gen.random() == np.random.default_rng(3).random()
+    # None: one fresh seed for every chunk (identical problems in separate chunks agree)
+    same_X, same_y = np.repeat(X[:1], B, axis=0), np.repeat(y[:1], B, axis=0)
+    res = chunked(same_X, same_y, 1, **opts)
+    np.testing.assert_array_equal(res.x, np.repeat(res.x[:1], B, axis=0))
+    # shuffle=False and a callable schedule are passed on too
+    opts = dict(method="momentum", lr=0.02, batch_size=7, shuffle=False,
+                lr_schedule=lambda t: 1.0 / (1.0 + 0.1 * t), max_iter=4, gtol=0.0)
+    res = chunked(X, y, 2, **opts)
+    ref = fastgd.minimize(fastgd.LeastSquares(X, y), **opts)
+    np.testing.assert_allclose(res.x, ref.x, rtol=1e-12, atol=1e-14)
+
+
+def test_rows_mode_refuses_mini_batches_before_any_work(rng):
+    X, y = _data(rng, n=60)
+    Xd, yd = _dask(X, y, rows=30)
+    with pytest.raises(ValueError, match="batch_size=8.*fastgd.minimize"):
+        fdask.minimize(Xd, yd, batch_size=8)  # no client needed: refused first
+    with pytest.raises(ValueError, match="lr_schedule"):
+        fdask.minimize(Xd, yd, lr_schedule="invscaling")
+    Xb = da.from_array(np.stack([X, X]), chunks=(1, 60, X.shape[1]))
+    yb = da.from_array(np.stack([y, y]), chunks=(1, 60))
+    with pytest.raises(TypeError, match="random_state"):
+        fdask.minimize(Xb, yb, batch_size=8, random_state=1.5)
+    with pytest.raises(ValueError, match="batch_size"):
+        fdask.minimize(Xb, yb, batch_size=0)

@@ -405,6 +405,69 @@ def test_sgd_with_decay_reaches_least_squares(rng):
     assert np.linalg.norm(const.x - w_star) > 0.03
 
 
+def rescaled(X, intercept):
+    """The explicit diagonal change of variables of precondition="diag" (no weights, l2 = 0):
+    (X's columns scaled by c and, with the intercept, centred first, c, mu)."""
+    mu = X.mean(axis=0) if intercept else np.zeros(X.shape[1])
+    c = 1.0 / np.sqrt(((X - mu) ** 2).mean(axis=0))
+    return (X - mu) * c, c, mu
+
+
+@pytest.mark.parametrize("intercept,method,lr", [(False, "gd", 0.3), (True, "adam", 0.05)])
+def test_precondition_diag_iterates_in_the_rescaled_variables(rng, intercept, method, lr):
+    n, d = 48, 4
+    X = rng.standard_normal((n, d)) * np.array([1e-2, 1.0, 30.0, 5.0]) + \
+        np.array([0.0, 2.0, 100.0, 0.0])
+    y = X @ rng.standard_normal(d) + 0.1 * rng.standard_normal(n) + 3.0
+    x0 = rng.standard_normal(d)
+    Xs, c, mu = rescaled(X, intercept)
+    m = n // 4
+    res = fastgd.minimize(fastgd.LeastSquares(X, y, fit_intercept=intercept), method, lr=lr,
+                          x0=x0, batch_size=m, shuffle=False, precondition="diag",
+                          max_iter=5, gtol=0.0)
+    # v0 = T^-1 (x0, 0): coefficients x0 / c, intercept mu . x0
+    v0 = np.append(x0 / c, mu @ x0) if intercept else x0 / c
+    v = reference("lsq", Xs, y, method, lr, m, 5, shuffle=False, intercept=intercept, w0=v0)
+    w = c * v[:d]
+    np.testing.assert_allclose(res.x, w, rtol=1e-10, atol=1e-12)
+    ref = w
+    if intercept:
+        assert float(res.intercept) == pytest.approx(v[d] - mu @ w, rel=1e-10)
+        ref = np.append(w, v[d] - mu @ w)
+    f, g = full_loss_grad("lsq", X, y, ref, intercept=intercept)
+    assert res.fun == pytest.approx(f, rel=1e-10)
+    assert res.grad_norm == pytest.approx(np.linalg.norm(g), rel=1e-8)  # original variables
+
+
+def test_precondition_diag_batch_each_problem_its_own_scales(rng):
+    B, n, d = 3, 40, 3
+    X = rng.standard_normal((B, n, d)) * np.array([[[0.1, 1.0, 20.0]], [[5.0, 1e-2, 1.0]],
+                                                   [[1.0, 1.0, 300.0]]])
+    Y = rng.standard_normal((B, n))
+    res = fastgd.minimize(fastgd.LeastSquares(X, Y), "momentum", lr=0.05, batch_size=8,
+                          random_state=7, precondition="diag", max_iter=3, gtol=0.0)
+    for q in range(B):
+        Xs, c, _ = rescaled(X[q], False)
+        v = reference("lsq", Xs, Y[q], "momentum", 0.05, 8, 3, seed=7)
+        np.testing.assert_allclose(res.x[q], c * v, rtol=1e-10, atol=1e-12)
+
+
+def test_precondition_diag_helps_badly_scaled_mini_batches(rng):
+    n, d = 4000, 6
+    scales = np.geomspace(1e-2, 10.0, d)
+    X = rng.standard_normal((n, d)) * scales
+    y = X @ (rng.standard_normal(d) / scales) + 0.1 * rng.standard_normal(n)
+    p = fastgd.LeastSquares(X, y)
+    f_star = full_loss_grad("lsq", X, y, np.linalg.lstsq(X, y, rcond=None)[0])[0]
+    opts = dict(batch_size=64, random_state=0, max_iter=10, gtol=0.0,
+                lr_schedule="invscaling")  # lr="auto": the full-data 1/L of each variables
+    plain = fastgd.minimize(p, **opts)
+    pre = fastgd.minimize(p, precondition="diag", **opts)
+    assert plain.nit == pre.nit == 10
+    # the small columns barely move at the 1/L of the largest one
+    assert pre.fun - f_star < 0.01 * (plain.fun - f_star)
+
+
 def test_bad_arguments_rejected_before_anything_is_written(rng):
     X, y = lsq_data(rng, n=20)
     p = fastgd.LeastSquares(X, y)
@@ -425,7 +488,6 @@ def test_bad_arguments_rejected_before_anything_is_written(rng):
         (dict(batch_size=4, method="bb"), ValueError, "batch_size"),
         (dict(batch_size=4, line_search="armijo"), ValueError, "batch_size"),
         (dict(batch_size=4, method="nesterov", restart=True), ValueError, "batch_size"),
-        (dict(batch_size=4, precondition="diag"), ValueError, "batch_size"),
         (dict(batch_size=4, mode="gram"), ValueError, "batch_size"),
         (dict(batch_size=4, device="cuda"), ValueError, "batch_size"),
     ]

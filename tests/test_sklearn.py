@@ -317,5 +317,9 @@ def test_batch_size_runs_mini_batches_to_the_interpolating_solution():
         warnings.simplefilter("ignore", ConvergenceWarning)
         c3, c4 = (GDRegressor(random_state=r, **early).fit(X, y).coef_ for r in (3, 4))
     assert np.abs(c3 - c4).max() > 1e-6
-    with pytest.raises(ValueError, match="precondition"):
-        GDRegressor(batch_size=32).fit(X, y)  # precondition='diag', the default
+    # precondition='diag' (the default) with lr="auto": the full-data 1/L of the rescaled,
+    # centred columns
+    pre = GDRegressor(batch_size=32, random_state=3, alpha=0.0, max_iter=400,
+                      tol=1e-10).fit(X * [1e-2, 1, 1, 1, 100], y)
+    np.testing.assert_allclose(pre.coef_ * [1e-2, 1, 1, 1, 100], ref[:5], atol=1e-6)
+    np.testing.assert_allclose(pre.intercept_, ref[5], atol=1e-6)

@@ -136,3 +136,24 @@ def test_targets_read_the_rows():
 def test_cli_rejects_unknown_workload():
     with pytest.raises(SystemExit):
         tts.parse(["--workloads", "nope"])
+
+
+def test_sgd_ls_held_out_check_and_target():
+    """sgd_ls checks the held-out MSE against the least-squares solution's (not a gradient);
+    its target compares the time per epoch of the rows that reached it."""
+    p = tts.SIZES["sgd_ls"]["small"]
+    X, y, Xt, yt = tts.sgd_data(p["n"], p["d"], p["n_test"], p["noise"])
+    w = np.linalg.lstsq(X, y, rcond=None)[0]
+    best = float(np.mean((Xt @ w - yt) ** 2))
+    excess = tts.heldout_excess(Xt, yt, best)
+    assert abs(excess(w)) < 1e-12
+    assert tts._sgd_check(excess, w * 1.001)[0] and not tts._sgd_check(excess, 0 * w)[0]
+    np.testing.assert_allclose(excess(np.stack([w, 0 * w]))[1],
+                               (np.mean(yt ** 2) - best) / best)
+    assert tts.first_epoch([0.5, 0.02, 0.009, 0.001]) == 2 and tts.first_epoch([1.0]) is None
+    R = tts.Row
+    rows = [R("fastgd mb", tts.FASTGD, times=[1.0], reached=True, nit="2"),
+            R("fastgd slow", tts.FASTGD, times=[0.1], reached=False, nit="1"),
+            R("sklearn SGDRegressor", tts.ALT, times=[6.0], reached=True, nit="5")]
+    text, measured, met = tts._sgd_target(rows)
+    assert "per epoch 2.4x" in measured and "to the target 6.0x" in measured and met is False

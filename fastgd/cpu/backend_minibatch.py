@@ -79,7 +79,8 @@ def update_factors(schedule, first, count):
 
 class MinibatchBackend(CpuBackend):
     """CpuBackend of a mini-batch solve: X (1 or B, n, d) read in place (shared X included),
-    or one CSR X (the tuple of fastgd/cpu/csr.py), y (B, n), l2 (1 or B,) per problem."""
+    or one CSR X (the tuple of fastgd/cpu/csr.py), y (B, n), l2 (1 or B,) per problem;
+    precondition="diag": CpuBackend's P (computed once on the full data), W in v."""
 
     def _data(self, problem):
         if not problem.sparse:
@@ -107,9 +108,8 @@ class MinibatchBackend(CpuBackend):
         # one problem: solve_epochs called directly (serial; no parallel region to compile)
         m = self.W.shape[1]
         blocks = self.csr[3].shape[0] - 1 if problem.sparse else 1
-        self.scratch = (np.empty((4, 2 * m), problem.dtype),
-                        np.empty((1 + blocks, max(m, problem.d + 1)), np.float64),
-                        np.zeros((contract.PRE_ROWS, 0), np.float64))
+        self.scratch = (np.empty((5, 2 * m), problem.dtype),
+                        np.empty((1 + blocks, max(m, problem.d + 1)), np.float64))
 
     def _orders(self, base, epochs):
         """(epochs, n) int64 visiting orders of epochs base .. (or (0, 0): stored order)
@@ -149,15 +149,16 @@ class MinibatchBackend(CpuBackend):
         k, ip, hp, tol = self.kernels, self.ip, self.plan.hp, self.plan.tol
         B = self.y.shape[0]
         if B == 1:
-            vec, pw, pre = self.scratch
+            vec, pw = self.scratch
             X = self.csr if self.plan.problem.sparse else self.X[0]
             m = self.W.shape[1]
             k.solve_epochs(X, self.y[0], self.S[0], self.L2[0], order, factors, base,
                            upto, self.bsize, self.W[0], ip, hp, tol, self.state[0], 0,
                            vec[0, :m], vec[1, :m], self.S1[0], self.S2[0], vec[2, :m], pw,
-                           self.hist, pre, vec[3])
+                           self.hist, self.P_kernel[0], vec[3], vec[4, :m])
             return
         with parallel_launch(), _chunksize_one():
             k.solve_minibatch(self.X, self.y, self.S, self.L2, self.W, self.S1, self.S2, ip, hp,
                               tol, self.state, self.hist, order, factors, base, upto,
-                              self.bsize, batch_chunks(B, 1, 1, numba.get_num_threads()))
+                              self.bsize, batch_chunks(B, 1, 1, numba.get_num_threads()),
+                              self.P_kernel)

@@ -17,6 +17,12 @@ chunk's end; trial_outcome: divergence, with the epoch's start as the last finit
 iterate; after_accept: xtol over the epoch's step, ftol; record_history), so res.fun and
 res.grad_norm are full-data values at res.x.
 
+precondition="diag" (``pre`` (PRE_ROWS, d) of fastgd/precondition.py active): the iterate
+is v, every gradient (mini-batch or full-data) is taken at w = T v and mapped to T^T g by
+``gradient_v`` -- fastgd/cpu/precondition.py's maps, as fastgd/cpu/solve.evaluate_v does
+for the full-batch drivers -- so the updates run in the rescaled variables, with the l2
+penalty and the reported |g| those of the original variables.
+
 ``solve_minibatch`` is parallel over chunks of problems, each problem serial (its result
 does not depend on the thread count); one problem runs ``solve_epochs`` directly.  The
 hooks, bound by fastgd/cpu/backend_minibatch.py (``fastgd._jit.rebind``): ``rows_of``
@@ -32,12 +38,13 @@ from .. import config
 from .._jit import borrowed, cpu_kernel, load_relaxed
 from ..contract import (
     ACCEPT, DIRECT, HP_CURV, HP_LPARAM, HP_ONE, IP_HIST_EVERY, IP_INTERCEPT, IP_LOSS,
-    IP_MAX_ITER, IP_METHOD, IP_OUTPUTS, IP_STOP_AT, LSQ, PAUSE, PRE_ROWS, RUNNING, ST_F0,
+    IP_MAX_ITER, IP_METHOD, IP_OUTPUTS, IP_STOP_AT, LSQ, PAUSE, RUNNING, ST_F0,
     ST_FUN, ST_GNORM, ST_GTOL, ST_LR, ST_LR0, ST_NIT, ST_STATUS, TOL_F, TOL_G, TOL_R, TOL_X,
 )
 from .csr import csr_rows
 from .evaluate import prefetch_rows, rows_general
 from .math import decisions, rules
+from .precondition import active, auto_l2, gradient_to_rescaled, to_original
 from .prepare import lambda_max
 from .softmax import rows_general as softmax_rows
 
@@ -151,6 +158,22 @@ def rows_gradient(code, X, y, s, l2, order, lo, hi, w, g, hp, pen, tmp):
 
 
 @cpu_kernel(refcount=False, inline=True)
+def gradient_v(pre, wv, k, inter, code, X, y, s, l2, order, lo, hi, w, g, hp, pen, tmp):
+    """rows_gradient at the drivers' iterate w.  precondition="diag" (pre active): w is v,
+    evaluated at T v (built in the scratch wv (m,)), and g becomes the gradient in v, T^T g;
+    the returned (f, |g|^2) are those of the original variables (as solve.evaluate_v)."""
+    on = active(pre)
+    at = w
+    if on:
+        to_original(pre, w, wv, k, inter)
+        at = wv
+    f, gsq = rows_gradient(code, X, y, s, l2, order, lo, hi, at, g, hp, pen, tmp)
+    if on:
+        gradient_to_rescaled(pre, g, k, inter)
+    return f, gsq
+
+
+@cpu_kernel(refcount=False, inline=True)
 def xtx_serial(mode, X, s, Xt, A, v, u, gv, part_g, hp, dim):
     """The hook ``xtx_apply`` of prepare.lambda_max for this driver: gv (float64) =
     [X, 1]^T S [X, 1] v / n (dim = d + 1 with the intercept) by one serial pass over the
@@ -167,7 +190,7 @@ def xtx_serial(mode, X, s, Xt, A, v, u, gv, part_g, hp, dim):
 
 @cpu_kernel(refcount=False)
 def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol, state, col,
-                 w_prev, g, s1, s2, p, pw, hist, pre, tmp):
+                 w_prev, g, s1, s2, p, pw, hist, pre, tmp, wv):
     """Run one problem from its saved state up to epoch min(upto, ip[IP_STOP_AT]).
 
     order (E, n) int64: the visiting order of epochs base .. base + E - 1, or (0, 0): the
@@ -175,7 +198,9 @@ def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol,
     factor of every update of those epochs.  w (m,) is updated in place and ends holding
     the last finite epoch's iterate; w_prev, g, p (m,) scratch; s1, s2 (m,) the method's
     state; pw (1 + row blocks (CSR) or 2, >= max(m, d + 1)) float64 lambda_max's scratch;
-    pre (PRE_ROWS, 0); tmp (>= m + k) the row pass's scratch.
+    pre: precondition="diag"'s (PRE_ROWS, d) (then w, s1, s2 live in the rescaled variables
+    v: see gradient_v) or (PRE_ROWS, 0); tmp (>= m + k) the row pass's scratch; wv (m,)
+    gradient_v's scratch.
     """
     if int(state[ST_STATUS]) != RUNNING:
         return
@@ -188,7 +213,9 @@ def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol,
     n = y.shape[0]
     m = w.shape[0]
     nb = (n + bsize - 1) // bsize
-    pen = m - ip[IP_OUTPUTS] if ip[IP_INTERCEPT] != 0 else m  # the penalised coordinates
+    k_out = ip[IP_OUTPUTS]
+    inter = ip[IP_INTERCEPT] != 0
+    pen = m - k_out if inter else m  # the penalised coordinates
     none = order[0, :0] if order.shape[0] > 0 else order[:, 0]  # (0,): the rows in order
     t = int(state[ST_NIT])
     lr = state[ST_LR]
@@ -199,8 +226,9 @@ def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol,
             s2[j] = 0.0
         if stopped:
             return
-        lr = auto_lr(np.float64(hp[HP_CURV]), lam, np.float64(l2))
-    f, gsq = rows_gradient(code, X, y, s, l2, none, 0, n, w, g, hp, pen, tmp)
+        lr = auto_lr(np.float64(hp[HP_CURV]), lam, auto_l2(pre, False, np.float64(l2)))
+    f, gsq = gradient_v(pre, wv, k_out, inter, code, X, y, s, l2, none, 0, n, w, g, hp, pen,
+                        tmp)
     if t == 0:
         state[ST_F0] = f
         state[ST_LR0] = lr
@@ -222,7 +250,8 @@ def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol,
         for k in range(nb):
             lo = k * bsize
             hi = min(lo + bsize, n)
-            rows_gradient(code, X, y, s, l2, visit, lo, hi, w, g, hp, pen, tmp)
+            gradient_v(pre, wv, k_out, inter, code, X, y, s, l2, visit, lo, hi, w, g, hp, pen,
+                       tmp)
             if plain_gradient(method):
                 scale = 1.0
                 direction = g
@@ -232,7 +261,8 @@ def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol,
             alpha = lr * factors[e, k] * scale
             for j in range(m):
                 w[j] = w[j] - alpha * direction[j]
-        f_new, gsq_new = rows_gradient(code, X, y, s, l2, none, 0, n, w, g, hp, pen, tmp)
+        f_new, gsq_new = gradient_v(pre, wv, k_out, inter, code, X, y, s, l2, none, 0, n, w,
+                                    g, hp, pen, tmp)
         step_sq = 0.0
         ww = 0.0
         for j in range(m):
@@ -263,28 +293,29 @@ def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol,
 
 @cpu_kernel(parallel=True)
 def solve_minibatch(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, order, factors, base,
-                    upto, bsize, nchunks):
+                    upto, bsize, nchunks, P):
     """B problems X (1 or B, n, d) (one X shared by all, or one each), y (B, n), from W
     (B, m), in place, up to epoch min(upto, ip[IP_STOP_AT]).  S (1 or B, n) sample weights
     or (1, 0); L2 (1 or B,) each problem's l2; order, factors: see solve_epochs (every
-    problem visits the rows in the same order).  Parallel over `nchunks` chunks of
+    problem visits the rows in the same order); P: precondition="diag"'s (1 or B, PRE_ROWS,
+    d) float64, or (1, PRE_ROWS, 0) for none.  Parallel over `nchunks` chunks of
     problems, each problem serial."""
     B = y.shape[0]
     m = W.shape[1]
     inter = ip[IP_INTERCEPT] != 0
     dim = X.shape[2] + 1 if inter else X.shape[2]
-    vec_all = np.empty((nchunks, 3, m), X.dtype)
+    vec_all = np.empty((nchunks, 4, m), X.dtype)
     tmp_all = np.empty((nchunks, 2 * m), X.dtype)
     pw_all = np.empty((nchunks, 2, max(dim, m)), np.float64)
-    pre = np.zeros((PRE_ROWS, 0), np.float64)
     Xb, yb, Wb, S1b, S2b = borrowed(X), borrowed(y), borrowed(W), borrowed(S1), borrowed(S2)
-    Sb, L2b = borrowed(S), borrowed(L2)
+    Sb, L2b, Pb = borrowed(S), borrowed(L2), borrowed(P)
     ordb, facb = borrowed(order), borrowed(factors)
     ipb, hpb, tolb = borrowed(ip), borrowed(hp), borrowed(tol)
     stb, hb = borrowed(state), borrowed(hist)
     one_x = Xb.shape[0] == 1
     one_s = Sb.shape[0] == 1
     one_l2 = L2b.shape[0] == 1
+    one_p = Pb.shape[0] == 1
     for ch in prange(nchunks):
         vec = borrowed(vec_all[ch])
         tmp = borrowed(tmp_all[ch])
@@ -295,4 +326,4 @@ def solve_minibatch(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, order, fac
             solve_epochs(Xb[0] if one_x else Xb[q], yb[q], Sb[0] if one_s else Sb[q],
                          L2b[0] if one_l2 else L2b[q], ordb, facb, base, upto, bsize, Wb[q],
                          ipb, hpb, tolb, stb[q], q, vec[0], vec[1], S1b[q], S2b[q], vec[2], pw,
-                         hb, pre, tmp)
+                         hb, Pb[0] if one_p else Pb[q], tmp, vec[3])

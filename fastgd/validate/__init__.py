@@ -19,7 +19,7 @@ from .cuda import (  # noqa: F401
     cuda_binary_labels, cuda_data_array, cuda_initial_point, cuda_interface, is_cuda_array,
     same_device,
 )
-from .minibatch import LR_SCHEDULES, MiniBatch, minibatch  # noqa: F401
+from .minibatch import LR_SCHEDULES, MiniBatch, minibatch, minibatch_options  # noqa: F401
 from .sparse import is_sparse  # noqa: F401  (no scipy import)
 from .scalars import (  # noqa: F401
     betas, choice, count, finite_real, flag, learning_rate, method, method_eps, nonneg_real,

@@ -77,19 +77,28 @@ def _schedule(v):
 NEEDS_FULL = "needs exact full-data gradients at every step"
 
 
-def minibatch(batch_size, shuffle, random_state, lr_schedule, problem, *, objective, method,
-              line_search, restart, device, precondition, mode, cuda_data):
-    """A MiniBatch for batch_size < n, or None (batch_size None or >= n: the full-batch
-    solve, unchanged).  Every argument is checked either way; combinations a mini-batch
-    solve does not support raise ValueError naming batch_size."""
+def minibatch_options(batch_size, shuffle, random_state, lr_schedule):
+    """The four mini-batch options checked on their own (no problem needed): (batch_size
+    or None, shuffle, random_state (None, an int or the Generator passed), lr_schedule).
+    A schedule other than "constant" without batch_size raises ValueError."""
     size = _batch_size(batch_size)
     shuffle = flag("shuffle", shuffle)
     random_state = _random_state(random_state)
     schedule = _schedule(lr_schedule)
+    if size is None and schedule != "constant":
+        raise ValueError("lr_schedule applies to mini-batches: pass batch_size=m (rows "
+                         "per update) with it")
+    return size, shuffle, random_state, schedule
+
+
+def minibatch(batch_size, shuffle, random_state, lr_schedule, problem, *, objective, method,
+              line_search, restart, device, mode, cuda_data):
+    """A MiniBatch for batch_size < n, or None (batch_size None or >= n: the full-batch
+    solve, unchanged).  Every argument is checked either way; combinations a mini-batch
+    solve does not support raise ValueError naming batch_size."""
+    size, shuffle, random_state, schedule = minibatch_options(
+        batch_size, shuffle, random_state, lr_schedule)
     if size is None:
-        if schedule != "constant":
-            raise ValueError("lr_schedule applies to mini-batches: pass batch_size=m (rows "
-                             "per update) with it")
         return None
     if objective:
         raise ValueError("batch_size needs a problem with rows (e.g. fastgd.LeastSquares); "
@@ -104,7 +113,6 @@ def minibatch(batch_size, shuffle, random_state, lr_schedule, problem, *, object
         (line_search == "armijo", f"line_search='armijo' (it {NEEDS_FULL})"),
         (restart, "restart=True (its test compares the losses of consecutive updates)"),
         (device == "cuda" or cuda_data, "device='cuda' (mini-batches run on the CPU)"),
-        (precondition is not None, "precondition='diag'"),
         (mode == "gram", "mode='gram' (a mini-batch reads its rows of X)"),
         (problem.outputs > 1 and problem.sparse, "Softmax over a CSR X"),
     ]
