@@ -615,7 +615,8 @@ def minibatch_matches_numpy_sgd_loops():
 
 @case
 def minibatch_single_schedules_wide_and_logistic_match_the_cpu():
-    """One problem (B = 1, one block), lr_schedule invscaling / a callable, lr="auto",
+    """One problem (B = 1, one block; a "large" one too), lr_schedule invscaling / a
+    callable, lr="auto",
     columns wider than a block's chunk (r kept by position), Logistic, NumPy data with
     device="cuda", and a callback's chunks: all equal to the CPU mini-batch path."""
     decay = lambda t: 1.0 / (1.0 + 0.1 * t)  # noqa: E731
@@ -629,6 +630,17 @@ def minibatch_single_schedules_wide_and_logistic_match_the_cpu():
         cpu = fastgd.minimize(fastgd.LeastSquares(X, y), **opts)
         assert isinstance(gpu.nit, int) and gpu.x.shape == (3,)
         same_as_cpu(gpu, cpu, 1e-10)
+    from fastgd import config
+    saved = config.LARGE_PROBLEM_ELEMENTS, config.SERIAL_MAX_BYTES
+    config.LARGE_PROBLEM_ELEMENTS = 1  # a "large" problem (full batches: the grid path)
+    config.SERIAL_MAX_BYTES = 0
+    try:  # mini-batches run it in one block as any other
+        opts = dict(batch_size=4, random_state=3, max_iter=3, gtol=0, method="adam", lr=0.1)
+        gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), **opts)
+        cpu = fastgd.minimize(fastgd.LeastSquares(X, y), **opts)
+        same_as_cpu(gpu, cpu, 1e-10)
+    finally:
+        config.LARGE_PROBLEM_ELEMENTS, config.SERIAL_MAX_BYTES = saved
     Xw, yw = data(43, 2, 12, 10)  # d = 10 > TPB * MAXM of the simulator (8)
     opts = dict(method="nesterov", lr=0.05, batch_size=5, random_state=1, max_iter=3, gtol=0)
     gpu = fastgd.minimize(fastgd.LeastSquares(Xw, yw, l2=0.2), device="cuda", **opts)
