@@ -51,7 +51,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     with an intercept; fastgd/precondition.py, docs/problems.md); x0, res.x, res.intercept,
     fun, grad_norm and gtol keep referring to the original variables.
 
-    ``batch_size=m`` (< n, CPU): stochastic mini-batch gradient descent; one iteration
+    ``batch_size=m`` (< n): stochastic mini-batch gradient descent; one iteration
     (``nit``) is one epoch of ceil(n / m) updates, each with the gradient of m rows
     (``sum_{i in b} s_i phi'_i x_i / |b| + l2 w``, s the sample weights scaled to mean 1),
     visited in a new order every epoch (the e-th ``rng.permutation(n)`` of
@@ -62,10 +62,12 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     stopping tests run once per epoch on the full-data loss and gradient; res.fun and
     res.grad_norm are full-data values at res.x; lr="auto" is the full-data 1/L;
     precondition="diag" is computed once on the full data and the updates run in the
-    rescaled variables.  Not with method="bb", line_search="armijo", restart=True,
-    device="cuda", mode="gram", Softmax over a CSR X or an Objective (ValueError naming
+    rescaled variables (CPU).  Not with method="bb", line_search="armijo", restart=True,
+    mode="gram", Softmax over a CSR X or an Objective (ValueError naming
     batch_size); dense (memmap included), CSR and shared X, batches, fit_intercept,
-    sample_weight, every problem family.
+    sample_weight, every problem family.  device="cuda": what the GPU's full-batch
+    path solves (dense X, the built-in losses; no fit_intercept, sample_weight or
+    shared X), with the same visiting orders as the CPU.
     batch_size None or >= n: the full-batch solve.
 
     Returns a :class:`fastgd.Result`.
@@ -101,8 +103,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     lrs = validate.learning_rate(lr, problem.batch_size, problem.dtype)
     minibatch = validate.minibatch(
         batch_size, shuffle, random_state, lr_schedule, problem, objective=objective,
-        method=method, line_search=line_search, restart=restart, device=device, mode=mode,
-        cuda_data=any(validate.is_cuda_array(a) for a in (problem.X, problem.y, x0)))
+        method=method, line_search=line_search, restart=restart, mode=mode)
     # bb always backtracks (its non-monotone test): for lr='auto' it counts as a line search
     searching = "armijo" if method_code == contract.BB else line_search
     if lrs is None:
@@ -168,6 +169,9 @@ def auto_lr_advice(problem, auto_used, line_search):
 
 
 def _backend(plan):
+    if plan.device == "cuda" and plan.minibatch is not None:
+        from .gpu.backend_minibatch import MinibatchCudaBackend
+        return MinibatchCudaBackend(plan)
     if plan.device == "cuda":
         from .gpu.backend import CudaBackend
         return CudaBackend(plan)

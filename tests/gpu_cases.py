@@ -528,6 +528,184 @@ def objective_runs_on_the_gpu_as_a_numpy_loop():
 
 
 
+# ------------------------------------------------------------------ mini-batches
+MINIBATCH_METHODS = (dict(method="gd", lr=0.1), dict(method="momentum", lr=0.05),
+                     dict(method="nesterov", lr=0.05), dict(method="adam", lr=0.05),
+                     dict(method="rmsprop", lr=0.01), dict(method="adagrad", lr=0.2))
+
+
+def batch_grads(X, y, m, l2=0.0, orders=None):
+    """grad(w) for reference.gd_run: the mean gradient (+ l2 w) of the next mini-batch of
+    m rows of least squares, in stored order (or epoch e's order of `orders`), cycling."""
+    n = len(y)
+    count = [0]
+
+    def grad(w):
+        k = count[0]
+        count[0] += 1
+        per = -(-n // m)
+        e, b = divmod(k, per)
+        rows = np.arange(n) if orders is None else orders[e]
+        rows = rows[b * m:(b + 1) * m]
+        Xb, yb = X[rows], y[rows]
+        return Xb.T @ (Xb @ w - yb) / len(rows) + l2 * w
+    return grad
+
+
+@case
+def minibatch_every_method_matches_the_cpu():
+    """device="cuda" mini-batches: the same visiting orders, schedule and decisions as the
+    CPU mini-batch path (statuses, nit, x, fun, history), B = 3, last mini-batch short."""
+    X, y = data(40, 3, 13, 3)
+    for kw in MINIBATCH_METHODS:
+        opts = dict(batch_size=4, random_state=5, max_iter=3, gtol=0, history=1, **kw)
+        gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y), l2=0.1), **opts)
+        cpu = fastgd.minimize(fastgd.LeastSquares(X, y, l2=0.1), **opts)
+        assert is_device(gpu.x) and (gpu.nit == 3).all(), kw
+        same_as_cpu(gpu, cpu, 1e-10)
+    # float32 data on the GPU against the CPU's float64 solve of the same numbers
+    X32, y32 = X.astype(np.float32), y.astype(np.float32)
+    for kw in MINIBATCH_METHODS[3:4]:
+        opts = dict(batch_size=4, random_state=5, max_iter=3, gtol=0, **kw)
+        gpu = fastgd.minimize(fastgd.LeastSquares(dev(X32), dev(y32), l2=0.1), **opts)
+        cpu = fastgd.minimize(fastgd.LeastSquares(X32.astype(np.float64),
+                                                  y32.astype(np.float64), l2=0.1), **opts)
+        assert host(gpu.x).dtype == np.float32
+        np.testing.assert_array_equal(gpu.nit, cpu.nit)
+        np.testing.assert_array_equal(gpu.status, cpu.status)
+        np.testing.assert_allclose(host(gpu.x), cpu.x, rtol=2e-5, atol=1e-6)
+
+
+@case
+def minibatch_matches_numpy_sgd_loops():
+    """Independent references: reference.gd_run's torch formulas stepping on the mini-batch
+    gradients in stored order (shuffle=False) or in the seed's permutations, and a plain
+    SGD loop with lr / sqrt(t) (invscaling); res.fun the full-data loss at res.x."""
+    X, y = data(41, 2, 10, 3)
+    n, m, epochs = 10, 3, 4
+    for method in ("gd", "momentum", "adam"):
+        res = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y), l2=0.05), method=method,
+                              lr=0.05, batch_size=m, shuffle=False, max_iter=epochs, gtol=0)
+        for b in range(2):
+            ref = gd_run(batch_grads(X[b], y[b], m, 0.05), np.zeros(3), 0.05,
+                         epochs * 4, method)
+            np.testing.assert_allclose(host(res.x)[b], ref, rtol=1e-11, atol=1e-13)
+            f_ref, g_ref = lstsq_loss_grad(X[b], y[b], ref, l2=0.05)
+            np.testing.assert_allclose(res.fun[b], f_ref, rtol=1e-11)
+            np.testing.assert_allclose(res.grad_norm[b], np.linalg.norm(g_ref), rtol=1e-9)
+    rng = np.random.default_rng(9)
+    orders = [rng.permutation(n) for _ in range(epochs)]
+    res = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), method="gd", lr=0.1,
+                          batch_size=m, random_state=9, max_iter=epochs, gtol=0)
+    for b in range(2):
+        ref = gd_run(batch_grads(X[b], y[b], m, orders=orders), np.zeros(3), 0.1, epochs * 4)
+        np.testing.assert_allclose(host(res.x)[b], ref, rtol=1e-11, atol=1e-13)
+    res = fastgd.minimize(fastgd.LeastSquares(dev(X[0]), dev(y[0])), lr=0.2, batch_size=m,
+                          shuffle=False, lr_schedule="invscaling", max_iter=epochs, gtol=0)
+    w = np.zeros(3)
+    t = 0
+    for _ in range(epochs):
+        for lo in range(0, n, m):
+            Xb, yb = X[0, lo:lo + m], y[0, lo:lo + m]
+            t += 1
+            w = w - 0.2 / np.sqrt(t) * (Xb.T @ (Xb @ w - yb) / len(yb))
+    assert res.x.shape == (3,) and res.nit == epochs
+    np.testing.assert_allclose(host(res.x), w, rtol=1e-11, atol=1e-13)
+
+
+@case
+def minibatch_single_schedules_wide_and_logistic_match_the_cpu():
+    """One problem (B = 1, one block; a "large" one too), lr_schedule invscaling / a
+    callable, lr="auto",
+    columns wider than a block's chunk (r kept by position), Logistic, NumPy data with
+    device="cuda", and a callback's chunks: all equal to the CPU mini-batch path."""
+    decay = lambda t: 1.0 / (1.0 + 0.1 * t)  # noqa: E731
+    X, y = data(42, 1, 11, 3)
+    X, y = X[0], y[0]
+    for kw in (dict(lr_schedule="invscaling", method="adam", lr=0.1),
+               dict(lr_schedule=decay, method="momentum", lr=0.1),
+               dict(lr="auto", method="gd")):
+        opts = dict(batch_size=4, random_state=3, max_iter=4, gtol=0, history=2, **kw)
+        gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), **opts)
+        cpu = fastgd.minimize(fastgd.LeastSquares(X, y), **opts)
+        assert isinstance(gpu.nit, int) and gpu.x.shape == (3,)
+        same_as_cpu(gpu, cpu, 1e-10)
+    from fastgd import config
+    saved = config.LARGE_PROBLEM_ELEMENTS, config.SERIAL_MAX_BYTES
+    config.LARGE_PROBLEM_ELEMENTS = 1  # a "large" problem (full batches: the grid path)
+    config.SERIAL_MAX_BYTES = 0
+    try:  # mini-batches run it in one block as any other
+        opts = dict(batch_size=4, random_state=3, max_iter=3, gtol=0, method="adam", lr=0.1)
+        gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), **opts)
+        cpu = fastgd.minimize(fastgd.LeastSquares(X, y), **opts)
+        same_as_cpu(gpu, cpu, 1e-10)
+    finally:
+        config.LARGE_PROBLEM_ELEMENTS, config.SERIAL_MAX_BYTES = saved
+    Xw, yw = data(43, 2, 12, 10)  # d = 10 > TPB * MAXM of the simulator (8)
+    opts = dict(method="nesterov", lr=0.05, batch_size=5, random_state=1, max_iter=3, gtol=0)
+    gpu = fastgd.minimize(fastgd.LeastSquares(Xw, yw, l2=0.2), device="cuda", **opts)
+    cpu = fastgd.minimize(fastgd.LeastSquares(Xw, yw, l2=0.2), **opts)
+    assert isinstance(gpu.x, np.ndarray)
+    same_as_cpu(gpu, cpu, 1e-10)
+    Xl, yl = data(44, 2, 12, 3, logistic=True)
+    opts = dict(method="adam", lr=0.2, batch_size=5, random_state=2, max_iter=6, gtol=0)
+    seen = []
+    gpu = fastgd.minimize(fastgd.Logistic(dev(Xl), dev(yl), l2=0.01),
+                          callback=lambda r: seen.append(r.nit.copy()), **opts)
+    cpu = fastgd.minimize(fastgd.Logistic(Xl, yl, l2=0.01), **opts)
+    assert [int(s[0]) for s in seen] == list(range(1, 7))
+    same_as_cpu(gpu, cpu, 1e-10)
+
+
+@case
+def minibatch_stopping_and_divergence_match_the_cpu():
+    """Per-problem gtol / xtol / ftol stops and DIVERGED (the epoch's start kept) decided
+    once per epoch on the full data, as on the CPU."""
+    X, y = data(45, 3, 12, 3)
+    x0 = np.zeros((3, 3))
+    x0[0] = np.linalg.lstsq(X[0], y[0], rcond=None)[0]  # optimal: GTOL at nit 0
+    for opts in (dict(gtol=1e-3), dict(gtol=0, xtol=1e-2), dict(gtol=0, ftol=1e-3)):
+        kw = dict(method="gd", lr=0.05, batch_size=4, random_state=0, max_iter=15,
+                  history=3, **opts)
+        gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), x0=dev(x0), **kw)
+        cpu = fastgd.minimize(fastgd.LeastSquares(X, y), x0=x0, **kw)
+        same_as_cpu(gpu, cpu, 1e-10)
+        assert (gpu.status != Status.MAX_ITER).any(), opts
+    lrs = np.array([0.05, 1e4, 0.05])
+    kw = dict(lr=lrs, batch_size=4, random_state=0, max_iter=8, gtol=0)
+    gpu = fastgd.minimize(fastgd.LeastSquares(dev(X), dev(y)), **kw)
+    cpu = fastgd.minimize(fastgd.LeastSquares(X, y), **kw)
+    assert list(gpu.status) == [Status.MAX_ITER, Status.DIVERGED, Status.MAX_ITER]
+    assert np.isfinite(host(gpu.x)).all()
+    same_as_cpu(gpu, cpu, 1e-10)
+
+
+@case
+def minibatch_refusals_on_the_gpu():
+    """What the GPU refuses for full batches it refuses for mini-batches (intercept,
+    weights, shared X, CSR), and the mini-batch refusals hold on CUDA data, before
+    anything is written."""
+    import scipy.sparse as sp
+    X, y = data(46, 2, 12, 3)
+    x0 = np.ones((2, 3))
+    x0_d = dev(x0)
+    p = fastgd.LeastSquares(dev(X), dev(y))
+    for kw in (dict(method="bb"), dict(line_search="armijo"), dict(mode="gram"),
+               dict(method="nesterov", restart=True), dict(precondition="diag")):
+        raises(ValueError, "batch_size", lambda: fastgd.minimize(
+            p, lr=0.1, batch_size=4, x0=x0_d, inplace=True, **kw))
+    np.testing.assert_array_equal(host(x0_d), x0)
+    for prob in (fastgd.LeastSquares(X[0], y[0], fit_intercept=True),
+                 fastgd.LeastSquares(X[0], y[0], sample_weight=np.ones(12))):
+        raises(ValueError, "device='cuda'", lambda: fastgd.minimize(
+            prob, lr=0.1, batch_size=4, device="cuda"))
+    raises(ValueError, "shared", lambda: fastgd.minimize(
+        fastgd.LeastSquares(X[0], y), lr=0.1, batch_size=4, device="cuda"))
+    raises(ValueError, "CPU", lambda: fastgd.minimize(
+        fastgd.LeastSquares(sp.csr_matrix(X[0]), y[0]), lr=0.1, batch_size=4,
+        device="cuda"))
+
+
 
 def main(names):
     names = names or list(CASES)

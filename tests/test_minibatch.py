@@ -489,12 +489,18 @@ def test_bad_arguments_rejected_before_anything_is_written(rng):
         (dict(batch_size=4, line_search="armijo"), ValueError, "batch_size"),
         (dict(batch_size=4, method="nesterov", restart=True), ValueError, "batch_size"),
         (dict(batch_size=4, mode="gram"), ValueError, "batch_size"),
-        (dict(batch_size=4, device="cuda"), ValueError, "batch_size"),
     ]
     for kwargs, err, word in bad:
         with pytest.raises(err, match=word):
             fastgd.minimize(p, **{"lr": 0.1, "x0": x0, "inplace": True, **kwargs})
         np.testing.assert_array_equal(x0, np.ones(4))
+    # device="cuda" takes mini-batches (tests/gpu_cases.py, minibatch_*); what the GPU
+    # refuses for a full batch (here sample weights) it refuses for them, before any GPU
+    # is looked for
+    weighted = fastgd.LeastSquares(X, y, sample_weight=np.ones(20))
+    with pytest.raises(ValueError, match="device='cuda'"):
+        fastgd.minimize(weighted, lr=0.1, x0=x0, inplace=True, batch_size=4, device="cuda")
+    np.testing.assert_array_equal(x0, np.ones(4))
     with pytest.raises(ValueError, match="batch_size"):
         fastgd.minimize(fastgd.Softmax(sp.csr_matrix(X), (y > 0).astype(float), 2), lr=0.1,
                         batch_size=4)

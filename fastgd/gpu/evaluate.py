@@ -8,7 +8,7 @@ block (``block_sum``).
 """
 import math
 
-from numba import cuda
+from numba import cuda, int64
 
 from .. import config
 from ..contract import GRAM, HP_L2, HP_LPARAM, HP_NINV, HP_ONE, POWER_ITERATIONS
@@ -44,17 +44,21 @@ def block_sum(sh, val):
 
 
 @cuda.jit(device=True)
-def rows_pass(code, lin, X, y, w, row0, rstep, out, R, sh, shr, acc, hp):
-    """Block-level pass over row tiles row0, row0 + rstep, ... of X (n, d), TPB rows each.
+def visit_pass(code, lin, X, y, w, order, lo, hi, row0, rstep, out, R, sh, shr, acc, hp):
+    """Block-level pass over the rows at positions lo..hi-1 of a visiting order, in
+    tiles of TPB positions starting at lo + row0, lo + row0 + rstep, ...: position p is
+    row order[p] of X (n, d), or row p itself when `order` is empty (no copy of X).
 
     out[j] = sum_i r_i X[i, j] (unscaled) with r_i = phi'(x_i.w, y_i), or r_i = x_i.w
     when `lin` (X^T X v for the power iteration).  Returns sum_i phi (float64, every
-    thread).  R (n,) is scratch for r when d > CHUNK.
+    thread).  R (n,) is scratch for r (by position) when d > CHUNK.
     """
-    n, d = X.shape
+    d = X.shape[1]
     t = cuda.threadIdx.x
     one = hp[HP_ONE]
     lparam = hp[HP_LPARAM]
+    indexed = order.shape[0] > 0
+    rows = cuda.shared.array(TPB, int64)  # the rows of the current tile
     fpart = 0.0
     for jc in range(0, d, CHUNK):
         dc = min(d - jc, CHUNK)
@@ -65,11 +69,13 @@ def rows_pass(code, lin, X, y, w, row0, rstep, out, R, sh, shr, acc, hp):
         nm = (dc + cols - 1) // cols
         for m in range(MAXM):
             acc[m] = 0.0
-        base = row0
-        while base < n:
-            i = base + t
+        base = lo + row0
+        while base < hi:
+            pos = base + t
             r = 0.0
-            if i < n:
+            i = 0
+            if pos < hi:
+                i = order[pos] if indexed else pos
                 if jc == 0:
                     z = one - one
                     for j in range(d):
@@ -81,20 +87,22 @@ def rows_pass(code, lin, X, y, w, row0, rstep, out, R, sh, shr, acc, hp):
                         fpart += phi
                         r = rr
                     if d > CHUNK:
-                        R[i] = r
+                        R[pos] = r
                 else:
-                    r = R[i]
+                    r = R[pos]
             cuda.syncthreads()
             shr[t] = r
+            rows[t] = i
             cuda.syncthreads()
             if q < groups:
-                hi = min(TPB, n - base)
+                top = min(TPB, hi - base)
                 for m in range(nm):
                     j = jc + c + m * cols
                     if j < jc + dc:
                         s = 0.0
-                        for ii in range(q, hi, groups):
-                            s += X[base + ii, j] * shr[ii]
+                        for ii in range(q, top, groups):
+                            row = rows[ii] if indexed else base + ii
+                            s += X[row, j] * shr[ii]
                         acc[m] += s
             base += rstep
         for m in range(nm):
@@ -112,17 +120,31 @@ def rows_pass(code, lin, X, y, w, row0, rstep, out, R, sh, shr, acc, hp):
 
 
 @cuda.jit(device=True)
-def finish_gradient(g, w, fsum, sh, hp):
-    """g = g / n + l2 w (g held X^T r); returns fsum / n + l2/2 |w|^2."""
+def rows_pass(code, lin, X, y, w, row0, rstep, out, R, sh, shr, acc, hp):
+    """visit_pass over every row of X in its stored order (tiles row0, row0 + rstep, ...)."""
+    stored = cuda.local.array(1, int64)
+    return visit_pass(code, lin, X, y, w, stored[:0], 0, X.shape[0], row0, rstep, out, R, sh,
+                      shr, acc, hp)
+
+
+@cuda.jit(device=True)
+def finish_rows(g, w, fsum, inv, sh, hp):
+    """g = g inv + l2 w (g held the sum of r_i x_i over `1 / inv` rows); returns
+    fsum inv + l2/2 |w|^2: the mean loss and gradient of those rows."""
     d = w.shape[0]
     l2 = hp[HP_L2]
-    ninv = hp[HP_NINV]
     ww = 0.0
     for j in range(cuda.threadIdx.x, d, TPB):
-        g[j] = g[j] * ninv + l2 * w[j]
+        g[j] = g[j] * inv + l2 * w[j]
         ww += float(w[j]) * float(w[j])
     ww = block_sum(sh, ww)
-    return fsum * float(ninv) + 0.5 * float(l2) * ww
+    return fsum * float(inv) + 0.5 * float(l2) * ww
+
+
+@cuda.jit(device=True)
+def finish_gradient(g, w, fsum, sh, hp):
+    """g = g / n + l2 w (g held X^T r); returns fsum / n + l2/2 |w|^2."""
+    return finish_rows(g, w, fsum, hp[HP_NINV], sh, hp)
 
 
 @cuda.jit(device=True)

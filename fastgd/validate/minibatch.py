@@ -92,10 +92,11 @@ def minibatch_options(batch_size, shuffle, random_state, lr_schedule):
 
 
 def minibatch(batch_size, shuffle, random_state, lr_schedule, problem, *, objective, method,
-              line_search, restart, device, mode, cuda_data):
+              line_search, restart, mode):
     """A MiniBatch for batch_size < n, or None (batch_size None or >= n: the full-batch
     solve, unchanged).  Every argument is checked either way; combinations a mini-batch
-    solve does not support raise ValueError naming batch_size."""
+    solve does not support raise ValueError naming batch_size (device="cuda" is the API's
+    to check: the GPU solves what its full-batch path solves, dense X)."""
     size, shuffle, random_state, schedule = minibatch_options(
         batch_size, shuffle, random_state, lr_schedule)
     if size is None:
@@ -112,7 +113,6 @@ def minibatch(batch_size, shuffle, random_state, lr_schedule, problem, *, object
         (method == "bb", f"method='bb' (its step sizes {NEEDS_FULL})"),
         (line_search == "armijo", f"line_search='armijo' (it {NEEDS_FULL})"),
         (restart, "restart=True (its test compares the losses of consecutive updates)"),
-        (device == "cuda" or cuda_data, "device='cuda' (mini-batches run on the CPU)"),
         (mode == "gram", "mode='gram' (a mini-batch reads its rows of X)"),
         (problem.outputs > 1 and problem.sparse, "Softmax over a CSR X"),
     ]
