@@ -33,6 +33,14 @@ GRAM_BLOCK_BYTES = None
 # per-chunk scratch of the batched driver is about n*d elements: beyond one chunk per
 # thread, add chunks only while their scratch stays under this many elements (2 MB)
 CHUNK_SCRATCH_ELEMENTS = 1 << 18
+# a batch over one shared X in DIRECT mode (a row loss, no precondition) runs the lockstep
+# driver (fastgd/cpu/lockstep.py: one pass over X per iteration for all problems) when X
+# and the old path's transposed copy exceed LOCKSTEP_MIN_BYTES (None: serial_max_bytes(),
+# the cache; below it per-problem solves in parallel over problems read X from cache and
+# pay no parallel launch per iteration).  SHARED_X_LOCKSTEP = False: always the per-problem
+# driver (fastgd/cpu/shared.py)
+SHARED_X_LOCKSTEP = True
+LOCKSTEP_MIN_BYTES = None
 # at most this many chunks per thread (dynamic scheduling of a batch)
 CHUNKS_PER_THREAD = 16
 # row blocks of one large problem: one per ROWS_PER_BLOCK rows, at most BLOCKS_PER_THREAD
@@ -68,6 +76,9 @@ FINITE_CHUNK = 1 << 22
 # ---------------------------------------------------------------- CPU kernels (compile time)
 # rows per tile of the tiled row loop (cpu/evaluate.eval_rows): the tile is re-read from cache
 ROW_TILE = 64
+# the lockstep driver's transposed tile of rows of X (cpu/lockstep.py), read from cache by
+# every active problem: about this many bytes
+LOCKSTEP_TILE_BYTES = 32768
 # mini-batches (cpu/minibatch.py): the row visited this many rows ahead is prefetched
 # (shuffled epochs of 1e6 x 32 float32, batch 256, loaded 2-core VM: 127 -> 97 ms an epoch)
 MINIBATCH_PREFETCH_ROWS = 8
@@ -126,6 +137,11 @@ def serial_max_bytes():
     if SERIAL_MAX_BYTES is not None:
         return SERIAL_MAX_BYTES
     return last_level_cache()
+
+
+def lockstep_min_bytes():
+    """LOCKSTEP_MIN_BYTES, or serial_max_bytes()."""
+    return serial_max_bytes() if LOCKSTEP_MIN_BYTES is None else LOCKSTEP_MIN_BYTES
 
 
 _LLC = []

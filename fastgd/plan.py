@@ -44,6 +44,21 @@ def is_large(problem, device):
     return 2 * problem.X.nbytes > config.serial_max_bytes()
 
 
+def shared_lockstep(plan):
+    """Whether a CPU batch over one shared X runs the lockstep driver (fastgd/cpu/lockstep.py:
+    one pass over X per iteration for all its problems) instead of the per-problem
+    shared.solve_shared: a dense X (n, d) with y (B, n), mode DIRECT, a row loss (not
+    Softmax), no precondition, config.SHARED_X_LOCKSTEP on, and X with the old path's
+    transposed copy past config.lockstep_min_bytes() (in cache the per-problem solves,
+    parallel over problems, need no parallel launch per iteration)."""
+    problem = plan.problem
+    return (config.SHARED_X_LOCKSTEP and plan.device == "cpu" and not plan.large
+            and problem.shared_x and not problem.sparse and problem.outputs == 1
+            and int(plan.ip[contract.IP_MODE]) == contract.DIRECT
+            and plan.precondition is None and plan.minibatch is None
+            and 2 * problem.X.nbytes > config.lockstep_min_bytes())
+
+
 @dataclass
 class Plan:
     """One validated solve: the problem, where it runs, and its packed arrays.

@@ -14,6 +14,7 @@ from .. import config, contract
 from .. import precondition as pre
 from .._jit import read_view
 from .gram import gram_blas
+from ..plan import shared_lockstep
 from ..runtime import STOPPED_EARLY, interruptible, parallel_launch, thread_cap
 
 
@@ -53,6 +54,9 @@ class CpuBackend:
         # a shared X or l2 per problem: the shared-X driver (fastgd/cpu/shared.py)
         self.L2 = problem.kernel_l2() if problem.shared_x or problem.per_problem_l2 else None
         self.S = problem.kernel_weights()  # (1 or B, n), or (1, 0): no sample weights
+        # one shared X in DIRECT mode, a row loss: all problems in lockstep (plan.py says when)
+        self.lockstep = (self.L2 is not None and shared_lockstep(plan)
+                         and hasattr(self.kernels, "solve_lockstep"))
         x0 = plan.x0
         nc = self.n_coef = problem.n_coef  # W = (coefficients, intercepts)
         if nc == m:
@@ -110,6 +114,11 @@ class CpuBackend:
                                self.S2[0], self.ip,
                                self.plan.hp, self.plan.tol, self.state[0], self.hist, nblocks,
                                self.P_kernel[0])
+            elif self.lockstep:
+                _, n, _ = self.X.shape
+                k.solve_lockstep(self.X, self.y, self.S, self.L2, self.W, self.S1, self.S2,
+                                 self.ip, self.plan.hp, self.plan.tol, self.state, self.hist,
+                                 row_blocks(n, threads), self.P_kernel)
             elif self.L2 is not None:
                 _, n, d = self.X.shape
                 B = self.y.shape[0]

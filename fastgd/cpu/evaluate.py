@@ -45,6 +45,66 @@ def has_intercept(w, d):
 
 
 @cpu_kernel(refcount=False, inline=True)
+def xt_matvec(Xt, w, z, nr, zero):
+    """z[:nr] = X w for the first nr rows of the transposed data Xt (d, >= nr), plus the
+    intercept w[d] when w has one; z (>= nr,) of Xt's dtype (zero: 0 in it).  SIMD runs
+    over the rows."""
+    d = Xt.shape[0]
+    for i in range(nr):
+        z[i] = zero
+    # four rows of Xt per pass over z: a quarter of the loads and stores of z
+    j = 0
+    while j + 4 <= d:
+        w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
+        x0, x1, x2, x3 = Xt[j], Xt[j + 1], Xt[j + 2], Xt[j + 3]
+        for i in range(nr):
+            z[i] += (x0[i] * w0 + x1[i] * w1) + (x2[i] * w2 + x3[i] * w3)
+        j += 4
+    while j < d:
+        wj = w[j]
+        xj = Xt[j]
+        for i in range(nr):
+            z[i] += xj[i] * wj
+        j += 1
+    if has_intercept(w, d):
+        bias = w[d]
+        for i in range(nr):
+            z[i] += bias
+
+
+@cpu_kernel(refcount=False, inline=True)
+def xt_rmatvec(Xt, r, g, nr, zero):
+    """g[:d] = X^T r over the first nr rows of the transposed data Xt (d, >= nr), and
+    g[d] = sum r when g has the intercept's coordinate; sums in Xt's dtype (zero: 0 in it)."""
+    d = Xt.shape[0]
+    # four dot products per pass over r (one load of r feeds four rows of Xt)
+    j = 0
+    while j + 4 <= d:
+        x0, x1, x2, x3 = Xt[j], Xt[j + 1], Xt[j + 2], Xt[j + 3]
+        s0, s1, s2, s3 = zero, zero, zero, zero
+        for i in range(nr):
+            ri = r[i]
+            s0 += x0[i] * ri
+            s1 += x1[i] * ri
+            s2 += x2[i] * ri
+            s3 += x3[i] * ri
+        g[j], g[j + 1], g[j + 2], g[j + 3] = s0, s1, s2, s3
+        j += 4
+    while j < d:
+        xj = Xt[j]
+        s0 = zero
+        for i in range(nr):
+            s0 += xj[i] * r[i]
+        g[j] = s0
+        j += 1
+    if has_intercept(g, d):
+        s0 = zero
+        for i in range(nr):
+            s0 += r[i]
+        g[d] = s0
+
+
+@cpu_kernel(refcount=False, inline=True)
 def eval_transposed(code, Xt, y, s, w, z, g, hp):
     """Loss and gradient of one problem from its transposed data Xt (d, n).
 
@@ -53,27 +113,7 @@ def eval_transposed(code, Xt, y, s, w, z, g, hp):
     """
     d, n = Xt.shape
     one = hp[HP_ONE]
-    zero = one - one
-    for i in range(n):
-        z[i] = zero
-    # four rows of Xt per pass over z: a quarter of the loads and stores of z
-    j = 0
-    while j + 4 <= d:
-        w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
-        x0, x1, x2, x3 = Xt[j], Xt[j + 1], Xt[j + 2], Xt[j + 3]
-        for i in range(n):
-            z[i] += (x0[i] * w0 + x1[i] * w1) + (x2[i] * w2 + x3[i] * w3)
-        j += 4
-    while j < d:
-        wj = w[j]
-        xj = Xt[j]
-        for i in range(n):
-            z[i] += xj[i] * wj
-        j += 1
-    if has_intercept(w, d):
-        bias = w[d]
-        for i in range(n):
-            z[i] += bias
+    xt_matvec(Xt, w, z, n, one - one)
     if weighted(s):
         f = apply_rows_weighted(code, z, y, s, one, hp[HP_LPARAM])
     else:
@@ -141,27 +181,7 @@ def finish_gradient(Xt, r, w, g, f, hp):
     d, n = Xt.shape
     l2 = hp[HP_L2]
     ninv = hp[HP_NINV]
-    zero = hp[HP_ONE] - hp[HP_ONE]
-    # four dot products per pass over r (one load of r feeds four rows of Xt)
-    j = 0
-    while j + 4 <= d:
-        x0, x1, x2, x3 = Xt[j], Xt[j + 1], Xt[j + 2], Xt[j + 3]
-        s0, s1, s2, s3 = zero, zero, zero, zero
-        for i in range(n):
-            ri = r[i]
-            s0 += x0[i] * ri
-            s1 += x1[i] * ri
-            s2 += x2[i] * ri
-            s3 += x3[i] * ri
-        g[j], g[j + 1], g[j + 2], g[j + 3] = s0, s1, s2, s3
-        j += 4
-    while j < d:
-        xj = Xt[j]
-        s0 = zero
-        for i in range(n):
-            s0 += xj[i] * r[i]
-        g[j] = s0
-        j += 1
+    xt_rmatvec(Xt, r, g, n, hp[HP_ONE] - hp[HP_ONE])
     ww = 0.0
     gg = 0.0
     for j in range(d):
@@ -170,10 +190,7 @@ def finish_gradient(Xt, r, w, g, f, hp):
         ww += np.float64(w[j]) * np.float64(w[j])
         gg += np.float64(gj) * np.float64(gj)
     if has_intercept(w, d):
-        s0 = zero
-        for i in range(n):
-            s0 += r[i]
-        gj = s0 * ninv
+        gj = g[d] * ninv
         g[d] = gj
         gg += np.float64(gj) * np.float64(gj)
     return f * float(ninv) + 0.5 * float(l2) * ww, gg
@@ -400,28 +417,38 @@ def eval_rows(code, X, y, s, w, g, z, part_g, part_f, hp):
         else:
             fb = rows_pairs(code, False, X, y, w, acc, lo, hi, one, lparam, ahead)
         part_f[blk] = fb
+    return reduce_blocks(part_g, part_f, w, g, d, hp[HP_NINV], hp[HP_L2])
+
+
+@cpu_kernel(refcount=False, inline=True)
+def reduce_blocks(part_g, part_f, w, g, d, ninv, l2):
+    """The end of a row-block pass: g = sum of the blocks' part_g (nblocks, m) / n + l2 w
+    (the intercept, coordinates d.., unpenalised), f = sum part_f / n + l2/2 |w[:d]|^2.
+    ninv = 1/n and l2 in the gradient's dtype.  Returns (f, |g|^2) in float64."""
+    nblocks = part_g.shape[0]
+    m = w.shape[0]
+    zero = ninv - ninv
     f = 0.0
     for blk in range(nblocks):
         f += part_f[blk]
-    l2 = hp[HP_L2]
     ww = 0.0
     gg = 0.0
     for j in range(d):
-        s = one - one
+        s = zero
         for blk in range(nblocks):
             s += part_g[blk, j]
-        gj = s * hp[HP_NINV] + l2 * w[j]
+        gj = s * ninv + l2 * w[j]
         g[j] = gj
         ww += np.float64(w[j]) * np.float64(w[j])
         gg += np.float64(gj) * np.float64(gj)
     for j in range(d, m):  # the intercept: not penalised
-        s0 = one - one
+        s0 = zero
         for blk in range(nblocks):
             s0 += part_g[blk, j]
-        gj = s0 * hp[HP_NINV]
+        gj = s0 * ninv
         g[j] = gj
         gg += np.float64(gj) * np.float64(gj)
-    return f * float(hp[HP_NINV]) + 0.5 * float(l2) * ww, gg
+    return f * float(ninv) + 0.5 * float(l2) * ww, gg
 
 
 @cpu_kernel(refcount=False, inline=True)

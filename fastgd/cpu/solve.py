@@ -63,6 +63,42 @@ evaluate = None
 
 
 @cpu_kernel(refcount=False, inline=True)
+def descent_slope(searching, g, direction):
+    """g.p in float64 (the line search's slope), or 0 when no line search runs."""
+    slope = 0.0
+    if searching:
+        for j in range(g.shape[0]):
+            slope += np.float64(g[j]) * np.float64(direction[j])
+    return slope
+
+
+@cpu_kernel(refcount=False, inline=True)
+def trial_point(w, direction, alpha, w_new):
+    """w_new = w - alpha p (alpha float64); returns (|w_new - w|^2, |w_new|^2) in float64,
+    of the unrounded trial coordinates."""
+    step_sq = 0.0
+    ww = 0.0
+    for j in range(w.shape[0]):
+        wj = w[j] - alpha * direction[j]
+        w_new[j] = wj
+        dj = float(wj) - float(w[j])
+        step_sq += dj * dj
+        ww += float(wj) * float(wj)
+    return step_sq, ww
+
+
+@cpu_kernel(refcount=False, inline=True)
+def bb_curvature(method, w, w_new, g, g_new):
+    """s.y = (g_new - g).(w_new - w) in float64 for bb's step; 0 for other methods."""
+    sy = 0.0
+    if method == BB:
+        for j in range(w.shape[0]):
+            sy += ((np.float64(g_new[j]) - np.float64(g[j]))
+                   * (np.float64(w_new[j]) - np.float64(w[j])))
+    return sy
+
+
+@cpu_kernel(refcount=False, inline=True)
 def evaluate_v(pre, wv, ip, mode, code, X, y, s, Xt, z, zk, A, b, c, part_g, part_f, w, g,
                hp):
     """The hook ``evaluate`` at the iterate w of the drivers.  precondition="diag" (pre
@@ -153,24 +189,14 @@ def solve_problem(X, y, s, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp
             else:
                 scale = method_direction(method, t, g, s1, s2, p, hp, 0, 1)
                 direction = p
-            slope = 0.0
-            if searching:
-                for j in range(m):
-                    slope += np.float64(g[j]) * np.float64(direction[j])
+            slope = descent_slope(searching, g, direction)
             alpha = trial_lr(armijo, method, lr, lr0, streak, patience) * scale
             rounding = loss_rounding(float(hp[HP_LOSS_ROUNDING]), f, c)
             f_ref = acceptance_reference(method, f, fref)
         halvings = 0
         while True:
             if started:
-                step_sq = 0.0
-                ww = 0.0
-                for j in range(m):
-                    wj = w[j] - alpha * direction[j]
-                    w_new[j] = wj
-                    dj = float(wj) - float(w[j])
-                    step_sq += dj * dj
-                    ww += float(wj) * float(wj)
+                step_sq, ww = trial_point(w, direction, alpha, w_new)
             f_new, gsq_new = evaluate_v(pre, wv, ip, mode, code, X, y, s, Xt, z, zk, A, b, c,
                                         part_g, part_f, w_new, g_new, hp)
             if not started:
@@ -210,11 +236,7 @@ def solve_problem(X, y, s, Xt, z, zk, A, b, c, part_g, part_f, pw, w_out, ip, hp
         if outcome != ACCEPT:
             status = outcome  # DIVERGED or LINE_SEARCH_FAILED: w stays the last finite iterate
             break
-        sy = 0.0
-        if method == BB:
-            for j in range(m):
-                sy += ((np.float64(g_new[j]) - np.float64(g[j]))
-                       * (np.float64(w_new[j]) - np.float64(w[j])))
+        sy = bb_curvature(method, w, w_new, g, g_new)
         lr = next_lr(armijo, method, alpha, scale, lr, lr0, step_sq, sy)
         streak, patience, grown = next_growth(streak, patience, grown, halvings)
         if restarts(restart, f_new, f):
