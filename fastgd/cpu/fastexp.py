@@ -36,12 +36,9 @@ def pow2_int(typingctx, k):
     return types.float64(k), codegen
 
 
-@njit(cache=True, nogil=True, fastmath=set(FASTMATH))
-def exp_neg(a):
-    """exp(-a) in float64 for a >= 0 (a > 708 gives ~1e-308 instead of 0)."""
-    a = min(float(a), MAX_ARG)
-    k = int(a * INV_LN2 + 0.5)
-    x = (k * LN2_HI - a) + k * LN2_LO   # -r, |r| <= ln2 / 2
+@njit(cache=True, nogil=True, fastmath=set(FASTMATH), inline="always")
+def taylor13(x):
+    """exp(x) for |x| <= ln2 / 2 by its degree-13 Taylor polynomial (error < 1 ulp)."""
     p = 1.6059043836821613e-10           # 1/13!
     p = p * x + 2.08767569878681e-09     # 1/12!
     p = p * x + 2.505210838544172e-08
@@ -55,8 +52,16 @@ def exp_neg(a):
     p = p * x + 0.16666666666666666
     p = p * x + 0.5
     p = p * x + 1.0
-    p = p * x + 1.0
-    return p * pow2_int(-k)
+    return p * x + 1.0
+
+
+@njit(cache=True, nogil=True, fastmath=set(FASTMATH))
+def exp_neg(a):
+    """exp(-a) in float64 for a >= 0 (a > 708 gives ~1e-308 instead of 0)."""
+    a = min(float(a), MAX_ARG)
+    k = int(a * INV_LN2 + 0.5)
+    x = (k * LN2_HI - a) + k * LN2_LO   # -r, |r| <= ln2 / 2
+    return taylor13(x) * pow2_int(-k)
 
 
 @njit(cache=True, nogil=True, fastmath=set(FASTMATH))
@@ -90,21 +95,7 @@ def exp_any(x):
     kf = math.floor(a * INV_LN2 + 0.5)
     k = int(kf)
     r = (a - kf * LN2_HI) - kf * LN2_LO   # |r| <= ln2 / 2
-    p = 1.6059043836821613e-10
-    p = p * r + 2.08767569878681e-09
-    p = p * r + 2.505210838544172e-08
-    p = p * r + 2.755731922398589e-07
-    p = p * r + 2.7557319223985893e-06
-    p = p * r + 2.48015873015873e-05
-    p = p * r + 0.0001984126984126984
-    p = p * r + 0.001388888888888889
-    p = p * r + 0.008333333333333333
-    p = p * r + 0.041666666666666664
-    p = p * r + 0.16666666666666666
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    out = p * pow2_int(k - 1) * 2.0   # k reaches 1024 near the overflow threshold
+    out = taylor13(r) * pow2_int(k - 1) * 2.0   # k reaches 1024 near the overflow threshold
     if xf > EXP_OVERFLOW:
         out = math.inf
     if xf != xf:
