@@ -691,9 +691,12 @@ def minibatch_refusals_on_the_gpu():
     x0_d = dev(x0)
     p = fastgd.LeastSquares(dev(X), dev(y))
     for kw in (dict(method="bb"), dict(line_search="armijo"), dict(mode="gram"),
-               dict(method="nesterov", restart=True), dict(precondition="diag")):
+               dict(method="nesterov", restart=True)):
         raises(ValueError, "batch_size", lambda: fastgd.minimize(
             p, lr=0.1, batch_size=4, x0=x0_d, inplace=True, **kw))
+    # precondition="diag" is CPU-only, mini-batches or not (the CPU mini-batches take it)
+    raises(ValueError, "precondition", lambda: fastgd.minimize(
+        p, lr=0.1, batch_size=4, x0=x0_d, inplace=True, precondition="diag"))
     np.testing.assert_array_equal(host(x0_d), x0)
     for prob in (fastgd.LeastSquares(X[0], y[0], fit_intercept=True),
                  fastgd.LeastSquares(X[0], y[0], sample_weight=np.ones(12))):
