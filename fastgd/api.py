@@ -62,8 +62,11 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     stopping tests run once per epoch on the full-data loss and gradient; res.fun and
     res.grad_norm are full-data values at res.x; lr="auto" is the full-data 1/L;
     precondition="diag" is computed once on the full data and the updates run in the
-    rescaled variables (CPU).  Not with method="bb", line_search="armijo", restart=True,
-    mode="gram", Softmax over a CSR X or an Objective (ValueError naming
+    rescaled variables (CPU).  method="bb": SGD-BB (each epoch's step from the epoch's change
+    of the iterate and of the full-data gradient, divided by the updates per epoch; an
+    epoch failing bb's non-monotone test is rerun at half the step); restart=True: the
+    momentum is zeroed after an epoch whose full-data loss went up.  Not with
+    line_search="armijo", mode="gram", Softmax over a CSR X or an Objective (ValueError naming
     batch_size); dense (memmap included), CSR and shared X, batches, fit_intercept,
     sample_weight, every problem family.  device="cuda": what the GPU's full-batch
     path solves (dense X, the built-in losses; no fit_intercept, sample_weight or
@@ -103,7 +106,7 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     lrs = validate.learning_rate(lr, problem.batch_size, problem.dtype)
     minibatch = validate.minibatch(
         batch_size, shuffle, random_state, lr_schedule, problem, objective=objective,
-        method=method, line_search=line_search, restart=restart, mode=mode)
+        line_search=line_search, mode=mode)
     # bb always backtracks (its non-monotone test): for lr='auto' it counts as a line search
     searching = "armijo" if method_code == contract.BB else line_search
     if lrs is None:

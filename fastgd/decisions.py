@@ -129,6 +129,16 @@ def next_lr(armijo, method, alpha, scale, lr, lr0, ss, sy):
     return lr
 
 
+def epoch_lr(method, lr, lr0, ss, sy, updates):
+    """A mini-batch solve's step size for its next epoch, after an accepted epoch of
+    `updates` updates at step lr: bb's epoch Barzilai-Borwein step (SGD-BB, Tan, Ma, Dai &
+    Qian 2016) s.s / (updates s.y), s the epoch's change of the iterate and y that of the
+    full-data gradient, clipped as bb_step (lr when s.y is not positive); else lr."""
+    if method == BB:
+        return bb_step(ss, sy * updates, lr, lr0)
+    return lr
+
+
 def restarts(restart, f_new, f):
     """Adaptive restart (O'Donoghue & Candes, function scheme): after an accepted update
     whose loss went up, the momentum buffer is reset to zero."""

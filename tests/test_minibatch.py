@@ -154,6 +154,86 @@ def test_methods_match_reference(rng, method, lr, schedule):
     np.testing.assert_allclose(res.x, ref, rtol=1e-10, atol=1e-12)
 
 
+def epoch_reference(X, y, method, lr, m, epochs, seed, l2=0.0, restart=False):
+    """The documented epoch-level rules in float64 NumPy, least squares: SGD-BB (epoch 1 at
+    lr; then s.s / (updates s.y) from the epochs' iterates and full-data gradients; an epoch
+    whose full loss is above Zhang & Hager's reference C (eta 0.85) is rerun with the same
+    rows at half the step), or nesterov (torch formulas per update) whose momentum is zeroed
+    after an epoch whose full-data loss went up (restart).  Returns (w, step sizes used)."""
+    X, y = np.asarray(X, np.float64), np.asarray(y, np.float64)
+    n, d = X.shape
+    updates = -(-n // m)
+
+    def full(w):
+        r = X @ w - y
+        return 0.5 * r @ r / n + 0.5 * l2 * w @ w, X.T @ r / n + l2 * w
+    rng = np.random.default_rng(seed)
+    orders = [rng.permutation(n) for _ in range(epochs)]
+    w = np.zeros(d)
+    f, G = full(w)
+    C, Q, a, buf, u = f, 1.0, lr, np.zeros(d), 0
+    steps = []
+    for e in range(epochs):
+        while True:
+            wt, bt, ut = w.copy(), buf.copy(), u
+            for lo in range(0, n, m):
+                rows = orders[e][lo:lo + m]
+                g = X[rows].T @ (X[rows] @ wt - y[rows]) / len(rows) + l2 * wt
+                ut += 1
+                if method == "bb":
+                    wt = wt - a * g
+                else:
+                    bt = g.copy() if ut == 1 else 0.9 * bt + g
+                    wt = wt - a * (g + 0.9 * bt)
+            f_new, G_new = full(wt)
+            if method != "bb" or f_new <= C:
+                break
+            a *= 0.5
+        steps.append(a)
+        if method == "bb":
+            s_, y_ = wt - w, G_new - G
+            if s_ @ y_ > 0:
+                a = min(max(s_ @ s_ / (updates * (s_ @ y_)), lr / 1e10), lr * 1e10)
+            Q, C = 0.85 * Q + 1.0, (0.85 * Q * C + f_new) / (0.85 * Q + 1.0)
+        elif restart and f_new > f:
+            bt = np.zeros(d)
+        w, buf, u, f, G = wt, bt, ut, f_new, G_new
+    return w, steps
+
+
+def test_bb_is_sgd_bb_with_the_nonmonotone_epoch_test(rng):
+    X, y = lsq_data(rng, n=60, d=5)
+    p = fastgd.LeastSquares(X, y, l2=0.01)
+    # lr=4 is too large for the first epoch of 6 updates: the test halves and reruns it
+    for lr, epochs in [(0.05, 6), (4.0, 6)]:
+        res = fastgd.minimize(p, "bb", lr=lr, batch_size=10, random_state=4, max_iter=epochs,
+                              gtol=0.0)
+        ref, steps = epoch_reference(X, y, "bb", lr, 10, epochs, seed=4, l2=0.01)
+        assert res.nit == epochs and res.status == fastgd.Status.MAX_ITER
+        np.testing.assert_allclose(res.x, ref, rtol=1e-9, atol=1e-12)
+        assert len(set(steps)) > 2  # the step did change from epoch to epoch
+    _, steps = epoch_reference(X, y, "bb", 4.0, 10, 6, seed=4, l2=0.01)
+    assert steps[0] < 4.0  # the large first step was halved (so the rerun path ran)
+    # approaches the ridge solution from an untuned first step
+    w_star = np.linalg.solve(X.T @ X / 60 + 0.01 * np.eye(5), X.T @ y / 60)
+    res = fastgd.minimize(p, "bb", lr=0.05, batch_size=10, random_state=0, max_iter=300,
+                          gtol=0.0)
+    assert np.isfinite(res.lr) and res.lr > 0.05
+    np.testing.assert_allclose(res.x, w_star, atol=1e-3)
+
+
+def test_nesterov_restart_once_per_epoch(rng):
+    X, y = lsq_data(rng, n=40, d=3)
+    X[:, 0] *= 6.0  # ill-conditioned: the momentum overshoots and the loss goes up
+    p = fastgd.LeastSquares(X, y)
+    res = fastgd.minimize(p, "nesterov", lr=0.03, batch_size=8, random_state=2, max_iter=12,
+                          gtol=0.0, restart=True)
+    ref, _ = epoch_reference(X, y, "nesterov", 0.03, 8, 12, seed=2, restart=True)
+    plain, _ = epoch_reference(X, y, "nesterov", 0.03, 8, 12, seed=2, restart=False)
+    assert np.abs(ref - plain).max() > 1e-3  # a restart happened in these 12 epochs
+    np.testing.assert_allclose(res.x, ref, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("kind,problem,method,lr", [
     ("logistic", fastgd.Logistic, "gd", 0.5), ("huber", fastgd.Huber, "adam", 0.05),
     ("poisson", fastgd.Poisson, "momentum", 0.01),
@@ -485,9 +565,8 @@ def test_bad_arguments_rejected_before_anything_is_written(rng):
         (dict(batch_size=4, lr_schedule=lambda t: -1.0), ValueError, "lr_schedule"),
         (dict(batch_size=4, lr_schedule=lambda t: "x"), TypeError, "lr_schedule"),
         (dict(lr_schedule="invscaling"), ValueError, "lr_schedule"),
-        (dict(batch_size=4, method="bb"), ValueError, "batch_size"),
         (dict(batch_size=4, line_search="armijo"), ValueError, "batch_size"),
-        (dict(batch_size=4, method="nesterov", restart=True), ValueError, "batch_size"),
+        (dict(batch_size=4, method="gd", restart=True), ValueError, "restart"),
         (dict(batch_size=4, mode="gram"), ValueError, "batch_size"),
     ]
     for kwargs, err, word in bad:

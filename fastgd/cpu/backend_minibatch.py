@@ -80,7 +80,7 @@ class MinibatchBackend(CpuBackend):
         # one problem: solve_epochs called directly (serial; no parallel region to compile)
         m = self.W.shape[1]
         blocks = self.csr[3].shape[0] - 1 if problem.sparse else 1
-        self.scratch = (np.empty((5, 2 * m), problem.dtype),
+        self.scratch = (np.empty((6, 2 * m), problem.dtype),
                         np.empty((1 + blocks, max(m, problem.d + 1)), np.float64))
 
     def _advance(self):
@@ -98,7 +98,7 @@ class MinibatchBackend(CpuBackend):
             k.solve_epochs(X, self.y[0], self.S[0], self.L2[0], order, factors, base,
                            upto, self.bsize, self.W[0], ip, hp, tol, self.state[0], 0,
                            vec[0, :m], vec[1, :m], self.S1[0], self.S2[0], vec[2, :m], pw,
-                           self.hist, self.P_kernel[0], vec[3], vec[4, :m])
+                           self.hist, self.P_kernel[0], vec[3], vec[4, :m], vec[5, :m])
             return self.state
         with parallel_launch(), _chunksize_one():
             k.solve_minibatch(self.X, self.y, self.S, self.L2, self.W, self.S1, self.S2, ip, hp,

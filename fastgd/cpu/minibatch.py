@@ -15,7 +15,12 @@ Once per epoch, the full-data loss and gradient at the iterate drive every decis
 fastgd/decisions.py as the full-batch skeleton does (before_update: gtol, max_iter, the
 chunk's end; trial_outcome: divergence, with the epoch's start as the last finite
 iterate; after_accept: xtol over the epoch's step, ftol; record_history), so res.fun and
-res.grad_norm are full-data values at res.x.
+res.grad_norm are full-data values at res.x.  An epoch is the trial point: method="bb"
+holds it to bb's non-monotone test (``acceptance_reference``; failed: the epoch is rerun
+from its start, same rows, at half the step) and takes its next step size from the
+epoch's change of the iterate and of the full-data gradient (``epoch_lr``: SGD-BB);
+restart=True zeroes the momentum after an epoch whose full-data loss went up
+(``restarts``).
 
 precondition="diag" (``pre`` (PRE_ROWS, d) of fastgd/precondition.py active): the iterate
 is v, every gradient (mini-batch or full-data) is taken at w = T v and mapped to T^T g by
@@ -37,9 +42,10 @@ from numba import prange
 from .. import config
 from .._jit import borrowed, cpu_kernel, load_relaxed
 from ..contract import (
-    ACCEPT, DIRECT, HP_CURV, HP_LPARAM, HP_ONE, IP_HIST_EVERY, IP_INTERCEPT, IP_LOSS,
-    IP_MAX_ITER, IP_METHOD, IP_OUTPUTS, IP_STOP_AT, LSQ, PAUSE, RUNNING, ST_F0,
-    ST_FUN, ST_GNORM, ST_GTOL, ST_LR, ST_LR0, ST_NIT, ST_STATUS, TOL_F, TOL_G, TOL_R, TOL_X,
+    ACCEPT, BACKTRACK, DIRECT, HP_CURV, HP_LOSS_ROUNDING, HP_LPARAM, HP_ONE, IP_HIST_EVERY,
+    IP_INTERCEPT, IP_LOSS, IP_MAX_ITER, IP_METHOD, IP_OUTPUTS, IP_RESTART, IP_STOP_AT, LSQ,
+    PAUSE, RUNNING, ST_F0, ST_FREF, ST_FUN, ST_GNORM, ST_GTOL, ST_LR, ST_LR0, ST_NIT, ST_QREF,
+    ST_STATUS, TOL_F, TOL_G, TOL_R, TOL_X,
 )
 from .csr import csr_rows
 from .evaluate import prefetch_rows, rows_general
@@ -47,14 +53,21 @@ from .math import decisions, rules
 from .precondition import active, auto_l2, gradient_to_rescaled, to_original
 from .prepare import lambda_max
 from .softmax import rows_general as softmax_rows
+from .solve import bb_curvature
 
+acceptance_reference = decisions.acceptance_reference
 after_accept = decisions.after_accept
 auto_lr = decisions.auto_lr
 before_update = decisions.before_update
 diverge_limit = decisions.diverge_limit
+epoch_lr = decisions.epoch_lr
+line_search_on = decisions.line_search_on
+loss_rounding = decisions.loss_rounding
 lr_is_auto = decisions.lr_is_auto
+nonmonotone_reference = decisions.nonmonotone_reference
 problem_gtol = decisions.problem_gtol
 record_history = decisions.record_history
+restarts = decisions.restarts
 start_status = decisions.start_status
 trial_outcome = decisions.trial_outcome
 method_direction = rules.method_direction
@@ -190,13 +203,13 @@ def xtx_serial(mode, X, s, Xt, A, v, u, gv, part_g, hp, dim):
 
 @cpu_kernel(refcount=False)
 def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol, state, col,
-                 w_prev, g, s1, s2, p, pw, hist, pre, tmp, wv):
+                 w_prev, g, s1, s2, p, pw, hist, pre, tmp, wv, g_prev):
     """Run one problem from its saved state up to epoch min(upto, ip[IP_STOP_AT]).
 
     order (E, n) int64: the visiting order of epochs base .. base + E - 1, or (0, 0): the
     rows in their stored order; factors (E, ceil(n / bsize)) float64: the lr_schedule's
     factor of every update of those epochs.  w (m,) is updated in place and ends holding
-    the last finite epoch's iterate; w_prev, g, p (m,) scratch; s1, s2 (m,) the method's
+    the last finite epoch's iterate; w_prev, g, p, g_prev (m,) scratch; s1, s2 (m,) the method's
     state; pw (1 + row blocks (CSR) or 2, >= max(m, d + 1)) float64 lambda_max's scratch;
     pre: precondition="diag"'s (PRE_ROWS, d) (then w, s1, s2 live in the rescaled variables
     v: see gradient_v) or (PRE_ROWS, 0); tmp (>= m + k) the row pass's scratch; wv (m,)
@@ -232,11 +245,19 @@ def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol,
     if t == 0:
         state[ST_F0] = f
         state[ST_LR0] = lr
+        state[ST_FREF] = f
+        state[ST_QREF] = 1.0
         state[ST_GTOL] = problem_gtol(tol[TOL_G], tol[TOL_R], gsq)
         record_history(hist, col, 0, hist_every, f, False)
     gtol = state[ST_GTOL]
     f0 = state[ST_F0]
+    lr0 = state[ST_LR0]
+    fref = state[ST_FREF]
+    qref = state[ST_QREF]
     limit = diverge_limit(f0)
+    # bb: an epoch is a trial point, held to the non-monotone test (halve and rerun it)
+    searching = line_search_on(False, method)
+    restart = ip[IP_RESTART] != 0
     status = start_status(f, gsq)
     while status == RUNNING:
         stop_at = min(load_relaxed(ip, IP_STOP_AT), upto)
@@ -247,34 +268,53 @@ def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol,
         visit = order[e] if order.shape[0] > 0 else none
         for j in range(m):
             w_prev[j] = w[j]
-        for k in range(nb):
-            lo = k * bsize
-            hi = min(lo + bsize, n)
-            gradient_v(pre, wv, k_out, inter, code, X, y, s, l2, visit, lo, hi, w, g, hp, pen,
-                       tmp)
-            if plain_gradient(method):
-                scale = 1.0
-                direction = g
-            else:
-                scale = method_direction(method, t * nb + k, g, s1, s2, p, hp, 0, 1)
-                direction = p
-            alpha = lr * factors[e, k] * scale
+            g_prev[j] = g[j]  # the full-data gradient at the epoch's start
+        rounding = loss_rounding(float(hp[HP_LOSS_ROUNDING]), f, 0.0)
+        f_ref = acceptance_reference(method, f, fref)
+        lr_e = lr
+        halvings = 0
+        while True:
+            for k in range(nb):
+                lo = k * bsize
+                hi = min(lo + bsize, n)
+                gradient_v(pre, wv, k_out, inter, code, X, y, s, l2, visit, lo, hi, w, g, hp,
+                           pen, tmp)
+                if plain_gradient(method):
+                    scale = 1.0
+                    direction = g
+                else:
+                    scale = method_direction(method, t * nb + k, g, s1, s2, p, hp, 0, 1)
+                    direction = p
+                alpha = lr_e * factors[e, k] * scale
+                for j in range(m):
+                    w[j] = w[j] - alpha * direction[j]
+            f_new, gsq_new = gradient_v(pre, wv, k_out, inter, code, X, y, s, l2, none, 0, n,
+                                        w, g, hp, pen, tmp)
+            step_sq = 0.0
+            ww = 0.0
             for j in range(m):
-                w[j] = w[j] - alpha * direction[j]
-        f_new, gsq_new = gradient_v(pre, wv, k_out, inter, code, X, y, s, l2, none, 0, n, w,
-                                    g, hp, pen, tmp)
-        step_sq = 0.0
-        ww = 0.0
-        for j in range(m):
-            dj = float(w[j]) - float(w_prev[j])
-            step_sq += dj * dj
-            ww += float(w[j]) * float(w[j])
-        outcome = trial_outcome(False, 0, f_new, f, lr, 0.0, 0.0, limit, ww, gsq_new)
+                dj = float(w[j]) - float(w_prev[j])
+                step_sq += dj * dj
+                ww += float(w[j]) * float(w[j])
+            outcome = trial_outcome(searching, halvings, f_new, f_ref, lr_e, 0.0, rounding,
+                                    limit, ww, gsq_new)
+            if outcome != ACCEPT:
+                for j in range(m):
+                    w[j] = w_prev[j]  # the last finite iterate: this epoch's start
+                    g[j] = g_prev[j]
+            if outcome != BACKTRACK:
+                break
+            halvings += 1
+            lr_e *= 0.5
         if outcome != ACCEPT:
-            for j in range(m):
-                w[j] = w_prev[j]  # the last finite iterate: this epoch's start
             status = outcome
             break
+        lr = epoch_lr(method, lr_e, lr0, step_sq, bb_curvature(method, w_prev, w, g_prev, g),
+                      nb)
+        if restarts(restart, f_new, f):
+            for j in range(m):
+                s1[j] = 0.0
+        fref, qref = nonmonotone_reference(fref, qref, f_new)
         status = after_accept(step_sq, xtol, f_new, f, ftol)
         f = f_new
         gsq = gsq_new
@@ -285,6 +325,8 @@ def solve_epochs(X, y, s, l2, order, factors, base, upto, bsize, w, ip, hp, tol,
     else:
         record_history(hist, col, t, hist_every, f, True)
     state[ST_LR] = lr
+    state[ST_FREF] = fref
+    state[ST_QREF] = qref
     state[ST_NIT] = t
     state[ST_STATUS] = status
     state[ST_FUN] = f
@@ -304,7 +346,7 @@ def solve_minibatch(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, order, fac
     m = W.shape[1]
     inter = ip[IP_INTERCEPT] != 0
     dim = X.shape[2] + 1 if inter else X.shape[2]
-    vec_all = np.empty((nchunks, 4, m), X.dtype)
+    vec_all = np.empty((nchunks, 5, m), X.dtype)
     tmp_all = np.empty((nchunks, 2 * m), X.dtype)
     pw_all = np.empty((nchunks, 2, max(dim, m)), np.float64)
     Xb, yb, Wb, S1b, S2b = borrowed(X), borrowed(y), borrowed(W), borrowed(S1), borrowed(S2)
@@ -326,4 +368,4 @@ def solve_minibatch(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, order, fac
             solve_epochs(Xb[0] if one_x else Xb[q], yb[q], Sb[0] if one_s else Sb[q],
                          L2b[0] if one_l2 else L2b[q], ordb, facb, base, upto, bsize, Wb[q],
                          ipb, hpb, tolb, stb[q], q, vec[0], vec[1], S1b[q], S2b[q], vec[2], pw,
-                         hb, Pb[0] if one_p else Pb[q], tmp, vec[3])
+                         hb, Pb[0] if one_p else Pb[q], tmp, vec[3], vec[4])

@@ -20,7 +20,8 @@ from .minibatch import minibatch_kernel
 
 class MinibatchCudaBackend(CudaBackend):
     """CudaBackend of a mini-batch solve: X (B, n, d), y (B, n) on the device; W, S1, S2
-    (B, m) iterate and method state; G, WN (the epoch's start), P (B, m) scratch.  One
+    (B, m) iterate and method state; G, WN, GN (the epoch's start: iterate and full-data
+    gradient), P (B, m) scratch.  One
     problem runs in one block as well (see fastgd/gpu/minibatch.py)."""
 
     def __init__(self, plan):
@@ -46,7 +47,7 @@ class MinibatchCudaBackend(CudaBackend):
             factors = np.zeros((1, self.epochs.updates))
         B = self.X3.shape[0]
         minibatch_kernel[max(1, min(B, 1 << 20)), TPB](
-            self.X3, self.y2, self.W, self.S1, self.S2, self.G, self.WN, self.P, self.R,
+            self.X3, self.y2, self.W, self.S1, self.S2, self.G, self.WN, self.GN, self.P, self.R,
             self.A, self.Bv, self.ip_device, self.hp, self.tol, self.state, self.hist,
             order_d, shuffled, cuda.to_device(factors), base, upto, self.bsize)
         self._state_host = self.state.copy_to_host()

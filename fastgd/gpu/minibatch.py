@@ -15,8 +15,8 @@ whole epoch on the chip with no host round trip.
 Once per epoch, the full-data loss and gradient at the iterate (``block_evaluate``)
 drive every decision of fastgd/decisions.py exactly as fastgd/cpu/minibatch.py's
 solve_epochs does (before_update, trial_outcome with the epoch's start as the last
-finite iterate, after_accept, record_history), so res.fun and res.grad_norm are
-full-data values at res.x.  No formula lives here: the row losses, the update rules and
+finite iterate, after_accept, record_history; bb's non-monotone epoch test, epoch_lr,
+restarts), so res.fun and res.grad_norm are full-data values at res.x.  No formula lives here: the row losses, the update rules and
 the decisions are the device builds of fastgd/losses.py, rules.py and decisions.py.
 """
 import math
@@ -24,22 +24,28 @@ import math
 from numba import cuda, float64
 
 from ..contract import (
-    ACCEPT, DIRECT, HP_CURV, HP_L2, IP_HIST_EVERY, IP_LOSS, IP_MAX_ITER, IP_METHOD,
-    IP_STOP_AT, PAUSE, RUNNING, ST_F0, ST_FUN, ST_GNORM, ST_GTOL, ST_LR, ST_LR0, ST_NIT,
-    ST_STATUS, TOL_F, TOL_G, TOL_R, TOL_X,
+    ACCEPT, BACKTRACK, BB, DIRECT, HP_CURV, HP_L2, HP_LOSS_ROUNDING, IP_HIST_EVERY, IP_LOSS,
+    IP_MAX_ITER, IP_METHOD, IP_RESTART, IP_STOP_AT, PAUSE, RUNNING, ST_F0, ST_FREF, ST_FUN,
+    ST_GNORM, ST_GTOL, ST_LR, ST_LR0, ST_NIT, ST_QREF, ST_STATUS, TOL_F, TOL_G, TOL_R, TOL_X,
 )
 from .evaluate import (
     MAXM, TPB, block_evaluate, block_lambda_max, block_sum, finish_rows, visit_pass,
 )
 from .math import decisions, rules
 
+acceptance_reference = decisions.acceptance_reference
 after_accept = decisions.after_accept
 auto_lr = decisions.auto_lr
 before_update = decisions.before_update
 diverge_limit = decisions.diverge_limit
+epoch_lr = decisions.epoch_lr
+line_search_on = decisions.line_search_on
+loss_rounding = decisions.loss_rounding
 lr_is_auto = decisions.lr_is_auto
+nonmonotone_reference = decisions.nonmonotone_reference
 problem_gtol = decisions.problem_gtol
 record_history = decisions.record_history
+restarts = decisions.restarts
 start_status = decisions.start_status
 trial_outcome = decisions.trial_outcome
 method_direction = rules.method_direction
@@ -63,12 +69,12 @@ def batch_gradient(code, X, y, w, visit, lo, hi, g, R, sh, shr, acc, hp):
 
 
 @cuda.jit(device=True)
-def problem_epochs(X, y, w, g, w_prev, s1, s2, p, R, A, b, ip, hp, tol, st, hist, col,
-                   order, shuffled, factors, base, upto, bsize, sh, shr, acc):
+def problem_epochs(X, y, w, g, w_prev, g_prev, s1, s2, p, R, A, b, ip, hp, tol, st, hist,
+                   col, order, shuffled, factors, base, upto, bsize, sh, shr, acc):
     """Run one problem (one block) from its saved state up to epoch min(upto,
     ip[IP_STOP_AT]); the arguments as solve_epochs of fastgd/cpu/minibatch.py (order
     (E, n) the visiting orders of epochs base.. when `shuffled`, factors (E, updates));
-    g, w_prev, p (m,) scratch, R (n,) or (1,) the row pass's, A, b unused (no Gram
+    g, w_prev, g_prev, p (m,) scratch, R (n,) or (1,) the row pass's, A, b unused (no Gram
     form).  Thread 0 writes the state and the history."""
     tx = cuda.threadIdx.x
     method = ip[IP_METHOD]
@@ -91,6 +97,9 @@ def problem_epochs(X, y, w, g, w_prev, s1, s2, p, R, A, b, ip, hp, tol, st, hist
     if it == 0:
         f0 = f
         gtol = problem_gtol(tol[TOL_G], tol[TOL_R], gsq)
+        lr0 = lr
+        fref = f
+        qref = 1.0
         if tx == 0:
             st[ST_F0] = f
             st[ST_LR0] = lr
@@ -99,7 +108,12 @@ def problem_epochs(X, y, w, g, w_prev, s1, s2, p, R, A, b, ip, hp, tol, st, hist
     else:
         f0 = st[ST_F0]
         gtol = st[ST_GTOL]
+        lr0 = st[ST_LR0]
+        fref = st[ST_FREF]
+        qref = st[ST_QREF]
     limit = diverge_limit(f0)
+    searching = line_search_on(False, method)  # bb: each epoch a trial point (see the CPU's)
+    restart = ip[IP_RESTART] != 0
     status = start_status(f, gsq)
     while status == RUNNING:
         stop_at = min(ip[IP_STOP_AT], upto)
@@ -110,29 +124,54 @@ def problem_epochs(X, y, w, g, w_prev, s1, s2, p, R, A, b, ip, hp, tol, st, hist
         visit = order[e] if shuffled else stored
         for j in range(tx, m, TPB):
             w_prev[j] = w[j]
-        for k in range(nb):
-            lo = k * bsize
-            hi = min(lo + bsize, n)
-            batch_gradient(code, X, y, w, visit, lo, hi, g, R, sh, shr, acc, hp)
-            scale = method_direction(method, it * nb + k, g, s1, s2, p, hp, tx, TPB)
-            alpha = lr * factors[e, k] * scale
-            for j in range(tx, m, TPB):  # this thread's columns of g, p and w
-                w[j] = w[j] - alpha * p[j]
-            cuda.syncthreads()
-        f_new = block_evaluate(DIRECT, code, X, y, A, b, 0.0, w, g, R, sh, shr, acc, hp)
-        sq = 0.0
-        for j in range(tx, m, TPB):
-            dj = float(w[j]) - float(w_prev[j])
-            sq += dj * dj
-        step_sq = block_sum(sh, sq)
-        ww = squared_norm(w, sh)
-        gsq_new = squared_norm(g, sh)
-        outcome = trial_outcome(False, 0, f_new, f, lr, 0.0, 0.0, limit, ww, gsq_new)
-        if outcome != ACCEPT:
+            g_prev[j] = g[j]  # the full-data gradient at the epoch's start
+        rounding = loss_rounding(float(hp[HP_LOSS_ROUNDING]), f, 0.0)
+        f_ref = acceptance_reference(method, f, fref)
+        lr_e = lr
+        halvings = 0
+        while True:
+            for k in range(nb):
+                lo = k * bsize
+                hi = min(lo + bsize, n)
+                batch_gradient(code, X, y, w, visit, lo, hi, g, R, sh, shr, acc, hp)
+                scale = method_direction(method, it * nb + k, g, s1, s2, p, hp, tx, TPB)
+                alpha = lr_e * factors[e, k] * scale
+                for j in range(tx, m, TPB):  # this thread's columns of g, p and w
+                    w[j] = w[j] - alpha * p[j]
+                cuda.syncthreads()
+            f_new = block_evaluate(DIRECT, code, X, y, A, b, 0.0, w, g, R, sh, shr, acc, hp)
+            sq = 0.0
+            yq = 0.0
             for j in range(tx, m, TPB):
-                w[j] = w_prev[j]  # the last finite iterate: this epoch's start
+                dj = float(w[j]) - float(w_prev[j])
+                sq += dj * dj
+                yq += (float(g[j]) - float(g_prev[j])) * dj
+            step_sq = block_sum(sh, sq)
+            sy = 0.0
+            if method == BB:  # the same for every thread of the block
+                sy = block_sum(sh, yq)
+            ww = squared_norm(w, sh)
+            gsq_new = squared_norm(g, sh)
+            outcome = trial_outcome(searching, halvings, f_new, f_ref, lr_e, 0.0, rounding,
+                                    limit, ww, gsq_new)
+            if outcome != ACCEPT:
+                for j in range(tx, m, TPB):
+                    w[j] = w_prev[j]  # the last finite iterate: this epoch's start
+                    g[j] = g_prev[j]
+                cuda.syncthreads()
+            if outcome != BACKTRACK:
+                break
+            halvings += 1
+            lr_e *= 0.5
+        if outcome != ACCEPT:
             status = outcome
             break
+        lr = epoch_lr(method, lr_e, lr0, step_sq, sy, nb)
+        if restarts(restart, f_new, f):
+            for j in range(tx, m, TPB):
+                s1[j] = 0.0
+            cuda.syncthreads()
+        fref, qref = nonmonotone_reference(fref, qref, f_new)
         status = after_accept(step_sq, tol[TOL_X], f_new, f, tol[TOL_F])
         f = f_new
         gsq = gsq_new
@@ -146,6 +185,8 @@ def problem_epochs(X, y, w, g, w_prev, s1, s2, p, R, A, b, ip, hp, tol, st, hist
     cuda.syncthreads()
     if tx == 0:
         st[ST_LR] = lr
+        st[ST_FREF] = fref
+        st[ST_QREF] = qref
         st[ST_NIT] = it
         st[ST_STATUS] = status
         st[ST_FUN] = f
@@ -154,12 +195,12 @@ def problem_epochs(X, y, w, g, w_prev, s1, s2, p, R, A, b, ip, hp, tol, st, hist
 
 
 @cuda.jit
-def minibatch_kernel(X, y, W, S1, S2, G, WP, P, R, A, Bv, ip, hp, tol, state, hist, order,
-                     shuffled, factors, base, upto, bsize):
+def minibatch_kernel(X, y, W, S1, S2, G, WP, GP, P, R, A, Bv, ip, hp, tol, state, hist,
+                     order, shuffled, factors, base, upto, bsize):
     """B problems X (B, n, d), y (B, n) from W (B, m), in place, up to epoch min(upto,
     ip[IP_STOP_AT]): one block per problem (grid-stride over problems).  order (E, n)
     int64 (every problem visits the rows in the same order; (1, 1) unread when not
-    `shuffled`), factors (E or 1, updates) float64; G, WP, P (B, m) scratch."""
+    `shuffled`), factors (E or 1, updates) float64; G, WP, GP, P (B, m) scratch."""
     sh = cuda.shared.array(TPB, float64)
     shr = cuda.shared.array(TPB, float64)
     acc = cuda.local.array(MAXM, float64)
@@ -167,6 +208,6 @@ def minibatch_kernel(X, y, W, S1, S2, G, WP, P, R, A, Bv, ip, hp, tol, state, hi
         cuda.syncthreads()
         if int(state[k, ST_STATUS]) != RUNNING:
             continue
-        problem_epochs(X[k], y[k], W[k], G[k], WP[k], S1[k], S2[k], P[k], R[k], A[k], Bv[k],
-                       ip, hp, tol, state[k], hist, k, order, shuffled, factors, base, upto,
-                       bsize, sh, shr, acc)
+        problem_epochs(X[k], y[k], W[k], G[k], WP[k], GP[k], S1[k], S2[k], P[k], R[k], A[k],
+                       Bv[k], ip, hp, tol, state[k], hist, k, order, shuffled, factors, base,
+                       upto, bsize, sh, shr, acc)

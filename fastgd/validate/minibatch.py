@@ -91,8 +91,8 @@ def minibatch_options(batch_size, shuffle, random_state, lr_schedule):
     return size, shuffle, random_state, schedule
 
 
-def minibatch(batch_size, shuffle, random_state, lr_schedule, problem, *, objective, method,
-              line_search, restart, mode):
+def minibatch(batch_size, shuffle, random_state, lr_schedule, problem, *, objective,
+              line_search, mode):
     """A MiniBatch for batch_size < n, or None (batch_size None or >= n: the full-batch
     solve, unchanged).  Every argument is checked either way; combinations a mini-batch
     solve does not support raise ValueError naming batch_size (device="cuda" is the API's
@@ -110,9 +110,8 @@ def minibatch(batch_size, shuffle, random_state, lr_schedule, problem, *, object
                              f"= {problem.n} is the full-batch solve")
         return None
     refused = [
-        (method == "bb", f"method='bb' (its step sizes {NEEDS_FULL})"),
-        (line_search == "armijo", f"line_search='armijo' (it {NEEDS_FULL})"),
-        (restart, "restart=True (its test compares the losses of consecutive updates)"),
+        (line_search == "armijo", f"line_search='armijo' (it {NEEDS_FULL}; method='bb' "
+                                  "checks each epoch against its non-monotone reference)"),
         (mode == "gram", "mode='gram' (a mini-batch reads its rows of X)"),
         (problem.outputs > 1 and problem.sparse, "Softmax over a CSR X"),
     ]
