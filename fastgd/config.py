@@ -2,8 +2,8 @@
 
 The API layer reads these at call time, so tests (and users who know their machine) may
 patch them: ``monkeypatch.setattr(fastgd.config, "LARGE_PROBLEM_ELEMENTS", 1)``.
-The CPU kernel constants (``ROW_TILE``, ``MINIBATCH_PREFETCH_ROWS``) are compile-time
-constants of cached kernels: changing them needs a fresh ``NUMBA_CACHE_DIR``.  A choice
+The CPU kernel constants (``ROW_TILE``, ``MINIBATCH_PREFETCH_ROWS``, ``COLUMN_TILE_*``) are
+compile-time constants of cached kernels: changing them needs a fresh ``NUMBA_CACHE_DIR``.  A choice
 that depends on the hardware is derived from what the process sees (cache sizes, read from
 sysfs) or calibrated once per machine (``PREFETCH_BYTES``: fastgd/cpu/calibrate.py).  The GPU block shape
 is read once, when fastgd.gpu is first imported (environment overrides for the
@@ -76,6 +76,13 @@ FINITE_CHUNK = 1 << 22
 # ---------------------------------------------------------------- CPU kernels (compile time)
 # rows per tile of the tiled row loop (cpu/evaluate.eval_rows): the tile is re-read from cache
 ROW_TILE = 64
+# Softmax's column-wise evaluation (cpu/softmax.py) runs in tiles of rows whose 8 rows of the
+# transposed X and k rows of logits fit this many bytes; None = the L1 data cache
+# (column_tile_bytes); at least COLUMN_TILE_MIN_ROWS rows (8 vectors of 8 float64: the
+# per-tile reductions stay a small part of a pass).  W6 Softmax (k=10, 32 KiB L1): 224 rows,
+# as fast as the best of 64..2048 measured
+COLUMN_TILE_BYTES = None
+COLUMN_TILE_MIN_ROWS = 64
 # the lockstep driver's transposed tile of rows of X (cpu/lockstep.py), read from cache by
 # every active problem: about this many bytes
 LOCKSTEP_TILE_BYTES = 32768
@@ -170,19 +177,35 @@ def calibration_file():
     return os.path.join(root, "fastgd", "calibration.json")
 
 
-def last_level_cache():
-    """The largest cache size cpu0 reports in sysfs (bytes), read once; 8 MiB if none."""
+def cpu_caches():
+    """[(level, type, bytes)] of the caches cpu0 reports in sysfs, read once; [] if none."""
     if not _LLC:
-        size = 0
+        found = []
         root = "/sys/devices/system/cpu/cpu0/cache"
         try:
-            for entry in os.listdir(root):
+            for entry in sorted(os.listdir(root)):
                 if entry.startswith("index"):
-                    with open(os.path.join(root, entry, "size")) as f:
-                        text = f.read().strip().upper()
+                    info = []
+                    for field in ("level", "type", "size"):
+                        with open(os.path.join(root, entry, field)) as f:
+                            info.append(f.read().strip())
+                    text = info[2].upper()
                     unit = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
-                    size = max(size, int(text.rstrip("KMG")) * unit)
+                    found.append((int(info[0]), info[1], int(text.rstrip("KMG")) * unit))
         except (OSError, ValueError):
-            size = 0
-        _LLC.append(size or 8 << 20)
+            found = []
+        _LLC.append(found)
     return _LLC[0]
+
+
+def last_level_cache():
+    """The largest cache size cpu0 reports in sysfs (bytes); 8 MiB if none."""
+    return max((size for _, _, size in cpu_caches()), default=0) or 8 << 20
+
+
+def column_tile_bytes():
+    """COLUMN_TILE_BYTES, or cpu0's level-1 data cache (sysfs); 32 KiB if none is reported."""
+    if COLUMN_TILE_BYTES is not None:
+        return COLUMN_TILE_BYTES
+    l1 = [size for level, kind, size in cpu_caches() if level == 1 and kind != "Instruction"]
+    return min(l1, default=0) or 32 << 10

@@ -136,3 +136,30 @@ def test_check_grad(rng):
     Xb = np.stack([X, X[::-1].copy()])
     yb = np.stack([y, y[::-1].copy()])
     assert fastgd.check_grad(fastgd.Softmax(Xb, yb, 4), rng.standard_normal((2, 3, 4))) < 1e-6
+
+
+@pytest.mark.parametrize("B,n,d,k,dtype", [
+    (1, 1500, 21, 7, np.float64),    # d % 8 and d % 4 != 0, odd k, several tiles, ragged last
+    (1, 1200, 16, 10, np.float64),   # whole register blocks
+    (2, 700, 5, 2, np.float64),      # d < one block, k = 2 (a batch)
+    (1, 2600, 13, 5, np.float32),    # float32: its tiles are twice as long
+])
+def test_column_path_matches_numpy_gd(rng, B, n, d, k, dtype):
+    """The column-wise evaluation (no weights, no intercept, in cache): fixed GD steps
+    against a NumPy float64 softmax-regression GD loop."""
+    X, y = data(rng, B, n, d, k, dtype)
+    x0 = (0.3 * rng.standard_normal((B, d, k))).astype(dtype)
+    lr, steps = 0.7, 6
+    res = fastgd.minimize(fastgd.Softmax(X[0] if B == 1 else X, y[0] if B == 1 else y, k),
+                          lr=lr, x0=x0[0] if B == 1 else x0, max_iter=steps, gtol=0.0)
+    got = np.asarray(res.x, np.float64).reshape(B, d, k)
+    tol = 1e-11 if dtype == np.float64 else 2e-5
+    for b in range(B):
+        X64, onehot = X[b].astype(np.float64), np.eye(k)[y[b].astype(np.int64)]
+        W = x0[b].astype(np.float64)
+        for _ in range(steps):
+            Z = X64 @ W
+            P = np.exp(Z - Z.max(axis=1, keepdims=True))
+            P /= P.sum(axis=1, keepdims=True)
+            W = W - lr * X64.T @ (P - onehot) / n
+        np.testing.assert_allclose(got[b], W, rtol=0, atol=tol * np.abs(W).max())

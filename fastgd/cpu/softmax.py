@@ -16,6 +16,7 @@ import math
 import numpy as np
 from numba import prange
 
+from .. import config
 from .._jit import cpu_kernel
 from ..contract import HP_L2, HP_NINV, HP_ONE
 from .evaluate import block_rows
@@ -23,7 +24,11 @@ from .math import losses
 
 softmax_terms = losses.softmax_terms
 exp_neg = losses.exp_neg
-COLUMN_TILE = 256  # rows per tile of the column-wise evaluation (4 rows of Xt + Z in L1)
+# the column-wise evaluation's tiles (compile-time constants of the cached kernels):
+# column_tile rows, sized so that LOGIT_FEATURES rows of Xt and the k rows of Z fit this
+COLUMN_TILE_BYTES = config.column_tile_bytes()
+COLUMN_TILE_MIN_ROWS = config.COLUMN_TILE_MIN_ROWS
+LOGIT_FEATURES = 8  # features per register block of logits_block (its 8 x 2 weights)
 
 
 @cpu_kernel(refcount=False, inline=True)
@@ -139,36 +144,79 @@ def finish(fsum, w, g, hp, dk):
 
 
 @cpu_kernel(refcount=False, inline=True)
+def column_tile(k, itemsize):
+    """Rows per tile of the column-wise evaluation (int): the LOGIT_FEATURES rows of Xt
+    and the k rows of Z that logits_transposed's inner loops touch fit
+    COLUMN_TILE_BYTES (the L1 data cache), in whole SIMD vectors, at least
+    config.COLUMN_TILE_MIN_ROWS (large k: the x rows stay in L1, Z streams from L2)."""
+    rows = COLUMN_TILE_BYTES // (itemsize * (LOGIT_FEATURES + k))
+    return max(COLUMN_TILE_MIN_ROWS, rows - rows % 16)
+
+
+@cpu_kernel(refcount=False, inline=True)
+def other_class(c, k):
+    """The class paired with c in a two-class block: c + 1, or for an odd last class a
+    class already done (c - 1), whose share of the block the caller drops."""
+    return c + 1 if c + 1 < k else max(c - 1, 0)
+
+
+@cpu_kernel(refcount=False, inline=True)
+def block_weight(w, j, c, d, k, keep):
+    """W[j, c] = w[j*k + c] when j < d and keep, else 0 (a padding feature or class of a
+    register block: its products are exact zeros)."""
+    return w[j * k + c] if (j < d and keep) else w[0] - w[0]
+
+
+@cpu_kernel(refcount=False, inline=True)
+def logits_block(Xt, w, Z, j, c, t0, t1):
+    """Z[c] and Z[c2] (c2 = other_class) over rows t0..t1 += the products of features
+    j..j+7 of Xt (d, n): one pass of 16 FMAs per row for 10 loads and 2 stores.  Features
+    past d (their rows clamped to d - 1) and a dropped c2 get weight 0."""
+    d = Xt.shape[0]
+    k = Z.shape[0]
+    c2 = other_class(c, k)
+    b = c2 > c
+    a0, a1 = block_weight(w, j, c, d, k, True), block_weight(w, j + 1, c, d, k, True)
+    a2, a3 = block_weight(w, j + 2, c, d, k, True), block_weight(w, j + 3, c, d, k, True)
+    a4, a5 = block_weight(w, j + 4, c, d, k, True), block_weight(w, j + 5, c, d, k, True)
+    a6, a7 = block_weight(w, j + 6, c, d, k, True), block_weight(w, j + 7, c, d, k, True)
+    b0, b1 = block_weight(w, j, c2, d, k, b), block_weight(w, j + 1, c2, d, k, b)
+    b2, b3 = block_weight(w, j + 2, c2, d, k, b), block_weight(w, j + 3, c2, d, k, b)
+    b4, b5 = block_weight(w, j + 4, c2, d, k, b), block_weight(w, j + 5, c2, d, k, b)
+    b6, b7 = block_weight(w, j + 6, c2, d, k, b), block_weight(w, j + 7, c2, d, k, b)
+    last = d - 1
+    x0, x1 = Xt[min(j, last), t0:t1], Xt[min(j + 1, last), t0:t1]
+    x2, x3 = Xt[min(j + 2, last), t0:t1], Xt[min(j + 3, last), t0:t1]
+    x4, x5 = Xt[min(j + 4, last), t0:t1], Xt[min(j + 5, last), t0:t1]
+    x6, x7 = Xt[min(j + 6, last), t0:t1], Xt[min(j + 7, last), t0:t1]
+    za, zb = Z[c, t0:t1], Z[c2, t0:t1]
+    for i in range(za.shape[0]):  # from 0: no negative-index select, so no gathers
+        v0, v1, v2, v3 = x0[i], x1[i], x2[i], x3[i]
+        v4, v5, v6, v7 = x4[i], x5[i], x6[i], x7[i]
+        za[i] += (((v0 * a0 + v1 * a1) + (v2 * a2 + v3 * a3))
+                  + ((v4 * a4 + v5 * a5) + (v6 * a6 + v7 * a7)))
+        zb[i] += (((v0 * b0 + v1 * b1) + (v2 * b2 + v3 * b3))
+                  + ((v4 * b4 + v5 * b5) + (v6 * b6 + v7 * b7)))
+
+
+@cpu_kernel(refcount=False, inline=True)
 def logits_transposed(Xt, w, Z):
     """Z (k, n) = (X W)^T from Xt (d, n), W[j, c] = w[j*k + c]: SIMD over n, in tiles of
-    COLUMN_TILE rows so that four rows of Xt and the tile of Z stay in L1 while every
-    class reads them (a class at a time over all of n reread Xt from L3 k times)."""
+    column_tile rows, each tile in register blocks of LOGIT_FEATURES features x 2 classes
+    (logits_block) so that the tile's rows of Xt and Z stay in L1 while every class
+    reads them.  Every loop over rows indexes a view from 0."""
     d, n = Xt.shape
     k = Z.shape[0]
-    for t0 in range(0, n, COLUMN_TILE):
-        t1 = min(t0 + COLUMN_TILE, n)
+    tile = column_tile(k, Xt.itemsize)
+    for t0 in range(0, n, tile):
+        t1 = min(t0 + tile, n)
         for c in range(k):
-            zc = Z[c]
-            for i in range(t0, t1):
+            zc = Z[c, t0:t1]
+            for i in range(zc.shape[0]):
                 zc[i] = 0
-        j = 0
-        while j + 4 <= d:
-            x0, x1, x2, x3 = Xt[j], Xt[j + 1], Xt[j + 2], Xt[j + 3]
-            for c in range(k):
-                w0, w1 = w[j * k + c], w[(j + 1) * k + c]
-                w2, w3 = w[(j + 2) * k + c], w[(j + 3) * k + c]
-                zc = Z[c]
-                for i in range(t0, t1):
-                    zc[i] += (x0[i] * w0 + x1[i] * w1) + (x2[i] * w2 + x3[i] * w3)
-            j += 4
-        while j < d:
-            xj = Xt[j]
-            for c in range(k):
-                wj = w[j * k + c]
-                zc = Z[c]
-                for i in range(t0, t1):
-                    zc[i] += xj[i] * wj
-            j += 1
+        for j in range(0, d, LOGIT_FEATURES):
+            for c in range(0, k, 2):
+                logits_block(Xt, w, Z, j, c, t0, t1)
 
 
 @cpu_kernel(refcount=False, inline=True)
@@ -211,42 +259,65 @@ def softmax_columns(Z, y, s, one):
 
 
 @cpu_kernel(refcount=False, inline=True)
+def gradient_block(Xt, Z, g, j, c, t0, t1, zero):
+    """g[q*k + c] and g[q*k + c2] (c2 = other_class) += sum over rows t0..t1 of Xt[q] Z[c]
+    (and Z[c2]) for the features q = j..j+3 below d: eight dot products, in X's dtype,
+    per pass over the tile (6 loads for 8 FMAs per row).  Clamped features past d and a
+    dropped c2 are computed and not added."""
+    d = Xt.shape[0]
+    k = Z.shape[0]
+    c2 = other_class(c, k)
+    last = d - 1
+    x0, x1 = Xt[min(j, last), t0:t1], Xt[min(j + 1, last), t0:t1]
+    x2, x3 = Xt[min(j + 2, last), t0:t1], Xt[min(j + 3, last), t0:t1]
+    za, zb = Z[c, t0:t1], Z[c2, t0:t1]
+    a0, a1, a2, a3 = zero, zero, zero, zero
+    b0, b1, b2, b3 = zero, zero, zero, zero
+    for i in range(za.shape[0]):  # from 0: no negative-index select, so no gathers
+        v0, v1, v2, v3 = x0[i], x1[i], x2[i], x3[i]
+        r = za[i]
+        a0 += v0 * r
+        a1 += v1 * r
+        a2 += v2 * r
+        a3 += v3 * r
+        r = zb[i]
+        b0 += v0 * r
+        b1 += v1 * r
+        b2 += v2 * r
+        b3 += v3 * r
+    g[j * k + c] += a0
+    if c2 > c:
+        g[j * k + c2] += b0
+    if j + 1 < d:
+        g[(j + 1) * k + c] += a1
+        if c2 > c:
+            g[(j + 1) * k + c2] += b1
+    if j + 2 < d:
+        g[(j + 2) * k + c] += a2
+        if c2 > c:
+            g[(j + 2) * k + c2] += b2
+    if j + 3 < d:
+        g[(j + 3) * k + c] += a3
+        if c2 > c:
+            g[(j + 3) * k + c2] += b3
+
+
+@cpu_kernel(refcount=False, inline=True)
 def gradient_transposed(Xt, Z, g, one):
-    """g[j*k + c] = sum_i Xt[j, i] Z[c, i], in the tiles of logits_transposed: four
-    dot products per pass over a tile of Z[c], summed over the tiles into g."""
+    """g[j*k + c] = sum_i Xt[j, i] Z[c, i], in the tiles of logits_transposed, each in
+    register blocks of 4 features x 2 classes (gradient_block), summed over the tiles
+    into g (in X's dtype, as each tile's dot products)."""
     d, n = Xt.shape
     k = Z.shape[0]
     zero = one - one
     for q in range(d * k):
         g[q] = zero
-    for t0 in range(0, n, COLUMN_TILE):
-        t1 = min(t0 + COLUMN_TILE, n)
-        j = 0
-        while j + 4 <= d:
-            x0, x1, x2, x3 = Xt[j], Xt[j + 1], Xt[j + 2], Xt[j + 3]
-            for c in range(k):
-                zc = Z[c]
-                s0, s1, s2, s3 = zero, zero, zero, zero
-                for i in range(t0, t1):
-                    ri = zc[i]
-                    s0 += x0[i] * ri
-                    s1 += x1[i] * ri
-                    s2 += x2[i] * ri
-                    s3 += x3[i] * ri
-                g[j * k + c] += s0
-                g[(j + 1) * k + c] += s1
-                g[(j + 2) * k + c] += s2
-                g[(j + 3) * k + c] += s3
-            j += 4
-        while j < d:
-            xj = Xt[j]
-            for c in range(k):
-                zc = Z[c]
-                s0 = zero
-                for i in range(t0, t1):
-                    s0 += xj[i] * zc[i]
-                g[j * k + c] += s0
-            j += 1
+    tile = column_tile(k, Xt.itemsize)
+    for t0 in range(0, n, tile):
+        t1 = min(t0 + tile, n)
+        for j in range(0, d, 4):
+            for c in range(0, k, 2):
+                gradient_block(Xt, Z, g, j, c, t0, t1, zero)
 
 
 @cpu_kernel(refcount=False)
