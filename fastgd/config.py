@@ -97,6 +97,10 @@ MINIBATCH_PREFETCH_ROWS = 8
 # environment FASTGD_PREFETCH_BYTES.  A hint only: results never depend on it
 PREFETCH_BYTES = (int(os.environ["FASTGD_PREFETCH_BYTES"])
                   if os.environ.get("FASTGD_PREFETCH_BYTES") else None)
+# a longer distance is kept only when it beats every shorter one by this fraction: on a
+# shared VM the run-to-run swing is several percent (a Zen 4 calibration picked 8 KiB by
+# 2.5%, and W2 then ran 7-18% slower than with none, same-process A/B)
+CALIBRATION_MARGIN = 0.05
 # the distances the calibration times (bytes; 0 = no software prefetch), rounds per candidate
 PREFETCH_CANDIDATES = (0, 2048, 4096, 8192, 16384)
 CALIBRATION_ROUNDS = 5

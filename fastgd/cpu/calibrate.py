@@ -92,10 +92,12 @@ def measure(nbytes=None, rounds=None, candidates=None, threads=None):
 
 
 def choose(medians):
-    """The fastest candidate; a larger distance must beat a smaller one by 2% (noise)."""
+    """The fastest candidate; a larger distance must beat a smaller one by
+    config.CALIBRATION_MARGIN (noise)."""
     best = None
+    keep = 1.0 - config.CALIBRATION_MARGIN
     for c in sorted(medians):
-        if best is None or medians[c] < 0.98 * medians[best]:
+        if best is None or medians[c] < keep * medians[best]:
             best = c
     return best
 
