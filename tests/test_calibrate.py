@@ -43,6 +43,18 @@ def test_calibrate_measures_once_then_reads_the_cache(cal_file, monkeypatch):
     assert calibrate.prefetch_bytes() == best
 
 
+def test_cached_seconds_are_redecided_by_todays_margin(cal_file, monkeypatch):
+    """An entry written under an older rule (8 KiB kept for a 2.5% win) follows the current one."""
+    cal_file.parent.mkdir(parents=True)
+    cal_file.write_text(json.dumps({calibrate.machine_key(): {
+        "prefetch_bytes": 8192, "seconds": {"0": 1.0, "8192": 0.975}}}))
+    monkeypatch.setattr(calibrate, "measure", None)  # would fail if called
+    monkeypatch.setattr(config, "CALIBRATION_MARGIN", 0.05)
+    assert calibrate.calibrate() == (0, None)
+    monkeypatch.setattr(config, "CALIBRATION_MARGIN", 0.01)
+    assert calibrate.calibrate() == (8192, None)
+
+
 def test_other_machines_entries_are_kept_and_a_corrupt_file_is_remeasured(cal_file):
     cal_file.parent.mkdir(parents=True)
     cal_file.write_text("{not json")

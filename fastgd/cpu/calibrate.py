@@ -111,6 +111,17 @@ def _load(path):
         return {}
 
 
+def _cached_seconds(entry):
+    """{candidate bytes: seconds} stored in a cache entry, or {} when absent or malformed."""
+    seconds = entry.get("seconds")
+    if not isinstance(seconds, dict):
+        return {}
+    try:
+        return {int(c): float(t) for c, t in seconds.items()}
+    except (TypeError, ValueError):
+        return {}
+
+
 def calibrate(force=False):
     """Measure (or, unless force, read the cached) prefetch distance of this machine;
     returns (bytes, {candidate: seconds} or None when read from the cache)."""
@@ -118,8 +129,12 @@ def calibrate(force=False):
     path = config.calibration_file()
     data = _load(path)
     entry = data.get(key)
-    if not force and isinstance(entry, dict) and isinstance(entry.get("prefetch_bytes"), int):
-        return entry["prefetch_bytes"], None
+    if not force and isinstance(entry, dict):
+        cached = _cached_seconds(entry)
+        if cached:  # re-decided by today's rule (the margin may have changed since)
+            return int(choose(cached)), None
+        if isinstance(entry.get("prefetch_bytes"), int):
+            return entry["prefetch_bytes"], None
     medians = measure()
     best = choose(medians)
     data[key] = {"prefetch_bytes": int(best),
