@@ -104,11 +104,12 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
     lrs = validate.learning_rate(lr, problem.batch_size, problem.dtype)
+    # bb always backtracks (its non-monotone test): for lr='auto' it counts as a line search,
+    # and line_search='armijo' adds nothing to it (with mini-batches either)
+    searching = "armijo" if method_code == contract.BB else line_search
     minibatch = validate.minibatch(
         batch_size, shuffle, random_state, lr_schedule, problem, objective=objective,
-        line_search=line_search, mode=mode)
-    # bb always backtracks (its non-monotone test): for lr='auto' it counts as a line search
-    searching = "armijo" if method_code == contract.BB else line_search
+        line_search=None if method_code == contract.BB else line_search, mode=mode)
     if lrs is None:
         problem.check_auto_lr(searching)  # e.g. Poisson, RowLoss without lipschitz
     if intercept0 is not None and not problem.fit_intercept:

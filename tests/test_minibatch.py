@@ -206,11 +206,12 @@ def test_bb_is_sgd_bb_with_the_nonmonotone_epoch_test(rng):
     p = fastgd.LeastSquares(X, y, l2=0.01)
     # lr=4 is too large for the first epoch of 6 updates: the test halves and reruns it
     for lr, epochs in [(0.05, 6), (4.0, 6)]:
-        res = fastgd.minimize(p, "bb", lr=lr, batch_size=10, random_state=4, max_iter=epochs,
-                              gtol=0.0)
         ref, steps = epoch_reference(X, y, "bb", lr, 10, epochs, seed=4, l2=0.01)
-        assert res.nit == epochs and res.status == fastgd.Status.MAX_ITER
-        np.testing.assert_allclose(res.x, ref, rtol=1e-9, atol=1e-12)
+        for ls in (None, "armijo"):  # bb's own test is its line search: armijo adds nothing
+            res = fastgd.minimize(p, "bb", lr=lr, batch_size=10, random_state=4,
+                                  max_iter=epochs, gtol=0.0, line_search=ls)
+            assert res.nit == epochs and res.status == fastgd.Status.MAX_ITER
+            np.testing.assert_allclose(res.x, ref, rtol=1e-9, atol=1e-12)
         assert len(set(steps)) > 2  # the step did change from epoch to epoch
     _, steps = epoch_reference(X, y, "bb", 4.0, 10, 6, seed=4, l2=0.01)
     assert steps[0] < 4.0  # the large first step was halved (so the rerun path ran)

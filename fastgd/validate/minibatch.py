@@ -110,8 +110,9 @@ def minibatch(batch_size, shuffle, random_state, lr_schedule, problem, *, object
                              f"= {problem.n} is the full-batch solve")
         return None
     refused = [
-        (line_search == "armijo", f"line_search='armijo' (it {NEEDS_FULL}; method='bb' "
-                                  "checks each epoch against its non-monotone reference)"),
+        (line_search == "armijo", f"line_search='armijo' (it {NEEDS_FULL}; method='bb', "
+                                  "with or without it, checks each epoch against its "
+                                  "non-monotone reference)"),
         (mode == "gram", "mode='gram' (a mini-batch reads its rows of X)"),
         (problem.outputs > 1 and problem.sparse, "Softmax over a CSR X"),
     ]
