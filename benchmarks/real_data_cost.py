@@ -35,24 +35,24 @@ def cases(size):
     y = rng.standard_normal((p["B"], p["n"]))
     sw = rng.uniform(0.5, 1.5, (p["B"], p["n"]))
     for mode in ("direct", "auto"):
-        runs = {v: (lambda v=v, mode=mode: fastgd.minimize(
-            _problem(fastgd.LeastSquares, X, y, sw, v), lr=0.05, max_iter=p["iters"],
+        runs = {v: (lambda v=v, mode=mode, it=p["iters"]: fastgd.minimize(
+            _problem(fastgd.LeastSquares, X, y, sw, v), lr=0.05, max_iter=it,
             gtol=0.0, mode=mode)) for v in VARIANTS}
         out.append((f"W1 {mode}: B={p['B']} LS {p['n']}x{p['d']} float64", runs, p["iters"]))
     p = SIZES["W2"][size]
     X2 = rng.standard_normal((p["n"], p["d"]), dtype=np.float32)
     y2 = X2 @ rng.standard_normal(p["d"]).astype(np.float32) + 1.0
     sw2 = rng.uniform(0.5, 1.5, p["n"]).astype(np.float32)
-    runs = {v: (lambda v=v: fastgd.minimize(
-        _problem(fastgd.LeastSquares, X2, y2, sw2, v), lr=0.01, max_iter=p["iters"],
+    runs = {v: (lambda v=v, it=p["iters"]: fastgd.minimize(
+        _problem(fastgd.LeastSquares, X2, y2, sw2, v), lr=0.01, max_iter=it,
         gtol=0.0)) for v in VARIANTS}
     out.append((f"W2: one LS {p['n']}x{p['d']} float32", runs, p["iters"]))
     p = SIZES["W4"][size]
     X4 = rng.standard_normal((p["B"], p["n"], p["d"])).astype(np.float32)
     y4 = (rng.random((p["B"], p["n"])) < 0.5).astype(np.float32)
     sw4 = rng.uniform(0.5, 1.5, (p["B"], p["n"])).astype(np.float32)
-    runs = {v: (lambda v=v: fastgd.minimize(
-        _problem(fastgd.Logistic, X4, y4, sw4, v), lr=0.1, max_iter=p["iters"],
+    runs = {v: (lambda v=v, it=p["iters"]: fastgd.minimize(
+        _problem(fastgd.Logistic, X4, y4, sw4, v), lr=0.1, max_iter=it,
         gtol=0.0)) for v in VARIANTS}
     out.append((f"W4: B={p['B']} logistic {p['n']}x{p['d']} float32", runs, p["iters"]))
     return out
@@ -79,7 +79,7 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--markdown", help="also write the table to this file")
     a = ap.parse_args(argv)
-    lines = [f"# {machine()}", f"# {load_note()}",
+    lines = [f"# {line}" for line in machine()] + [f"# {load_note()}",
              "| workload | plain | + intercept | + weights | + both |", "|---|---|---|---|---|"]
     print("\n".join(lines), flush=True)
     for name, runs, iters in cases("quick" if a.quick else "full"):
