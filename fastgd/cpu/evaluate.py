@@ -6,8 +6,9 @@ transposed data, SIMD over rows) or ``eval_gram`` (GRAM: from X^T X / n, O(d^2))
 over row blocks) -> ``apply_rows`` / ``rows_pairs`` /
 ``rows_tiled`` -> ``row_terms`` (the per-row loss of fastgd/losses.py).
 
-Sample weights and the intercept (fit_intercept) take a path of their own, chosen once
-per evaluation (``weighted``/``has_intercept``): the default path's loops are unchanged.
+Sample weights and the intercept (fit_intercept) run in the same loops as the default
+path (a per-row branch on ``weighted``/``has_intercept``, never inside the loops over
+columns), so they keep its pairing, tiling, prefetch and vectorised losses.
 The weights s (n,) arrive scaled to sum n (so ``HP_NINV = 1/n`` still divides), or as
 an empty (0,) array when there are none; the intercept is the coordinate d of w (the
 gradient's coordinate d is the weighted mean of phi', and l2 skips it).
@@ -50,8 +51,9 @@ def xt_matvec(Xt, w, z, nr, zero):
     intercept w[d] when w has one; z (>= nr,) of Xt's dtype (zero: 0 in it).  SIMD runs
     over the rows."""
     d = Xt.shape[0]
+    bias = w[d] if has_intercept(w, d) else zero
     for i in range(nr):
-        z[i] = zero
+        z[i] = bias
     # four rows of Xt per pass over z: a quarter of the loads and stores of z
     j = 0
     while j + 4 <= d:
@@ -66,10 +68,6 @@ def xt_matvec(Xt, w, z, nr, zero):
         for i in range(nr):
             z[i] += xj[i] * wj
         j += 1
-    if has_intercept(w, d):
-        bias = w[d]
-        for i in range(nr):
-            z[i] += bias
 
 
 @cpu_kernel(refcount=False, inline=True)
@@ -114,64 +112,73 @@ def eval_transposed(code, Xt, y, s, w, z, g, hp):
     d, n = Xt.shape
     one = hp[HP_ONE]
     xt_matvec(Xt, w, z, n, one - one)
-    if weighted(s):
-        f = apply_rows_weighted(code, z, y, s, one, hp[HP_LPARAM])
-    else:
-        f = apply_rows(code, z, y, one, hp[HP_LPARAM])
+    f = terms_rows(code, z, y, s, one, hp[HP_LPARAM])
     return finish_gradient(Xt, z, w, g, f, hp)
 
 
 @cpu_kernel(refcount=False, inline=True)
-def apply_rows(code, z, y, one, param):
-    """z <- phi'(z, y) row by row; returns sum phi (float64).
+def terms_rows(code, z, y, s, one, param):
+    """z <- s_i phi'(z_i, y_i) row by row; returns sum s_i phi (float64); s (n,) sample
+    weights, or (0,) for none (s_i = 1).
 
     The loss is chosen outside the loop so each loop inlines one small row function
-    and vectorises (the vectorisable exp of fastgd/cpu/fastexp.py included); other
-    losses (and user RowLoss, which rebinds row_terms) take the generic loop.  The
-    logistic rows run in float64 for both dtypes: mixing widths kept LLVM from
-    vectorising the float32 loop (14 ns per row instead of 1.4); for float32 data they
-    take the float32-precise polynomials (losses.logistic_terms_single: a third fewer
-    operations per row).
+    and vectorises (the vectorisable exp of fastgd/cpu/fastexp.py included); the weight
+    test is loop-invariant (LLVM unswitches it); other losses (and user RowLoss, which
+    rebinds row_terms) take the generic loop.  The logistic rows run in float64 for both
+    dtypes: mixing widths kept LLVM from vectorising the float32 loop (14 ns per row
+    instead of 1.4); for float32 data they take the float32-precise polynomials
+    (losses.logistic_terms_single: a third fewer operations per row).
     """
     f = 0.0
+    wtd = weighted(s)
     if code == LSQ:
         for i in range(z.shape[0]):
             phi, r = lsq_terms(z[i], y[i])
+            if wtd:
+                phi, r = phi * float(s[i]), r * s[i]
             f += phi
             z[i] = r
     elif code == LOGISTIC and is_single(one):  # float32 data: float32-precise terms
         for i in range(z.shape[0]):
             phi, r = logistic_terms_single(float(z[i]), float(y[i]), 1.0)
+            if wtd:
+                phi, r = phi * float(s[i]), r * float(s[i])
             f += phi
             z[i] = r
     elif code == LOGISTIC:
         for i in range(z.shape[0]):
             phi, r = logistic_terms(float(z[i]), float(y[i]), 1.0)
+            if wtd:
+                phi, r = phi * float(s[i]), r * float(s[i])
             f += phi
             z[i] = r
     elif code == POISSON:
         for i in range(z.shape[0]):
             phi, r = poisson_terms(z[i], y[i])
+            if wtd:
+                phi, r = phi * float(s[i]), r * s[i]
             f += phi
             z[i] = r
     else:
         for i in range(z.shape[0]):
             phi, r = row_terms(code, z[i], y[i], one, param)
+            if wtd:
+                phi, r = phi * float(s[i]), r * s[i]
             f += phi
             z[i] = r
     return f
 
 
 @cpu_kernel(refcount=False, inline=True)
+def apply_rows(code, z, y, one, param):
+    """z <- phi'(z, y) row by row; returns sum phi (float64): terms_rows without weights."""
+    return terms_rows(code, z, y, y[:0], one, param)
+
+
+@cpu_kernel(refcount=False, inline=True)
 def apply_rows_weighted(code, z, y, s, one, param):
     """apply_rows with sample weights s (n,): z <- s_i phi'(z, y); returns sum s_i phi."""
-    f = 0.0
-    for i in range(z.shape[0]):
-        phi, r = row_terms(code, z[i], y[i], one, param)
-        si = s[i]
-        f += phi * float(si)
-        z[i] = r * si
-    return f
+    return terms_rows(code, z, y, s, one, param)
 
 
 @cpu_kernel(refcount=False, inline=True)
@@ -282,23 +289,51 @@ def rows_ahead(X, hp):
 
 @cpu_kernel(refcount=False, inline=True)
 def rows_pairs(code, lin, X, y, w, acc, lo, hi, one, lparam, ahead):
-    """Rows lo..hi-1 of X: acc += sum_i phi'(x_i.w, y_i) x_i; returns sum_i phi (float64).
-    lin: acc += sum_i (x_i.w) x_i instead (X^T X w, for the power iteration; y unread).
+    """Rows lo..hi-1 of X: acc += sum_i phi'(x_i.w, y_i) x_i; returns sum_i phi (float64):
+    rows_paired without weights or intercept.  lin: acc += sum_i (x_i.w) x_i instead (X^T X
+    w, for the power iteration; y unread).  ahead: rows_ahead's prefetch distance."""
+    return rows_paired(code, lin, False, X, y, y[:0], w, acc, lo, hi, one, lparam, ahead)
+
+
+@cpu_kernel(refcount=False, inline=True)
+def rows_general(code, lin, inter, X, y, s, w, acc, lo, hi, one, lparam):
+    """rows_paired without prefetch (the mini-batch passes and the power iteration's
+    row loop with weights or an intercept)."""
+    return rows_paired(code, lin, inter, X, y, s, w, acc, lo, hi, one, lparam, 0)
+
+
+@cpu_kernel(refcount=False, inline=True)
+def row_weight(s, wtd, i, phi, r):
+    """(s_i phi, s_i r) with sample weights (wtd), else (phi, r)."""
+    if wtd:
+        return phi * float(s[i]), r * s[i]
+    return phi, r
+
+
+@cpu_kernel(refcount=False, inline=True)
+def rows_paired(code, lin, inter, X, y, s, w, acc, lo, hi, one, lparam, ahead):
+    """Rows lo..hi-1 of X: acc[:d] += sum_i s_i phi'(z_i, y_i) x_i with z_i = x_i.w (+ w[d]
+    when inter), acc[d] += sum_i s_i phi'_i (inter); returns sum_i s_i phi_i (float64).
+    s (n,) sample weights or (0,) (s_i = 1).  lin: phi'_i = z_i and no phi (the power
+    iteration: y unread).
 
     Two rows per pass: two independent dot products in flight and half the
     load-add-store round trips of acc (d=64 float32 in cache: 9.0 -> 4.4 ns per row
-    once the loss branch is folded, see eval_rows).  ahead: rows_ahead's prefetch distance.
+    once the loss branch is folded, see eval_rows).  The weights and the intercept are
+    per-row work outside the loops over columns.  ahead: rows_ahead's prefetch distance.
     """
     d = X.shape[1]
+    wtd = weighted(s)
+    bias = w[d] if inter else one - one
     fb = 0.0
     i = lo
     while i + 1 < hi:
         if ahead > 0:
             prefetch_rows(X, i + ahead, 2)
-        z0 = one - one
+        z0 = bias
         for j in range(d):
             z0 += X[i, j] * w[j]
-        z1 = one - one
+        z1 = bias
         for j in range(d):
             z1 += X[i + 1, j] * w[j]
         r0 = z0
@@ -306,42 +341,58 @@ def rows_pairs(code, lin, X, y, w, acc, lo, hi, one, lparam, ahead):
         if not lin:
             phi0, r0 = row_terms(code, z0, y[i], one, lparam)
             phi1, r1 = row_terms(code, z1, y[i + 1], one, lparam)
+            phi0, r0 = row_weight(s, wtd, i, phi0, r0)
+            phi1, r1 = row_weight(s, wtd, i + 1, phi1, r1)
             fb += phi0 + phi1
+        elif wtd:
+            r0 *= s[i]
+            r1 *= s[i + 1]
         for j in range(d):
             acc[j] += r0 * X[i, j] + r1 * X[i + 1, j]
+        if inter:
+            acc[d] += r0 + r1
         i += 2
     if i < hi:
-        zi = one - one
+        zi = bias
         for j in range(d):
             zi += X[i, j] * w[j]
         r = zi
         if not lin:
             phi, r = row_terms(code, zi, y[i], one, lparam)
+            phi, r = row_weight(s, wtd, i, phi, r)
             fb += phi
+        elif wtd:
+            r *= s[i]
         for j in range(d):
             acc[j] += r * X[i, j]
+        if inter:
+            acc[d] += r
     return fb
 
 
 @cpu_kernel(refcount=False, inline=True)
-def rows_tiled(code, X, y, w, acc, zt, lo, hi, one, lparam, ahead):
-    """rows_pairs in tiles of zt.shape[0] rows: z for the tile, then the loss as one
-    loop over the tile (apply_rows: vectorised, logistic's exp included), then
+def rows_tiled(code, inter, X, y, s, w, acc, zt, lo, hi, one, lparam, ahead):
+    """rows_paired in tiles of zt.shape[0] rows: z for the tile, then the loss as one
+    loop over the tile (terms_rows: vectorised, logistic's exp included), then
     acc += r_i x_i over the tile, which is still in cache (logistic, d=64 float32:
-    22.7 -> 7.6 ns per row).  zt is scratch."""
+    22.7 -> 7.6 ns per row); acc[d] += sum r_i with the intercept (inter).  zt is scratch;
+    s (n,) sample weights or (0,)."""
     d = X.shape[1]
     tile = zt.shape[0]
+    bias = w[d] if inter else one - one
+    wtd = weighted(s)
     fb = 0.0
     for t0 in range(lo, hi, tile):
         t1 = min(t0 + tile, hi)
         for i in range(t0, t1):
             if ahead > 0:
                 prefetch_rows(X, i + ahead, 1)
-            s = one - one
+            v = bias
             for j in range(d):
-                s += X[i, j] * w[j]
-            zt[i - t0] = s
-        fb += apply_rows(code, zt[:t1 - t0], y[t0:t1], one, lparam)
+                v += X[i, j] * w[j]
+            zt[i - t0] = v
+        st = s[t0:t1] if wtd else s
+        fb += terms_rows(code, zt[:t1 - t0], y[t0:t1], st, one, lparam)
         i = t0
         while i + 1 < t1:
             r0 = zt[i - t0]
@@ -353,35 +404,11 @@ def rows_tiled(code, X, y, w, acc, zt, lo, hi, one, lparam, ahead):
             r0 = zt[i - t0]
             for j in range(d):
                 acc[j] += r0 * X[i, j]
-    return fb
-
-
-@cpu_kernel(refcount=False, inline=True)
-def rows_general(code, lin, inter, X, y, s, w, acc, lo, hi, one, lparam):
-    """rows_pairs with sample weights s ((0,): none) and/or the intercept w[d] (inter):
-    acc[:d] += sum_i s_i phi'_i x_i, acc[d] += sum_i s_i phi'_i; returns sum_i s_i phi_i.
-    lin: phi'_i is z_i (for the power iteration; y unread).  One row per pass: the
-    default path (rows_pairs, rows_tiled) is left as it is."""
-    d = X.shape[1]
-    wtd = weighted(s)
-    bias = w[d] if inter else one - one
-    fb = 0.0
-    for i in range(lo, hi):
-        zi = bias
-        for j in range(d):
-            zi += X[i, j] * w[j]
-        r = zi
-        if not lin:
-            phi, r = row_terms(code, zi, y[i], one, lparam)
-            if wtd:
-                phi *= float(s[i])
-            fb += phi
-        if wtd:
-            r *= s[i]
-        for j in range(d):
-            acc[j] += r * X[i, j]
         if inter:
-            acc[d] += r
+            rs = one - one
+            for q in range(t1 - t0):
+                rs += zt[q]
+            acc[d] += rs
     return fb
 
 
@@ -400,22 +427,19 @@ def eval_rows(code, X, y, s, w, g, z, part_g, part_f, hp):
     one = hp[HP_ONE]
     lparam = hp[HP_LPARAM]
     inter = has_intercept(w, d)
-    general = weighted(s) or inter
     ahead = rows_ahead(X, hp)
     for blk in prange(nblocks):
         lo, hi = block_rows(blk, n, nblocks)
         acc = part_g[blk]
         for j in range(m):
             acc[j] = one - one
-        if general:
-            fb = rows_general(code, False, inter, X, y, s, w, acc, lo, hi, one, lparam)
-        elif code == LSQ:
-            fb = rows_pairs(LSQ, False, X, y, w, acc, lo, hi, one, lparam, ahead)
+        if code == LSQ:
+            fb = rows_paired(LSQ, False, inter, X, y, s, w, acc, lo, hi, one, lparam, ahead)
         elif code == LOGISTIC:
             zt = z[blk * tile:(blk + 1) * tile]
-            fb = rows_tiled(LOGISTIC, X, y, w, acc, zt, lo, hi, one, lparam, ahead)
+            fb = rows_tiled(LOGISTIC, inter, X, y, s, w, acc, zt, lo, hi, one, lparam, ahead)
         else:
-            fb = rows_pairs(code, False, X, y, w, acc, lo, hi, one, lparam, ahead)
+            fb = rows_paired(code, False, inter, X, y, s, w, acc, lo, hi, one, lparam, ahead)
         part_f[blk] = fb
     return reduce_blocks(part_g, part_f, w, g, d, hp[HP_NINV], hp[HP_L2])
 
