@@ -42,6 +42,29 @@ def reg_data(rng, shape, d, dtype, offset=3.0):
 
 # ------------------------------------------------------------------ least squares: Ridge
 @pytest.mark.parametrize("mode", ["direct", "gram"])
+@pytest.mark.parametrize("inter,weights", [(True, False), (False, True)])
+def test_intercept_or_weights_alone_match_the_normal_equations(rng, mode, inter, weights):
+    """Each of the two on its own (their loops fold the other's test away)."""
+    B, n, d, l2 = 3, 70, 4, 0.05
+    X, y, s = reg_data(rng, (B, n), d, np.float64)
+    p = fastgd.LeastSquares(X, y, l2=l2, fit_intercept=inter,
+                            sample_weight=s if weights else None)
+    res = fastgd.minimize(p, lr="auto", mode=mode, max_iter=20000, gtol=1e-11)
+    assert res.success.all()
+    for k in range(B):
+        Xa = np.c_[X[k], np.ones(n)] if inter else X[k]
+        sk = s[k] if weights else np.ones(n)
+        P = np.eye(Xa.shape[1]) * l2
+        if inter:
+            P[d, d] = 0.0
+        M = Xa.T @ (sk[:, None] * Xa) / sk.sum() + P
+        ref = np.linalg.solve(M, Xa.T @ (sk * y[k]) / sk.sum())
+        np.testing.assert_allclose(res.x[k], ref[:d], rtol=1e-7, atol=1e-8)
+        if inter:
+            np.testing.assert_allclose(res.intercept[k], ref[d], rtol=1e-7, atol=1e-8)
+
+
+@pytest.mark.parametrize("mode", ["direct", "gram"])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-7), (np.float32, 2e-3)])
 def test_least_squares_batch_matches_ridge(rng, mode, dtype, tol):
     B, n, d, l2 = 4, 90, 5, 0.05

@@ -119,18 +119,26 @@ def eval_transposed(code, Xt, y, s, w, z, g, hp):
 @cpu_kernel(refcount=False, inline=True)
 def terms_rows(code, z, y, s, one, param):
     """z <- s_i phi'(z_i, y_i) row by row; returns sum s_i phi (float64); s (n,) sample
-    weights, or (0,) for none (s_i = 1).
+    weights, or (0,) for none (s_i = 1)."""
+    if weighted(s):
+        return terms_loop(code, z, y, s, True, one, param)
+    return terms_loop(code, z, y, s, False, one, param)
+
+
+@cpu_kernel(refcount=False, inline=True)
+def terms_loop(code, z, y, s, wtd, one, param):
+    """terms_rows with wtd (weights or not) a constant of the inlined caller: LLVM folds
+    the test out of the loops (it did not unswitch it: the unweighted float32 logistic
+    loop stopped vectorising, 3x slower).
 
     The loss is chosen outside the loop so each loop inlines one small row function
-    and vectorises (the vectorisable exp of fastgd/cpu/fastexp.py included); the weight
-    test is loop-invariant (LLVM unswitches it); other losses (and user RowLoss, which
+    and vectorises (the vectorisable exp of fastgd/cpu/fastexp.py included); other losses (and user RowLoss, which
     rebinds row_terms) take the generic loop.  The logistic rows run in float64 for both
     dtypes: mixing widths kept LLVM from vectorising the float32 loop (14 ns per row
     instead of 1.4); for float32 data they take the float32-precise polynomials
     (losses.logistic_terms_single: a third fewer operations per row).
     """
     f = 0.0
-    wtd = weighted(s)
     if code == LSQ:
         for i in range(z.shape[0]):
             phi, r = lsq_terms(z[i], y[i])
@@ -172,13 +180,13 @@ def terms_rows(code, z, y, s, one, param):
 @cpu_kernel(refcount=False, inline=True)
 def apply_rows(code, z, y, one, param):
     """z <- phi'(z, y) row by row; returns sum phi (float64): terms_rows without weights."""
-    return terms_rows(code, z, y, y[:0], one, param)
+    return terms_loop(code, z, y, y[:0], False, one, param)
 
 
 @cpu_kernel(refcount=False, inline=True)
 def apply_rows_weighted(code, z, y, s, one, param):
     """apply_rows with sample weights s (n,): z <- s_i phi'(z, y); returns sum s_i phi."""
-    return terms_rows(code, z, y, s, one, param)
+    return terms_loop(code, z, y, s, True, one, param)
 
 
 @cpu_kernel(refcount=False, inline=True)
@@ -325,6 +333,7 @@ def rows_paired(code, lin, inter, X, y, s, w, acc, lo, hi, one, lparam, ahead):
     d = X.shape[1]
     wtd = weighted(s)
     bias = w[d] if inter else one - one
+    rsum = one - one  # the intercept's partial sum, in a register (not acc[d] per row)
     fb = 0.0
     i = lo
     while i + 1 < hi:
@@ -349,8 +358,7 @@ def rows_paired(code, lin, inter, X, y, s, w, acc, lo, hi, one, lparam, ahead):
             r1 *= s[i + 1]
         for j in range(d):
             acc[j] += r0 * X[i, j] + r1 * X[i + 1, j]
-        if inter:
-            acc[d] += r0 + r1
+        rsum += r0 + r1
         i += 2
     if i < hi:
         zi = bias
@@ -365,8 +373,9 @@ def rows_paired(code, lin, inter, X, y, s, w, acc, lo, hi, one, lparam, ahead):
             r *= s[i]
         for j in range(d):
             acc[j] += r * X[i, j]
-        if inter:
-            acc[d] += r
+        rsum += r
+    if inter:
+        acc[d] += rsum
     return fb
 
 

@@ -64,27 +64,56 @@ def gram_general(X, y, s, A, b, inter):
 
 
 @cpu_kernel(refcount=False)
-def gram_transposed(Xt, y, A, b):
-    """A = X^T X / n, b = X^T y / n, returns c = y.y / (2n), from the transposed data Xt
-    (d, n): every entry a dot product along n (contiguous, vectorised), where row updates of
-    a d x d matrix stay scalar for small d; float64 products (Numba's float() of a float32
-    stays float32, and y*y overflows it at |y| ~ 2e19).  One large problem's Gram form is
-    built by BLAS instead (fastgd/cpu/gram.py)."""
+def gram_transposed(Xt, y, s, A, b, inter):
+    """A = [X, 1]^T S [X, 1] / n, b = [X, 1]^T S y / n, returns c = y^T S y / (2n), from the
+    transposed data Xt (d, n) (the ones column with the intercept, inter: A is then
+    (d + 1, d + 1); S the weights s (n,), or (0,) for none).  Every entry a dot product
+    along n (contiguous, vectorised), where row updates of a d x d matrix stay scalar for
+    small d; float64 products (Numba's float() of a float32 stays float32, and y*y
+    overflows it at |y| ~ 2e19).  One large problem's Gram form is built by BLAS instead
+    (fastgd/cpu/gram.py)."""
+    if weighted(s):
+        return gram_dots(Xt, y, s, True, A, b, inter)
+    return gram_dots(Xt, y, s, False, A, b, inter)
+
+
+@cpu_kernel(refcount=False, inline=True)
+def gram_dots(Xt, y, s, wtd, A, b, inter):
+    """gram_transposed with wtd a constant of the inlined caller (the weight test folded out
+    of the loops, which then vectorise)."""
     d, n = Xt.shape
     c = 0.0
     for i in range(n):
-        c += np.float64(y[i]) * np.float64(y[i])
+        yi = np.float64(y[i])
+        c += yi * yi * np.float64(s[i]) if wtd else yi * yi
     for j in range(d):
-        s = 0.0
+        sb = 0.0
         for i in range(n):
-            s += np.float64(Xt[j, i]) * np.float64(y[i])
-        b[j] = s / n
+            xs = np.float64(Xt[j, i]) * np.float64(s[i]) if wtd else np.float64(Xt[j, i])
+            sb += xs * np.float64(y[i])
+        b[j] = sb / n
         for k in range(j, d):
-            s = 0.0
+            sa = 0.0
             for i in range(n):
-                s += np.float64(Xt[j, i]) * np.float64(Xt[k, i])
-            A[j, k] = s / n
+                xs = np.float64(Xt[j, i]) * np.float64(s[i]) if wtd else np.float64(Xt[j, i])
+                sa += xs * np.float64(Xt[k, i])
+            A[j, k] = sa / n
             A[k, j] = A[j, k]
+        if inter:  # the ones column: A[j, d] = sum s_i x_ij / n
+            sa = 0.0
+            for i in range(n):
+                sa += np.float64(Xt[j, i]) * np.float64(s[i]) if wtd else np.float64(Xt[j, i])
+            A[j, d] = sa / n
+            A[d, j] = A[j, d]
+    if inter:
+        sw = 0.0
+        sy = 0.0
+        for i in range(n):
+            si = np.float64(s[i]) if wtd else 1.0
+            sw += si
+            sy += si * np.float64(y[i])
+        A[d, d] = sw / n
+        b[d] = sy / n
     return c / (2.0 * n)
 
 
@@ -253,10 +282,8 @@ def xtx_rows(X, s, v, out, part, hp, dim):
 def prepare_problem(mode, X, y, s, Xt, A, b, inter):
     """Set-up of one small problem before its iterations: Xt (d, n) = X^T, and in GRAM
     mode A = X^T X / n, b = X^T y / n (of [X, 1] with the intercept, weighted by s:
-    gram_general).  Returns c = y.y / (2n) (GRAM) or 0."""
+    gram_transposed).  Returns c = y.y / (2n) (GRAM) or 0."""
     transpose_into(X, Xt)
     if mode == GRAM:
-        if inter or weighted(s):
-            return gram_general(X, y, s, A, b, inter)
-        return gram_transposed(Xt, y, A, b)
+        return gram_transposed(Xt, y, s, A, b, inter)
     return 0.0
