@@ -10,6 +10,7 @@ the old way (a batch over L copies X (L, n, d)), ``numpy`` L float64 NumPy loops
 ``w -= lr X^T (X w - y) / n``.  Times in seconds, best of --repeat, after a warm-up.
 """
 import argparse
+import os
 import time
 
 import numpy as np
@@ -69,7 +70,9 @@ def main(argv=None):
     X = rng.standard_normal((args.n, args.d)).astype(dt)
     if args.lockstep:
         rows = lockstep_rows(X, args.iters, args.repeat)
-        print(f"ms per iteration, {args.n} x {args.d} {dt}, {args.iters} gd iterations")
+        load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+        print(f"ms per iteration, {args.n} x {args.d} {dt}, {args.iters} gd iterations, "
+              f"best of {args.repeat} (load average after: {load})")
         print("loss       B  per-problem  lockstep  lockstep / lockstep(B=1)")
         base = {}
         for name, B, old, new in rows:

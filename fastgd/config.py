@@ -2,7 +2,8 @@
 
 The API layer reads these at call time, so tests (and users who know their machine) may
 patch them: ``monkeypatch.setattr(fastgd.config, "LARGE_PROBLEM_ELEMENTS", 1)``.
-The CPU kernel constants (``ROW_TILE``, ``MINIBATCH_PREFETCH_ROWS``, ``COLUMN_TILE_*``) are
+The CPU kernel constants (``ROW_TILE``, ``MINIBATCH_PREFETCH_ROWS``, ``COLUMN_TILE_*``,
+``LOCKSTEP_*_BYTES``) are
 compile-time constants of cached kernels: changing them needs a fresh ``NUMBA_CACHE_DIR``.  A choice
 that depends on the hardware is derived from what the process sees (cache sizes, read from
 sysfs) or calibrated once per machine (``PREFETCH_BYTES``: fastgd/cpu/calibrate.py).  The GPU block shape
@@ -84,8 +85,13 @@ ROW_TILE = 64
 COLUMN_TILE_BYTES = None
 COLUMN_TILE_MIN_ROWS = 64
 # the lockstep driver's transposed tile of rows of X (cpu/lockstep.py), read from cache by
-# every active problem: about this many bytes
-LOCKSTEP_TILE_BYTES = 32768
+# every active problem, two targets at a time: one register-blocked inner loop streams 8 rows
+# of the tile and 2 rows of z, which should fit LOCKSTEP_INNER_BYTES (None: the L1 data
+# cache, lockstep_inner_bytes), and the whole tile (d rows), re-read once per pair of targets,
+# LOCKSTEP_TILE_BYTES (None: half the level-2 cache, lockstep_tile_bytes).  Measured on a
+# Zen 4 (32 KiB L1d, 1 MiB L2; 200000 x 50 float32, B = 32): benchmarks/RESULTS.md
+LOCKSTEP_INNER_BYTES = None
+LOCKSTEP_TILE_BYTES = None
 # mini-batches (cpu/minibatch.py): the row visited this many rows ahead is prefetched
 # (shuffled epochs of 1e6 x 32 float32, batch 256, loaded 2-core VM: 127 -> 97 ms an epoch)
 MINIBATCH_PREFETCH_ROWS = 8
@@ -211,5 +217,27 @@ def column_tile_bytes():
     """COLUMN_TILE_BYTES, or cpu0's level-1 data cache (sysfs); 32 KiB if none is reported."""
     if COLUMN_TILE_BYTES is not None:
         return COLUMN_TILE_BYTES
-    l1 = [size for level, kind, size in cpu_caches() if level == 1 and kind != "Instruction"]
-    return min(l1, default=0) or 32 << 10
+    return data_cache(1) or 32 << 10
+
+
+def data_cache(level):
+    """The size (bytes) of cpu0's data (or unified) cache of this level (sysfs), the
+    smallest if several; 0 if none is reported."""
+    found = [size for lv, kind, size in cpu_caches() if lv == level and kind != "Instruction"]
+    return min(found, default=0)
+
+
+def lockstep_inner_bytes():
+    """LOCKSTEP_INNER_BYTES, or cpu0's level-1 data cache (sysfs); 32 KiB if none is
+    reported."""
+    if LOCKSTEP_INNER_BYTES is not None:
+        return LOCKSTEP_INNER_BYTES
+    return data_cache(1) or 32 << 10
+
+
+def lockstep_tile_bytes():
+    """LOCKSTEP_TILE_BYTES, or half of cpu0's level-2 cache (sysfs; 256 KiB if none is
+    reported): the tile stays there while every active problem reads it."""
+    if LOCKSTEP_TILE_BYTES is not None:
+        return LOCKSTEP_TILE_BYTES
+    return (data_cache(2) or 512 << 10) // 2

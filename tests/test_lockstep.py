@@ -213,3 +213,91 @@ def test_dispatch_rule(rng, monkeypatch):
     monkeypatch.setattr(config, "SHARED_X_LOCKSTEP", True)
     monkeypatch.setattr(config, "LOCKSTEP_MIN_BYTES", 10 * X.nbytes)
     assert not uses(fastgd.LeastSquares(X, Y))
+
+
+def sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def row_pass_reference(loss, X, Y, S, W, d):
+    """NumPy float64 sums of one pass: (X^T s phi', sum s phi) per target, with the
+    intercept W[:, d] (when W has m = d + 1 columns) and sample weights S (B, n)."""
+    X, Y, S, W = (np.asarray(a, np.float64) for a in (X, Y, S, W))
+    Z = W[:, :d] @ X.T + (W[:, d:d + 1] if W.shape[1] > d else 0.0)
+    if loss == "lsq":
+        phi, dphi = 0.5 * (Z - Y) ** 2, Z - Y
+    else:
+        phi, dphi = np.logaddexp(0.0, Z) - Y * Z, sigmoid(Z) - Y
+    G = (S * dphi) @ X
+    if W.shape[1] > d:
+        G = np.hstack([G, (S * dphi).sum(1, keepdims=True)])
+    return G, (S * phi).sum(1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("d,inter", [(13, True), (5, False), (16, False)])
+@pytest.mark.parametrize("loss", ["lsq", "logistic"])
+def test_register_blocked_pass_against_numpy(rng, dtype, d, inter, loss):
+    """lockstep_pass alone (pairs of targets in logits_pair / gradient_pair, an odd last one
+    by itself; d % 8 features past the 8-feature blocks; several tiles per row block, the last
+    one partial) against NumPy float64 sums, scratch and outputs poisoned with NaN first; an
+    inactive problem's outputs stay untouched."""
+    from fastgd import contract
+    from fastgd.cpu import lockstep as ls
+    n, B = 7001, 6
+    nblocks = 8
+    X = rng.standard_normal((n, d)).astype(dtype)
+    m = d + 1 if inter else d
+    W = (0.3 * rng.standard_normal((B, m))).astype(dtype)
+    Y = rng.standard_normal((B, n))
+    if loss == "logistic":
+        Y = (Y > 0).astype(np.float64)
+    Y = Y.astype(dtype)
+    S = rng.uniform(0.2, 2.0, (B, n)).astype(dtype)
+    code = contract.LSQ if loss == "lsq" else contract.LOGISTIC
+    hp = np.zeros(contract.HP_SIZE, dtype)
+    hp[contract.HP_ONE] = 1.0
+    rows = ls.tile_rows(d, X.itemsize)
+    assert (n // nblocks) > rows  # several tiles per block, the last one partial
+    act = np.array([4, 0, 2, 5, 1], np.int64)  # problem 3 inactive; 5 active: 2 pairs + 1
+    kernels = drivers.builtin().lock
+    for S_used in (S, np.ones((1, 0), dtype)):
+        tiles = np.full((nblocks, d, rows), np.nan, dtype)
+        zs = np.full((nblocks, 2, rows), np.nan, dtype)
+        gts = np.full((nblocks, 2, m), np.nan, dtype)
+        part_g = np.full((B, nblocks, m), np.nan, dtype)
+        part_f = np.full((B, nblocks), np.nan)
+        kernels.lockstep_pass(code, X, Y, S_used, W, act, act.size, tiles, zs, gts, part_g,
+                              part_f, hp)
+        G, f = row_pass_reference(loss, X, Y, S if S_used.size else np.ones_like(S), W, d)
+        assert np.isnan(part_g[3]).all() and np.isnan(part_f[3]).all()
+        tol = dict(rtol=1e-10, atol=1e-9) if dtype == np.float64 else dict(rtol=2e-3, atol=0.05)
+        for q in act:
+            np.testing.assert_allclose(part_g[q].sum(0), G[q], **tol)
+            np.testing.assert_allclose(part_f[q].sum(), f[q], rtol=1e-10 if dtype == np.float64
+                                       else 1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_five_targets_gd_against_numpy(rng, monkeypatch, lockstep, dtype):
+    """B = 5 targets (2 pairs + 1), odd d, n not a multiple of the tiles or blocks, with an
+    intercept, per-problem weights and l2: 25 plain gd steps equal independent float64 loops
+    of the written objective sum_i s_i phi / sum_i s_i + l2/2 |w|^2 (intercept unpenalised)."""
+    n, d, Bq, lr, iters = 7001, 11, 5, 0.3, 25
+    X = rng.standard_normal((n, d)) * np.geomspace(1.0, 0.3, d)
+    Y = rng.standard_normal((Bq, d)) @ X.T + 0.5 + 0.3 * rng.standard_normal((Bq, n))
+    S = rng.uniform(0.3, 2.0, (Bq, n))
+    l2 = np.linspace(0.0, 0.2, Bq)
+    res = fastgd.minimize(fastgd.LeastSquares(X.astype(dtype), Y.astype(dtype), l2=l2,
+                                              fit_intercept=True, sample_weight=S.astype(dtype)),
+                          "gd", lr=lr, max_iter=iters, gtol=0.0, mode="direct")
+    assert lockstep and res.x.dtype == dtype
+    for q in range(Bq):
+        w, b = np.zeros(d), 0.0
+        s = S[q] / S[q].sum()
+        for _ in range(iters):
+            r = X @ w + b - Y[q]
+            w, b = w - lr * (X.T @ (s * r) + l2[q] * w), b - lr * (s @ r)
+        tol = dict(rtol=1e-9, atol=1e-11) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(res.x[q], w, **tol)
+        np.testing.assert_allclose(res.intercept[q], b, **tol)

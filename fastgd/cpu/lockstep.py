@@ -41,14 +41,20 @@ from ..contract import (
     ST_LR0, ST_NIT, ST_PATIENCE, ST_QREF, ST_STATUS, ST_STREAK, TOL_F, TOL_G, TOL_R, TOL_X,
 )
 from .evaluate import (
-    apply_rows, apply_rows_weighted, block_rows, reduce_blocks, weighted, xt_matvec,
-    xt_rmatvec,
+    apply_rows, apply_rows_weighted, block_rows, has_intercept, reduce_blocks, weighted,
+    xt_matvec, xt_rmatvec,
 )
 from .math import decisions, rules
 from .precondition import auto_l2
 from .solve import bb_curvature, descent_slope, trial_point
 
-TILE_BYTES = config.LOCKSTEP_TILE_BYTES  # compile-time constant of the cached kernels
+# the transposed tile (compile-time constants of the cached kernels): one inner loop's rows
+# of the tile and of z within INNER_BYTES (the L1 data cache), the tile within TILE_BYTES
+# (half the level-2 cache): fastgd/config.py
+INNER_BYTES = config.lockstep_inner_bytes()
+TILE_BYTES = config.lockstep_tile_bytes()
+BLOCK_FEATURES = 8  # the register block of logits_pair / gradient_pair: 8 features
+BLOCK_TARGETS = 2  # x 2 targets
 acceptance_reference = decisions.acceptance_reference
 after_accept = decisions.after_accept
 auto_lr = decisions.auto_lr
@@ -82,9 +88,133 @@ I_SIZE = 6
 
 @cpu_kernel(refcount=False, inline=True)
 def tile_rows(d, itemsize):
-    """Rows of one transposed tile (d, rows): about TILE_BYTES, a multiple of 16, >= 16."""
-    rows = TILE_BYTES // max(1, d * itemsize)
+    """Rows of one transposed tile (d, rows), a multiple of 16 in [16, 4096]: the
+    BLOCK_FEATURES rows of the tile and the BLOCK_TARGETS rows of z that one inner loop
+    of logits_pair / gradient_pair streams fit INNER_BYTES (L1), and the whole tile, read
+    once per pair of targets, fits TILE_BYTES (L2)."""
+    rows = INNER_BYTES // (itemsize * (BLOCK_FEATURES + BLOCK_TARGETS))
+    rows = min(rows, TILE_BYTES // max(1, d * itemsize))
     return max(16, min(4096, rows - rows % 16))
+
+
+@cpu_kernel(refcount=False, inline=True)
+def logits_pair(xt, w0, w1, z0, z1, nr, zero):
+    """z0[:nr] = X w0 and z1[:nr] = X w1 for the first nr rows of the transposed tile xt
+    (d, >= nr) (plus the intercepts w0[d], w1[d] when w has one); z0, z1 (>= nr,) of xt's
+    dtype (zero: 0 in it).  Register-blocked: one pass over z per 8 features, 16 FMAs per
+    row for 10 loads and 2 stores (the 16 weights stay in registers); SIMD over the rows."""
+    d = xt.shape[0]
+    b0 = w0[d] if has_intercept(w0, d) else zero
+    b1 = w1[d] if has_intercept(w1, d) else zero
+    za, zb = z0[:nr], z1[:nr]
+    for i in range(nr):
+        za[i] = b0
+        zb[i] = b1
+    j = 0
+    while j + 8 <= d:
+        a0, a1, a2, a3 = w0[j], w0[j + 1], w0[j + 2], w0[j + 3]
+        a4, a5, a6, a7 = w0[j + 4], w0[j + 5], w0[j + 6], w0[j + 7]
+        c0, c1, c2, c3 = w1[j], w1[j + 1], w1[j + 2], w1[j + 3]
+        c4, c5, c6, c7 = w1[j + 4], w1[j + 5], w1[j + 6], w1[j + 7]
+        x0, x1, x2, x3 = xt[j, :nr], xt[j + 1, :nr], xt[j + 2, :nr], xt[j + 3, :nr]
+        x4, x5, x6, x7 = xt[j + 4, :nr], xt[j + 5, :nr], xt[j + 6, :nr], xt[j + 7, :nr]
+        for i in range(nr):  # from 0 over views: no negative-index select, no gathers
+            v0, v1, v2, v3 = x0[i], x1[i], x2[i], x3[i]
+            v4, v5, v6, v7 = x4[i], x5[i], x6[i], x7[i]
+            ta = za[i] + v0 * a0
+            tb = zb[i] + v0 * c0
+            ta += v1 * a1
+            tb += v1 * c1
+            ta += v2 * a2
+            tb += v2 * c2
+            ta += v3 * a3
+            tb += v3 * c3
+            ta += v4 * a4
+            tb += v4 * c4
+            ta += v5 * a5
+            tb += v5 * c5
+            ta += v6 * a6
+            tb += v6 * c6
+            ta += v7 * a7
+            tb += v7 * c7
+            za[i] = ta
+            zb[i] = tb
+        j += 8
+    while j < d:  # the last d % 8 features
+        a0, c0 = w0[j], w1[j]
+        x0 = xt[j, :nr]
+        for i in range(nr):
+            v0 = x0[i]
+            za[i] += v0 * a0
+            zb[i] += v0 * c0
+        j += 1
+
+
+@cpu_kernel(refcount=False, inline=True)
+def gradient_pair(xt, r0, r1, g0, g1, nr, zero):
+    """g0[:d] = X^T r0 and g1[:d] = X^T r1 over the first nr rows of the transposed tile xt
+    (d, >= nr) (and g[d] = sum r when g has the intercept's coordinate); sums in xt's
+    dtype (zero: 0 in it).  Register-blocked: 16 running sums (8 features x 2 targets) per
+    pass over the rows, 16 FMAs per row for 10 loads; SIMD over the rows."""
+    d = xt.shape[0]
+    ra, rb = r0[:nr], r1[:nr]
+    j = 0
+    while j + 8 <= d:
+        x0, x1, x2, x3 = xt[j, :nr], xt[j + 1, :nr], xt[j + 2, :nr], xt[j + 3, :nr]
+        x4, x5, x6, x7 = xt[j + 4, :nr], xt[j + 5, :nr], xt[j + 6, :nr], xt[j + 7, :nr]
+        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+        u0 = u1 = u2 = u3 = u4 = u5 = u6 = u7 = zero
+        for i in range(nr):
+            pa, pb = ra[i], rb[i]
+            v0, v1, v2, v3 = x0[i], x1[i], x2[i], x3[i]
+            v4, v5, v6, v7 = x4[i], x5[i], x6[i], x7[i]
+            s0 += v0 * pa
+            u0 += v0 * pb
+            s1 += v1 * pa
+            u1 += v1 * pb
+            s2 += v2 * pa
+            u2 += v2 * pb
+            s3 += v3 * pa
+            u3 += v3 * pb
+            s4 += v4 * pa
+            u4 += v4 * pb
+            s5 += v5 * pa
+            u5 += v5 * pb
+            s6 += v6 * pa
+            u6 += v6 * pb
+            s7 += v7 * pa
+            u7 += v7 * pb
+        g0[j], g0[j + 1], g0[j + 2], g0[j + 3] = s0, s1, s2, s3
+        g0[j + 4], g0[j + 5], g0[j + 6], g0[j + 7] = s4, s5, s6, s7
+        g1[j], g1[j + 1], g1[j + 2], g1[j + 3] = u0, u1, u2, u3
+        g1[j + 4], g1[j + 5], g1[j + 6], g1[j + 7] = u4, u5, u6, u7
+        j += 8
+    while j < d:  # the last d % 8 features
+        x0 = xt[j, :nr]
+        s0 = u0 = zero
+        for i in range(nr):
+            v0 = x0[i]
+            s0 += v0 * ra[i]
+            u0 += v0 * rb[i]
+        g0[j], g1[j] = s0, u0
+        j += 1
+    if has_intercept(g0, d):
+        s0 = u0 = zero
+        for i in range(nr):
+            s0 += ra[i]
+            u0 += rb[i]
+        g0[d], g1[d] = s0, u0
+
+
+@cpu_kernel(refcount=False, inline=True)
+def tile_terms(code, z, Y, S, q, t0, t1, one, lparam):
+    """z[:t1 - t0] <- problem q's phi' at rows t0..t1 (sample weights S (1 or B, n) applied,
+    or (1, 0): none); returns their sum of phi (float64)."""
+    nr = t1 - t0
+    if weighted(S[0]):
+        sq = S[0, t0:t1] if S.shape[0] == 1 else S[q, t0:t1]
+        return apply_rows_weighted(code, z[:nr], Y[q, t0:t1], sq, one, lparam)
+    return apply_rows(code, z[:nr], Y[q, t0:t1], one, lparam)
 
 
 @cpu_kernel(parallel=True)
@@ -94,7 +224,8 @@ def lockstep_pass(code, X, Y, S, Wn, act, nact, tiles, zs, gts, part_g, part_f, 
     Row blocks in parallel (part_g (B, nblocks, m) in X's dtype, part_f (B, nblocks)
     float64: block blk's X^T phi' and sum phi of problem q, sample weights S (1 or B, n)
     or (1, 0) applied); per block a transposed tile tiles[blk] (d, rows) of X's rows,
-    read from cache by every active problem; zs[blk] (rows,), gts[blk] (m,) scratch.
+    read from cache by every active problem, two at a time (logits_pair, gradient_pair;
+    an odd last one alone); zs[blk] (2, rows), gts[blk] (2, m) scratch.
     """
     n, d = X.shape
     nblocks = part_g.shape[1]
@@ -103,13 +234,11 @@ def lockstep_pass(code, X, Y, S, Wn, act, nact, tiles, zs, gts, part_g, part_f, 
     one = hp[HP_ONE]
     zero = one - one
     lparam = hp[HP_LPARAM]
-    wtd = weighted(S[0])
-    shared_s = S.shape[0] == 1
     for blk in prange(nblocks):
         lo, hi = block_rows(blk, n, nblocks)
         xt = tiles[blk]
-        z = zs[blk]
-        gt = gts[blk]
+        z0, z1 = zs[blk, 0], zs[blk, 1]
+        g0, g1 = gts[blk, 0], gts[blk, 1]
         for a in range(nact):
             q = act[a]
             for j in range(m):
@@ -121,18 +250,30 @@ def lockstep_pass(code, X, Y, S, Wn, act, nact, tiles, zs, gts, part_g, part_f, 
             for i in range(nr):
                 for j in range(d):
                     xt[j, i] = X[t0 + i, j]
-            for a in range(nact):
-                q = act[a]
-                xt_matvec(xt, Wn[q], z, nr, zero)
-                if wtd:
-                    sq = S[0, t0:t1] if shared_s else S[q, t0:t1]
-                    fb = apply_rows_weighted(code, z[:nr], Y[q, t0:t1], sq, one, lparam)
-                else:
-                    fb = apply_rows(code, z[:nr], Y[q, t0:t1], one, lparam)
-                xt_rmatvec(xt, z, gt, nr, zero)
+            # logits_pair runs over whole SIMD vectors (nv rows, a multiple of 16 that the
+            # compiler sees: no scalar remainder loop, whose copies of the 16 weights would
+            # push the vector loop's out of registers); the padding rows of xt are zeros
+            nv = (nr + 15) & -16
+            for j in range(d):
+                pad = xt[j, nr:nv]
+                for i in range(pad.shape[0]):
+                    pad[i] = zero
+            for a in range(0, nact - 1, 2):
+                q, p = act[a], act[a + 1]
+                logits_pair(xt, Wn[q], Wn[p], z0, z1, nv, zero)
+                part_f[q, blk] += tile_terms(code, z0, Y, S, q, t0, t1, one, lparam)
+                part_f[p, blk] += tile_terms(code, z1, Y, S, p, t0, t1, one, lparam)
+                gradient_pair(xt, z0, z1, g0, g1, nr, zero)
                 for j in range(m):
-                    part_g[q, blk, j] += gt[j]
-                part_f[q, blk] += fb
+                    part_g[q, blk, j] += g0[j]
+                    part_g[p, blk, j] += g1[j]
+            if nact % 2 == 1:
+                q = act[nact - 1]
+                xt_matvec(xt, Wn[q], z0, nr, zero)
+                part_f[q, blk] += tile_terms(code, z0, Y, S, q, t0, t1, one, lparam)
+                xt_rmatvec(xt, z0, g0, nr, zero)
+                for j in range(m):
+                    part_g[q, blk, j] += g0[j]
 
 
 @cpu_kernel(refcount=False)
@@ -286,8 +427,8 @@ def solve_lockstep(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, nblocks, P)
         return
     rows = tile_rows(d, X.itemsize)
     tiles = np.empty((nblocks, d, rows), X.dtype)
-    zs = np.empty((nblocks, rows), X.dtype)
-    gts = np.empty((nblocks, m), X.dtype)
+    zs = np.empty((nblocks, 2, rows), X.dtype)
+    gts = np.empty((nblocks, 2, m), X.dtype)
     part_g = np.empty((B, nblocks, m), X.dtype)
     part_f = np.empty((B, nblocks), np.float64)
     Wn = np.empty((B, m), X.dtype)
@@ -312,7 +453,8 @@ def solve_lockstep(X, y, S, L2, W, S1, S2, ip, hp, tol, state, hist, nblocks, P)
         if lr_is_auto(lr):
             if not have or not shared_s:
                 sq = S[0] if shared_s else S[q]
-                lam, stopped = lambda_max(DIRECT, X0, sq, Xt, A, v, zs[0], pw, hp, ip, pre, tv)
+                lam, stopped = lambda_max(DIRECT, X0, sq, Xt, A, v, zs[0, 0], pw, hp, ip, pre,
+                                          tv)
                 if stopped:
                     return  # Ctrl-C: every state stays as it was (lr still LR_AUTO)
                 have = True
