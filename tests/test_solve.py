@@ -154,3 +154,20 @@ def test_ftol_and_xtol_stop_with_their_status(rng):
     rx = fastgd.minimize(p, gtol=0, xtol=1e-7, max_iter=100000)
     assert (rx.status == fastgd.Status.XTOL).all()
     assert "xtol" in rx.message[0]
+
+
+@pytest.mark.parametrize("d", [3, 4, 8, 13, 20])
+def test_direct_logistic_gd_matches_numpy_loop_for_every_column_blocking(rng, d):
+    """The batched DIRECT pass (z = X w in passes of 4 and 8 columns, then the tail) against
+    a NumPy float64 GD loop, for d below, at and between the pass widths."""
+    B, n, iters, lr = 3, 37, 25, 0.5
+    X = rng.standard_normal((B, n, d))
+    y = (rng.random((B, n)) < 0.5).astype(np.float64)
+    W = np.zeros((B, d))
+    for k in range(B):
+        for _ in range(iters):
+            p = 1.0 / (1.0 + np.exp(-(X[k] @ W[k])))
+            W[k] -= lr * X[k].T @ (p - y[k]) / n
+    res = fastgd.minimize(fastgd.Logistic(X, y), lr=lr, gtol=0.0, max_iter=iters)
+    assert (np.asarray(res.nit) == iters).all()
+    np.testing.assert_allclose(res.x, W, rtol=1e-10, atol=1e-13)

@@ -52,10 +52,28 @@ def xt_matvec(Xt, w, z, nr, zero):
     over the rows."""
     d = Xt.shape[0]
     bias = w[d] if has_intercept(w, d) else zero
-    for i in range(nr):
-        z[i] = bias
-    # four rows of Xt per pass over z: a quarter of the loads and stores of z
+    # four rows of Xt per pass over z: a quarter of the loads and stores of z; the first
+    # pass writes z (from the intercept, or 0; no pass zeroing it first), then eight rows
+    # per pass (d = 20: 6 passes over z -> 3)
     j = 0
+    if d >= 4:
+        w0, w1, w2, w3 = w[0], w[1], w[2], w[3]
+        x0, x1, x2, x3 = Xt[0], Xt[1], Xt[2], Xt[3]
+        for i in range(nr):
+            z[i] = bias + ((x0[i] * w0 + x1[i] * w1) + (x2[i] * w2 + x3[i] * w3))
+        j = 4
+    else:
+        for i in range(nr):
+            z[i] = bias
+    while j + 8 <= d:  # two groups of four per pass, added in the order of two passes
+        w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
+        w4, w5, w6, w7 = w[j + 4], w[j + 5], w[j + 6], w[j + 7]
+        x0, x1, x2, x3 = Xt[j], Xt[j + 1], Xt[j + 2], Xt[j + 3]
+        x4, x5, x6, x7 = Xt[j + 4], Xt[j + 5], Xt[j + 6], Xt[j + 7]
+        for i in range(nr):
+            zi = z[i] + ((x0[i] * w0 + x1[i] * w1) + (x2[i] * w2 + x3[i] * w3))
+            z[i] = zi + ((x4[i] * w4 + x5[i] * w5) + (x6[i] * w6 + x7[i] * w7))
+        j += 8
     while j + 4 <= d:
         w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
         x0, x1, x2, x3 = Xt[j], Xt[j + 1], Xt[j + 2], Xt[j + 3]
