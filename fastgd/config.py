@@ -2,7 +2,7 @@
 
 The API layer reads these at call time, so tests (and users who know their machine) may
 patch them: ``monkeypatch.setattr(fastgd.config, "LARGE_PROBLEM_ELEMENTS", 1)``.
-The CPU kernel constants (``ROW_TILE``, ``MINIBATCH_PREFETCH_ROWS``, ``COLUMN_TILE_*``,
+The CPU kernel constants (``MINIBATCH_PREFETCH_ROWS``, ``COLUMN_TILE_*``,
 ``LOCKSTEP_*_BYTES``) are
 compile-time constants of cached kernels: changing them needs a fresh ``NUMBA_CACHE_DIR``.  A choice
 that depends on the hardware is derived from what the process sees (cache sizes, read from
@@ -75,7 +75,12 @@ MINIBATCH_ORDER_BYTES = 32 << 20
 FINITE_CHUNK = 1 << 22
 
 # ---------------------------------------------------------------- CPU kernels (compile time)
-# rows per tile of the tiled row loop (cpu/evaluate.eval_rows): the tile is re-read from cache
+# rows per tile of the tiled row loop of one large problem (cpu/evaluate.rows_tiled: z for
+# the tile, the loss, then the tile's rows of X again, from cache), a run-time argument
+# (row_tile; changing it recompiles nothing).  No rule from cache sizes fits what was
+# measured (Zen 4, logistic, benchmarks/RESULTS.md: the best tile is 16-32 rows for 256 B
+# rows, 64-128 for 64 B rows, flat for 512 B rows), so this stays the constant it was until
+# a per-machine calibration chooses it (issue 16)
 ROW_TILE = 64
 # Softmax's column-wise evaluation (cpu/softmax.py) runs in tiles of rows whose 8 rows of the
 # transposed X and k rows of logits fit this many bytes; None = the L1 data cache
@@ -218,6 +223,12 @@ def column_tile_bytes():
     if COLUMN_TILE_BYTES is not None:
         return COLUMN_TILE_BYTES
     return data_cache(1) or 32 << 10
+
+
+def row_tile(d, itemsize):
+    """Rows per tile of the tiled row loop for X (n, d) of this itemsize: ROW_TILE (the
+    hook where a calibrated choice per machine and row size will go), at least 1."""
+    return max(1, int(ROW_TILE))
 
 
 def data_cache(level):

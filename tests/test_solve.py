@@ -171,3 +171,38 @@ def test_direct_logistic_gd_matches_numpy_loop_for_every_column_blocking(rng, d)
     res = fastgd.minimize(fastgd.Logistic(X, y), lr=lr, gtol=0.0, max_iter=iters)
     assert (np.asarray(res.nit) == iters).all()
     np.testing.assert_allclose(res.x, W, rtol=1e-10, atol=1e-13)
+
+
+def _weighted_logistic_gd(X, y, s, lr, iters):
+    """Float64 NumPy gradient descent on sum s_i phi_i / sum s_i, phi the logistic loss of
+    z = X w + b, the intercept b unpenalised (the independent reference)."""
+    Xd, yd, sd = X.astype(np.float64), y.astype(np.float64), s / s.sum()
+    w, b = np.zeros(X.shape[1]), 0.0
+    for _ in range(iters):
+        r = sd * (1.0 / (1.0 + np.exp(-(Xd @ w + b))) - yd)
+        w, b = w - lr * (Xd.T @ r), b - lr * r.sum()
+    return w, b
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tiled_row_loop_gives_the_reference_for_any_tile(rng, monkeypatch, row_blocks, dtype):
+    """One large logistic problem (with the intercept and weights) runs the tiled row loop;
+    its tile (config.row_tile: a run-time argument) changes only the summation order."""
+    from fastgd import config
+    from fastgd.cpu import drivers
+    n, d = 5003, 21  # past config.LARGE_PROBLEM_ELEMENTS; n odd, tiles with a remainder
+    X = rng.standard_normal((n, d)).astype(dtype)
+    y = (rng.random(n) < 1 / (1 + np.exp(-X[:, 0]))).astype(dtype)
+    s = rng.uniform(0.2, 3.0, n)
+    ref_w, ref_b = _weighted_logistic_gd(X, y, s, 0.5, 40)
+    tol = 2e-5 if dtype == np.float32 else 1e-11
+    for tile in (1, 7, 16, 64, 256, 10 ** 6):
+        monkeypatch.setattr(config, "ROW_TILE", tile)
+        res = fastgd.minimize(fastgd.Logistic(X, y, fit_intercept=True, sample_weight=s),
+                              lr=0.5, max_iter=40, gtol=0, mode="direct")
+        assert res.nit == 40
+        np.testing.assert_allclose(res.x, ref_w, rtol=tol, atol=tol, err_msg=f"tile {tile}")
+        np.testing.assert_allclose(res.intercept, ref_b, rtol=tol, atol=tol)
+        if tile == 1:  # compiled by the first call: later tiles reuse it
+            nsig = len(drivers.builtin().solve_single.signatures)
+    assert len(drivers.builtin().solve_single.signatures) == nsig

@@ -113,6 +113,7 @@ class CpuBackend:
                 k.solve_single(self.X[0], self.y[0], self.S[0], A, b, c, self.W[0], self.S1[0],
                                self.S2[0], self.ip,
                                self.plan.hp, self.plan.tol, self.state[0], self.hist, nblocks,
+                               config.row_tile(self.X.shape[2], self.X.dtype.itemsize),
                                self.P_kernel[0])
             elif self.lockstep:
                 _, n, _ = self.X.shape

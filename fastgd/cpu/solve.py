@@ -20,7 +20,6 @@ import math
 import numpy as np
 from numba import prange
 
-from .. import config
 from .._jit import borrowed, cpu_kernel, load_relaxed
 from ..contract import (
     ACCEPT, ARMIJO_GROW_AFTER, BACKTRACK, BB, DIRECT, GRAM, HP_CURV, HP_L2, HP_LOSS_ROUNDING,
@@ -36,7 +35,6 @@ from .precondition import (
 )
 from .prepare import lambda_max, prepare_problem
 
-ROW_TILE = config.ROW_TILE  # compile-time constant of the cached kernels
 acceptance_reference = decisions.acceptance_reference
 after_accept = decisions.after_accept
 auto_lr = decisions.auto_lr
@@ -330,9 +328,10 @@ def solve_batch(X, y, S, W, S1, S2, ip, hp, tol, state, hist, nchunks, P):
 
 
 @cpu_kernel
-def solve_single(X, y, s, A, b, c, w, s1, s2, ip, hp, tol, state, hist, nblocks, pre):
+def solve_single(X, y, s, A, b, c, w, s1, s2, ip, hp, tol, state, hist, nblocks, tile, pre):
     """One large problem X (n, d), w (m,): each evaluation is parallel over row blocks.
-    s (n,) sample weights (scaled to sum n) or (0,) for none; pre (PRE_ROWS, d) float64
+    s (n,) sample weights (scaled to sum n) or (0,) for none; tile rows per tile of the
+    tiled row loop (config.row_tile); pre (PRE_ROWS, d) float64
     precondition="diag"'s or (PRE_ROWS, 0).
 
     mode ROWS reads X once per evaluation; mode GRAM iterates in O(d^2) on A (dim, dim),
@@ -350,7 +349,7 @@ def solve_single(X, y, s, A, b, c, w, s1, s2, ip, hp, tol, state, hist, nblocks,
         b = b.copy()
         gram_to_rescaled(pre, A, b, np.float64(hp[HP_L2]), inter)
     Xt = np.empty((1, 1), X.dtype)
-    z = np.empty(nblocks * ROW_TILE, X.dtype)
+    z = np.empty(nblocks * tile, X.dtype)
     zk = np.empty((nblocks, k), X.dtype)
     part_g = np.empty((nblocks, m), X.dtype)
     part_f = np.empty(nblocks, np.float64)
