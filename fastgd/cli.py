@@ -565,21 +565,31 @@ def cmd_calibrate(args):
     from . import config
     from .cpu import calibrate
     best, medians = calibrate.calibrate(force=not args.show)
+    tiles, tile_medians = calibrate.calibrate_tiles(force=not args.show)
     print(f"machine: {calibrate.machine_key().split('|')[0]}, last-level cache "
           f"{config.last_level_cache() >> 20} MiB")
-    if medians is None:
-        print(f"prefetch distance {best} bytes (cached in {config.calibration_file()}; "
-              f"run without --show to measure again)")
+    if medians is None and tile_medians is None:
+        print(f"prefetch distance {best} bytes; tiled row loop: "
+              + ", ".join(f"{t} rows for {wd} B rows" for wd, t in sorted(tiles.items()))
+              + f" (cached in {config.calibration_file()}; run without --show to measure "
+                f"again)")
         return 0
-    print(f"one pass over {config.calibration_bytes() >> 20} MiB of float32 X (d = 64), median "
+    mib = config.calibration_bytes() >> 20
+    print(f"one pass over {mib} MiB of float32 X (d = 64), median "
           f"of {config.CALIBRATION_ROUNDS} interleaved rounds:")
-    for c, t in sorted(medians.items()):
+    for c, t in sorted((medians or {}).items()):
         mark = "  <- chosen" if c == best else ""
         print(f"  prefetch {c:6d} bytes: {t * 1e3:8.2f} ms{mark}")
-    print(f"saved to {config.calibration_file()}")
-    if config.PREFETCH_BYTES is not None:
-        print(f"note: FASTGD_PREFETCH_BYTES={config.PREFETCH_BYTES} overrides it in this "
-              f"environment")
+    print(f"one logistic pass over {mib} MiB of float32 X per row width, rows per tile:")
+    for wd, row in sorted((tile_medians or {}).items()):
+        cells = "  ".join(f"{c}: {t * 1e3:.2f} ms" + ("*" if c == tiles[wd] else "")
+                          for c, t in sorted(row.items()))
+        print(f"  {wd:5d} B rows  {cells}")
+    print(f"(* chosen) saved to {config.calibration_file()}")
+    for name, value in (("FASTGD_PREFETCH_BYTES", config.PREFETCH_BYTES),
+                        ("FASTGD_ROW_TILE", config.ROW_TILE)):
+        if value is not None:
+            print(f"note: {name}={value} overrides it in this environment")
     return 0
 
 
@@ -704,11 +714,14 @@ def build_parser():
     ls.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
     ls.set_defaults(func=cmd_lesson)
 
-    c = sub.add_parser("calibrate", help="measure this machine's prefetch distance",
+    c = sub.add_parser("calibrate", help="measure this machine's prefetch distance and "
+                                         "row tiles",
                        description="Time one streaming pass of the row loop of large problems "
-                                   "at each software-prefetch distance and keep the fastest "
-                                   "for this machine (done automatically on the first large "
-                                   "solve; this measures again and prints the table).")
+                                   "at each software-prefetch distance, and of the tiled "
+                                   "(logistic) row loop at each tile and row width, and keep "
+                                   "the fastest for this machine (done automatically on the "
+                                   "first large solve; this measures again and prints the "
+                                   "tables).")
     c.add_argument("--show", action="store_true",
                    help="print the cached value (measuring only if there is none)")
     c.set_defaults(func=cmd_calibrate)

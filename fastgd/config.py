@@ -6,7 +6,7 @@ The CPU kernel constants (``MINIBATCH_PREFETCH_ROWS``, ``COLUMN_TILE_*``,
 ``LOCKSTEP_*_BYTES``) are
 compile-time constants of cached kernels: changing them needs a fresh ``NUMBA_CACHE_DIR``.  A choice
 that depends on the hardware is derived from what the process sees (cache sizes, read from
-sysfs) or calibrated once per machine (``PREFETCH_BYTES``: fastgd/cpu/calibrate.py).  The GPU block shape
+sysfs) or calibrated once per machine (``PREFETCH_BYTES``, ``ROW_TILE``: fastgd/cpu/calibrate.py).  The GPU block shape
 is read once, when fastgd.gpu is first imported (environment overrides for the
 simulator).  Semantic constants (status codes, the divergence factor, Armijo's c1) are
 not tunables: they live in fastgd.contract.
@@ -75,13 +75,6 @@ MINIBATCH_ORDER_BYTES = 32 << 20
 FINITE_CHUNK = 1 << 22
 
 # ---------------------------------------------------------------- CPU kernels (compile time)
-# rows per tile of the tiled row loop of one large problem (cpu/evaluate.rows_tiled: z for
-# the tile, the loss, then the tile's rows of X again, from cache), a run-time argument
-# (row_tile; changing it recompiles nothing).  No rule from cache sizes fits what was
-# measured (Zen 4, logistic, benchmarks/RESULTS.md: the best tile is 16-32 rows for 256 B
-# rows, 64-128 for 64 B rows, flat for 512 B rows), so this stays the constant it was until
-# a per-machine calibration chooses it (issue 16)
-ROW_TILE = 64
 # Softmax's column-wise evaluation (cpu/softmax.py) runs in tiles of rows whose 8 rows of the
 # transposed X and k rows of logits fit this many bytes; None = the L1 data cache
 # (column_tile_bytes); at least COLUMN_TILE_MIN_ROWS rows (8 vectors of 8 float64: the
@@ -118,6 +111,18 @@ CALIBRATION_ROUNDS = 5
 # the calibration's synthetic X: this many bytes; None = 4 x the last-level cache, at least
 # 64 MiB (it must stream from memory, as the large problems it tunes do)
 CALIBRATION_BYTES = None
+# rows per tile of the tiled row loop of one large logistic problem (cpu/evaluate.rows_tiled:
+# z for the tile, the loss, then the tile's rows of X again, from cache), a run-time argument
+# of solve_single.  None = calibrated per machine and row width (fastgd/cpu/calibrate.py:
+# no cache-size rule fits what was measured on a Zen 4, benchmarks/RESULTS.md: 16-32 rows
+# best for 256 B rows, 64-128 for 64 B rows, flat for 512 B rows); environment FASTGD_ROW_TILE
+ROW_TILE = int(os.environ["FASTGD_ROW_TILE"]) if os.environ.get("FASTGD_ROW_TILE") else None
+# the tiles the calibration times, the row widths (bytes) it times them at (X float32,
+# d = bytes / 4; a problem uses the nearest width's choice), and the tile kept unless another
+# beats it by CALIBRATION_MARGIN
+ROW_TILE_CANDIDATES = (16, 32, 64, 128)
+ROW_TILE_WIDTHS = (32, 64, 256, 1024)
+ROW_TILE_DEFAULT = 64
 # where calibrated values are kept (JSON, one entry per machine key); None = the user cache
 # directory ($XDG_CACHE_HOME or ~/.cache)/fastgd/calibration.json; environment
 # FASTGD_CALIBRATION_FILE
@@ -223,12 +228,6 @@ def column_tile_bytes():
     if COLUMN_TILE_BYTES is not None:
         return COLUMN_TILE_BYTES
     return data_cache(1) or 32 << 10
-
-
-def row_tile(d, itemsize):
-    """Rows per tile of the tiled row loop for X (n, d) of this itemsize: ROW_TILE (the
-    hook where a calibrated choice per machine and row size will go), at least 1."""
-    return max(1, int(ROW_TILE))
 
 
 def data_cache(level):

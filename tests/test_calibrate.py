@@ -152,3 +152,91 @@ def test_the_plan_carries_the_distance(rng, monkeypatch, row_blocks):
                      (0.9, 0.999), 1e-8, 0.0, 0.0, 0.0)
     assert plan.hp[contract.HP_PREFETCH] == 6144
     assert plan.ip[contract.IP_MODE] == contract.ROWS
+
+
+# ---------------------------------------------------------------- the tiled row loop's tile
+def test_choose_tile_keeps_the_default_unless_another_clearly_wins():
+    assert calibrate.choose_tile({16: 0.7, 32: 0.72, 64: 1.0, 128: 0.95}) == 16
+    assert calibrate.choose_tile({16: 0.97, 32: 0.98, 64: 1.0, 128: 0.99}) == 64  # noise
+    assert calibrate.choose_tile({16: 2.0, 32: 1.5, 64: 1.0, 128: 0.5}) == 128
+    assert calibrate.choose_tile({16: 1.0, 32: 0.5}) == 32  # default not timed: the smallest
+
+
+def test_tile_calibration_measures_once_then_reads_the_cache_beside_the_distance(cal_file,
+                                                                                monkeypatch):
+    monkeypatch.setattr(config, "ROW_TILE", None)
+    best, _ = calibrate.calibrate()
+    tiles, medians = calibrate.calibrate_tiles()
+    assert set(tiles) == set(config.ROW_TILE_WIDTHS) == set(medians)
+    for wd, row in medians.items():
+        assert set(row) == set(config.ROW_TILE_CANDIDATES)
+        assert all(t > 0 for t in row.values())
+        assert tiles[wd] == calibrate.choose_tile(row)
+    entry = json.loads(cal_file.read_text())[calibrate.machine_key()]
+    assert entry["prefetch_bytes"] == best  # merged into the entry, not replacing it
+    assert set(entry["row_tile_seconds"]) == {str(wd) for wd in config.ROW_TILE_WIDTHS}
+
+    def no_measure(*a, **k):
+        raise AssertionError("measured again although cached")
+    monkeypatch.setattr(calibrate, "measure_tiles", no_measure)
+    monkeypatch.setattr(calibrate, "measure", no_measure)
+    assert calibrate.calibrate_tiles() == (tiles, None)
+    assert calibrate.calibrate() == (best, None)
+    wd = config.ROW_TILE_WIDTHS[0]
+    assert calibrate.row_tile(wd // 4, 4) == tiles[wd]
+
+
+def test_a_problem_uses_the_nearest_measured_width(cal_file, monkeypatch):
+    monkeypatch.setattr(config, "ROW_TILE", None)
+    table = {32: 128, 64: 64, 256: 16, 1024: 32}
+    monkeypatch.setattr(calibrate, "_MEMO", {("tiles", config.calibration_file()): table})
+    monkeypatch.setattr(calibrate, "calibrate_tiles", None)  # would fail if called
+    assert calibrate.row_tile(8, 4) == 128     # 32 B rows
+    assert calibrate.row_tile(2, 8) == 128     # 16 B: below every width, the smallest
+    assert calibrate.row_tile(16, 4) == 64     # 64 B
+    assert calibrate.row_tile(32, 8) == 16     # 256 B
+    assert calibrate.row_tile(30, 4) == 64     # 120 B: below the log-midpoint 128 B
+    assert calibrate.row_tile(34, 4) == 16     # 136 B: above it
+    assert calibrate.row_tile(200, 8) == 32    # 1600 B
+    assert calibrate.nearest_width((32, 64), 45) == 32  # log-midpoint 45.25
+
+
+def test_the_tile_override_skips_the_measurement(monkeypatch):
+    monkeypatch.setattr(config, "ROW_TILE", 5)
+    monkeypatch.setattr(calibrate, "calibrate_tiles", None)  # would fail if called
+    assert calibrate.row_tile(64, 4) == 5
+    monkeypatch.setattr(config, "ROW_TILE", 0)
+    assert calibrate.row_tile(64, 4) == 1
+
+
+def test_only_a_large_logistic_row_pass_asks_for_a_tile(rng, monkeypatch, row_blocks):
+    asked = []
+
+    def tile(d, itemsize):
+        asked.append((d, itemsize))
+        return 7
+    monkeypatch.setattr(calibrate, "row_tile", tile)
+    X = rng.standard_normal((6001, 11))
+    fastgd.minimize(fastgd.LeastSquares(X, X @ np.ones(11)), max_iter=3, mode="direct")
+    fastgd.minimize(fastgd.Logistic(X[:40], (X[:40, 0] > 0) * 1.0), max_iter=3)  # small
+    assert asked == []
+    res = fastgd.minimize(fastgd.Logistic(X.astype(np.float32),
+                                          (X[:, 0] > 0).astype(np.float32)),
+                          max_iter=3, mode="direct")
+    assert asked == [(11, 4)] and res.nit == 3
+
+
+def test_the_command_prints_the_cached_choices_without_measuring(cal_file, monkeypatch, capsys):
+    import argparse
+    from fastgd import cli
+    monkeypatch.setattr(config, "ROW_TILE", None)
+    cal_file.parent.mkdir(parents=True)
+    cal_file.write_text(json.dumps({calibrate.machine_key(): {
+        "seconds": {"0": 1.0, "4096": 0.5},
+        "row_tile_seconds": {"64": {"32": 1.0, "64": 1.0}, "256": {"16": 0.5, "64": 1.0}}}}))
+    monkeypatch.setattr(calibrate, "measure", None)  # would fail if called
+    monkeypatch.setattr(calibrate, "measure_tiles", None)
+    assert cli.cmd_calibrate(argparse.Namespace(show=True)) == 0
+    out = capsys.readouterr().out
+    assert "prefetch distance 4096 bytes" in out
+    assert "64 rows for 64 B rows, 16 rows for 256 B rows" in out

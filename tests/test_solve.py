@@ -187,7 +187,8 @@ def _weighted_logistic_gd(X, y, s, lr, iters):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_tiled_row_loop_gives_the_reference_for_any_tile(rng, monkeypatch, row_blocks, dtype):
     """One large logistic problem (with the intercept and weights) runs the tiled row loop;
-    its tile (config.row_tile: a run-time argument) changes only the summation order."""
+    its tile (config.ROW_TILE, else calibrated: a run-time argument) changes only the
+    summation order."""
     from fastgd import config
     from fastgd.cpu import drivers
     n, d = 5003, 21  # past config.LARGE_PROBLEM_ELEMENTS; n odd, tiles with a remainder

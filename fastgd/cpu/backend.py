@@ -13,6 +13,7 @@ import numpy as np
 from .. import config, contract
 from .. import precondition as pre
 from .._jit import read_view
+from . import calibrate
 from .gram import gram_blas
 from ..plan import shared_lockstep
 from ..runtime import STOPPED_EARLY, interruptible, parallel_launch, thread_cap
@@ -82,6 +83,10 @@ class CpuBackend:
             self.gram = gram_blas(self.X[0], self.y[0], self.S[0], problem.fit_intercept)
         else:
             self.gram = (np.zeros((1, 1)), np.zeros(1), 0.0)
+        self.tile = 1  # rows per tile of the tiled row loop: only a large logistic's row pass
+        if (plan.large and plan.ip[contract.IP_MODE] == contract.ROWS
+                and problem.loss_code == contract.LOGISTIC):
+            self.tile = calibrate.row_tile(self.X.shape[2], self.X.dtype.itemsize)
 
     def _data(self, problem):
         """X (B, n, d), y (B, n) of the drivers (a CSR X: backend_csr.py); a shared X (n, d)
@@ -113,7 +118,7 @@ class CpuBackend:
                 k.solve_single(self.X[0], self.y[0], self.S[0], A, b, c, self.W[0], self.S1[0],
                                self.S2[0], self.ip,
                                self.plan.hp, self.plan.tol, self.state[0], self.hist, nblocks,
-                               config.row_tile(self.X.shape[2], self.X.dtype.itemsize),
+                               self.tile,
                                self.P_kernel[0])
             elif self.lockstep:
                 _, n, _ = self.X.shape

@@ -1,4 +1,5 @@
-"""The machine's software-prefetch distance, measured once and cached (hp[HP_PREFETCH]).
+"""What the row loops of one large problem depend on the machine for, measured once and
+cached: the software-prefetch distance (hp[HP_PREFETCH]) and the tiled row loop's tile.
 
 The streaming row loops of one large problem (fastgd/cpu/evaluate.py's rows_pairs and
 rows_tiled, the power iteration's xtx_rows) can prefetch X a few KB ahead.  Whether that
@@ -12,8 +13,18 @@ CPU (LLVM's host CPU name and features, the cache size, the CPU count) so later 
 read it (``fastgd calibrate`` re-measures and prints the table).  config.PREFETCH_BYTES
 (environment FASTGD_PREFETCH_BYTES) fixes it instead.  The distance is a hint only: results
 never depend on it.
+
+The tile of the tiled (logistic) row loop, rows_tiled, is chosen the same way, per row
+width: on a Zen 4 the best tile was 16-32 rows for 256-byte rows and 64-128 for 64-byte rows
+(benchmarks/RESULTS.md), which no cache-size rule predicts.  The first large logistic
+row-block solve times one pass of the real loop for each of config.ROW_TILE_CANDIDATES at
+each of config.ROW_TILE_WIDTHS (float32 rows of that many bytes), keeps per width the
+fastest when it beats config.ROW_TILE_DEFAULT by CALIBRATION_MARGIN, and a problem uses the
+nearest width's tile.  config.ROW_TILE (environment FASTGD_ROW_TILE) fixes it instead.  The
+tile only changes the summation order of the loss and gradient.
 """
 import json
+import math
 import os
 import time
 
@@ -22,16 +33,18 @@ from numba import prange
 
 from .. import config
 from .._jit import cpu_kernel
-from ..contract import HP_ONE, HP_PREFETCH, HP_SIZE, LSQ
-from .evaluate import block_rows, rows_ahead, rows_pairs
+from ..contract import HP_ONE, HP_PREFETCH, HP_SIZE, LOGISTIC, LSQ
+from .evaluate import block_rows, rows_ahead, rows_pairs, rows_tiled
 
 _MEMO = {}
 
 
 @cpu_kernel(parallel=True)
-def stream_pass(X, y, w, part, hp):
-    """One least-squares pass over X (n, d) in row blocks, as eval_rows runs it, with
-    hp[HP_PREFETCH] bytes of prefetch; part (nblocks, d) scratch.  Returns sum phi."""
+def stream_pass(X, y, s, w, part, z, hp, tile):
+    """One pass over X (n, d) in row blocks, as eval_rows runs it, with hp[HP_PREFETCH]
+    bytes of prefetch: least squares by the paired row loop (tile 0), or logistic by the
+    tiled row loop in tiles of `tile` rows.  part (nblocks, d), z (nblocks * tile,) scratch;
+    s (0,).  Returns sum phi."""
     n = X.shape[0]
     nblocks = part.shape[0]
     one = hp[HP_ONE]
@@ -42,7 +55,12 @@ def stream_pass(X, y, w, part, hp):
         acc = part[blk]
         for j in range(acc.shape[0]):
             acc[j] = one - one
-        f[blk] = rows_pairs(LSQ, False, X, y, w, acc, lo, hi, one, one, ahead)
+        if tile == 0:
+            f[blk] = rows_pairs(LSQ, False, X, y, w, acc, lo, hi, one, one, ahead)
+        else:
+            zt = z[blk * tile:(blk + 1) * tile]
+            f[blk] = rows_tiled(LOGISTIC, False, X, y, s, w, acc, zt, lo, hi, one, one - one,
+                                ahead)
     return f.sum()
 
 
@@ -74,21 +92,69 @@ def measure(nbytes=None, rounds=None, candidates=None, threads=None):
     threads = numba.get_num_threads() if threads is None else threads
     nblocks = max(1, min(n // config.ROWS_PER_BLOCK, config.BLOCKS_PER_THREAD * threads))
     part = np.empty((nblocks, d), np.float32)
+    none = np.empty(0, np.float32)
     hps = {}
     for c in candidates:
         hp = np.zeros(HP_SIZE, np.float32)
         hp[HP_ONE] = 1.0
         hp[HP_PREFETCH] = c
         hps[c] = hp
-    stream_pass(X, y, w, part, hps[candidates[0]])  # compile / warm up
+    stream_pass(X, y, none, w, part, none, hps[candidates[0]], 0)  # compile / warm up
     times = {c: [] for c in candidates}
     for r in range(rounds):
         for k in range(len(candidates)):
             c = candidates[(k + r) % len(candidates)]
             t0 = time.perf_counter()
-            stream_pass(X, y, w, part, hps[c])
+            stream_pass(X, y, none, w, part, none, hps[c], 0)
             times[c].append(time.perf_counter() - t0)
     return {c: float(np.median(t)) for c, t in times.items()}
+
+
+def measure_tiles(nbytes=None, rounds=None, widths=None, candidates=None, threads=None):
+    """{row width bytes: {tile: median seconds of one pass}}: the logistic row loop over a
+    synthetic float32 X of about nbytes (default config.calibration_bytes()) seen as rows of
+    each width, the tiles in rotating order per round, with this machine's prefetch
+    distance.  About a second on a 2-core machine (plus the kernel's one compile)."""
+    import numba
+    nbytes = config.calibration_bytes() if nbytes is None else int(nbytes)
+    rounds = config.CALIBRATION_ROUNDS if rounds is None else int(rounds)
+    widths = tuple(config.ROW_TILE_WIDTHS if widths is None else widths)
+    candidates = tuple(config.ROW_TILE_CANDIDATES if candidates is None else candidates)
+    threads = numba.get_num_threads() if threads is None else threads
+    hp = np.zeros(HP_SIZE, np.float32)
+    hp[HP_ONE] = 1.0
+    hp[HP_PREFETCH] = prefetch_bytes()
+    flat = np.ones(max(nbytes // 4, 2 * config.ROWS_PER_BLOCK * max(widths) // 4), np.float32)
+    s = np.empty(0, np.float32)
+    out = {}
+    for width in widths:
+        d = max(1, width // 4)
+        n = flat.shape[0] // d
+        X = flat[:n * d].reshape(n, d)  # values do not matter; ones keep the sums finite
+        y = np.ones(n, np.float32)
+        w = np.full(d, 1.0 / d, np.float32)
+        nblocks = max(1, min(n // config.ROWS_PER_BLOCK, config.BLOCKS_PER_THREAD * threads))
+        part = np.empty((nblocks, d), np.float32)
+        zs = {c: np.empty(nblocks * c, np.float32) for c in candidates}
+        stream_pass(X, y, s, w, part, zs[candidates[0]], hp, candidates[0])  # compile / warm
+        times = {c: [] for c in candidates}
+        for r in range(rounds):
+            for k in range(len(candidates)):
+                c = candidates[(k + r) % len(candidates)]
+                t0 = time.perf_counter()
+                stream_pass(X, y, s, w, part, zs[c], hp, c)
+                times[c].append(time.perf_counter() - t0)
+        out[width] = {c: float(np.median(t)) for c, t in times.items()}
+    return out
+
+
+def choose_tile(medians):
+    """The fastest tile of {tile: seconds} when it beats config.ROW_TILE_DEFAULT (or, not
+    timed, the smallest tile) by config.CALIBRATION_MARGIN, else that one."""
+    default = config.ROW_TILE_DEFAULT if config.ROW_TILE_DEFAULT in medians else min(medians)
+    best = min(medians, key=medians.get)
+    return best if medians[best] < (1.0 - config.CALIBRATION_MARGIN) * medians[default] \
+        else default
 
 
 def choose(medians):
@@ -137,9 +203,20 @@ def calibrate(force=False):
             return entry["prefetch_bytes"], None
     medians = measure()
     best = choose(medians)
-    data[key] = {"prefetch_bytes": int(best),
-                 "seconds": {str(c): t for c, t in medians.items()},
-                 "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    _save(key, {"prefetch_bytes": int(best),
+                "seconds": {str(c): t for c, t in medians.items()}})
+    return int(best), medians
+
+
+def _save(key, fields):
+    """Merge `fields` into this machine's entry of the calibration file (re-read, so a
+    concurrent process's other fields survive), stamped with the date; never raises."""
+    path = config.calibration_file()
+    data = _load(path)
+    entry = data.get(key) if isinstance(data.get(key), dict) else {}
+    entry.update(fields)
+    entry["date"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    data[key] = entry
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
@@ -148,7 +225,51 @@ def calibrate(force=False):
         os.replace(tmp, path)
     except OSError:
         pass  # a read-only home: the value still serves this process
-    return int(best), medians
+
+
+def _cached_tile_seconds(entry):
+    """{width: {tile: seconds}} stored in a cache entry, or {} when absent or malformed."""
+    table = entry.get("row_tile_seconds")
+    if not isinstance(table, dict):
+        return {}
+    try:
+        out = {int(wd): {int(c): float(t) for c, t in row.items()} for wd, row in table.items()}
+    except (TypeError, ValueError, AttributeError):
+        return {}
+    return {wd: row for wd, row in out.items() if row}
+
+
+def calibrate_tiles(force=False):
+    """Measure (or, unless force, read the cached) tiles of this machine; returns
+    ({row width bytes: tile}, {width: {tile: seconds}} or None when read from the cache)."""
+    key = machine_key()
+    entry = _load(config.calibration_file()).get(key)
+    if not force and isinstance(entry, dict):
+        cached = _cached_tile_seconds(entry)
+        if cached:  # re-decided by today's rule, as the prefetch distance
+            return {wd: choose_tile(row) for wd, row in cached.items()}, None
+    medians = measure_tiles()
+    _save(key, {"row_tile_seconds": {str(wd): {str(c): t for c, t in row.items()}
+                                     for wd, row in medians.items()}})
+    return {wd: choose_tile(row) for wd, row in medians.items()}, medians
+
+
+def nearest_width(widths, row_bytes):
+    """The width of `widths` closest to row_bytes on a log scale."""
+    return min(widths, key=lambda wd: abs(math.log(max(row_bytes, 1) / wd)))
+
+
+def row_tile(d, itemsize):
+    """Rows per tile of the tiled row loop for X (n, d) of this itemsize: config.ROW_TILE
+    when set, else this machine's calibrated tile for the nearest row width (measured on
+    first use and cached on disk; memoised per process), at least 1."""
+    if config.ROW_TILE is not None:
+        return max(1, int(config.ROW_TILE))
+    key = ("tiles", config.calibration_file())
+    if key not in _MEMO:
+        _MEMO[key] = calibrate_tiles()[0]
+    table = _MEMO[key]
+    return max(1, int(table[nearest_width(tuple(table), d * itemsize)]))
 
 
 def prefetch_bytes():
