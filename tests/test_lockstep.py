@@ -152,6 +152,7 @@ def test_chunked_solve_resumes(rng, monkeypatch, lockstep):
     assert_same(new, whole, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.slow  # ~100 s on 2 cores: a user's RowLoss compiles the lockstep driver anew
 def test_row_loss_takes_lockstep(rng, monkeypatch):
     from rowlosses import LogCosh
     monkeypatch.setattr(config, "LOCKSTEP_MIN_BYTES", 0)
