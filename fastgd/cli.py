@@ -566,12 +566,13 @@ def cmd_calibrate(args):
     from .cpu import calibrate
     best, medians = calibrate.calibrate(force=not args.show)
     tiles, tile_medians = calibrate.calibrate_tiles(force=not args.show)
+    visits, visit_medians = calibrate.calibrate_visits(force=not args.show)
     print(f"machine: {calibrate.machine_key().split('|')[0]}, last-level cache "
           f"{config.last_level_cache() >> 20} MiB")
-    if medians is None and tile_medians is None:
+    if medians is None and tile_medians is None and visit_medians is None:
         print(f"prefetch distance {best} bytes; tiled row loop: "
               + ", ".join(f"{t} rows for {wd} B rows" for wd, t in sorted(tiles.items()))
-              + f" (cached in {config.calibration_file()}; run without --show to measure "
+              + f"; mini-batch visits prefetch {visits} rows ahead (cached in {config.calibration_file()}; run without --show to measure "
                 f"again)")
         return 0
     mib = config.calibration_bytes() >> 20
@@ -585,9 +586,15 @@ def cmd_calibrate(args):
         cells = "  ".join(f"{c}: {t * 1e3:.2f} ms" + ("*" if c == tiles[wd] else "")
                           for c, t in sorted(row.items()))
         print(f"  {wd:5d} B rows  {cells}")
+    print(f"{config.MINIBATCH_CALIBRATION_ROWS} rows of float32 X (d = 32) visited in a shuffled "
+          f"mini-batch order, rows prefetched ahead:")
+    for c, t in sorted((visit_medians or {}).items()):
+        mark = "  <- chosen" if c == visits else ""
+        print(f"  ahead {c:3d} rows: {t * 1e3:8.2f} ms{mark}")
     print(f"(* chosen) saved to {config.calibration_file()}")
     for name, value in (("FASTGD_PREFETCH_BYTES", config.PREFETCH_BYTES),
-                        ("FASTGD_ROW_TILE", config.ROW_TILE)):
+                        ("FASTGD_ROW_TILE", config.ROW_TILE),
+                        ("FASTGD_MINIBATCH_PREFETCH_ROWS", config.MINIBATCH_PREFETCH_ROWS)):
         if value is not None:
             print(f"note: {name}={value} overrides it in this environment")
     return 0
@@ -714,11 +721,12 @@ def build_parser():
     ls.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
     ls.set_defaults(func=cmd_lesson)
 
-    c = sub.add_parser("calibrate", help="measure this machine's prefetch distance and "
+    c = sub.add_parser("calibrate", help="measure this machine's prefetch distances and "
                                          "row tiles",
                        description="Time one streaming pass of the row loop of large problems "
                                    "at each software-prefetch distance, and of the tiled "
-                                   "(logistic) row loop at each tile and row width, and keep "
+                                   "(logistic) row loop at each tile and row width, and of a "
+                                   "shuffled mini-batch visit at each prefetch distance, and keep "
                                    "the fastest for this machine (done automatically on the "
                                    "first large solve; this measures again and prints the "
                                    "tables).")

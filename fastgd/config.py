@@ -2,11 +2,11 @@
 
 The API layer reads these at call time, so tests (and users who know their machine) may
 patch them: ``monkeypatch.setattr(fastgd.config, "LARGE_PROBLEM_ELEMENTS", 1)``.
-The CPU kernel constants (``MINIBATCH_PREFETCH_ROWS``, ``COLUMN_TILE_*``,
-``LOCKSTEP_*_BYTES``) are
+The CPU kernel constants (``COLUMN_TILE_*``, ``LOCKSTEP_*_BYTES``) are
 compile-time constants of cached kernels: changing them needs a fresh ``NUMBA_CACHE_DIR``.  A choice
 that depends on the hardware is derived from what the process sees (cache sizes, read from
-sysfs) or calibrated once per machine (``PREFETCH_BYTES``, ``ROW_TILE``: fastgd/cpu/calibrate.py).  The GPU block shape
+sysfs) or calibrated once per machine (``PREFETCH_BYTES``, ``ROW_TILE``, ``MINIBATCH_PREFETCH_ROWS``:
+fastgd/cpu/calibrate.py).  The GPU block shape
 is read once, when fastgd.gpu is first imported (environment overrides for the
 simulator).  Semantic constants (status codes, the divergence factor, Armijo's c1) are
 not tunables: they live in fastgd.contract.
@@ -90,9 +90,6 @@ COLUMN_TILE_MIN_ROWS = 64
 # Zen 4 (32 KiB L1d, 1 MiB L2; 200000 x 50 float32, B = 32): benchmarks/RESULTS.md
 LOCKSTEP_INNER_BYTES = None
 LOCKSTEP_TILE_BYTES = None
-# mini-batches (cpu/minibatch.py): the row visited this many rows ahead is prefetched
-# (shuffled epochs of 1e6 x 32 float32, batch 256, loaded 2-core VM: 127 -> 97 ms an epoch)
-MINIBATCH_PREFETCH_ROWS = 8
 
 # ---------------------------------------------------------------- calibrated per machine
 # how far ahead (bytes) the streaming row loops of one large problem prefetch X; None = the
@@ -123,6 +120,16 @@ ROW_TILE = int(os.environ["FASTGD_ROW_TILE"]) if os.environ.get("FASTGD_ROW_TILE
 ROW_TILE_CANDIDATES = (16, 32, 64, 128)
 ROW_TILE_WIDTHS = (32, 64, 256, 1024)
 ROW_TILE_DEFAULT = 64
+# mini-batches over a dense X (cpu/minibatch.py): the row visited this many rows ahead is
+# prefetched (shuffled epochs of 1e6 x 32 float32, batch 256, loaded 2-core Zen 4 VM: 8 rows
+# cut 127 -> 97 ms an epoch); None = calibrated per machine among MINIBATCH_PREFETCH_CANDIDATES
+# (0 = none; a longer distance kept only when it wins by CALIBRATION_MARGIN) by visiting
+# MINIBATCH_CALIBRATION_ROWS rows of the synthetic X in an epoch's order; environment
+# FASTGD_MINIBATCH_PREFETCH_ROWS.  A hint only: results never depend on it
+MINIBATCH_PREFETCH_ROWS = (int(os.environ["FASTGD_MINIBATCH_PREFETCH_ROWS"])
+                           if os.environ.get("FASTGD_MINIBATCH_PREFETCH_ROWS") else None)
+MINIBATCH_PREFETCH_CANDIDATES = (0, 4, 8, 16, 32)
+MINIBATCH_CALIBRATION_ROWS = 1 << 18
 # where calibrated values are kept (JSON, one entry per machine key); None = the user cache
 # directory ($XDG_CACHE_HOME or ~/.cache)/fastgd/calibration.json; environment
 # FASTGD_CALIBRATION_FILE

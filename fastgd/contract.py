@@ -99,10 +99,12 @@ LR_AUTO = -1.0
 
 # ---------------------------------------------------------------- hp: float hyper-parameters
 # HP_PREFETCH: how far ahead (bytes) the streaming row loops of one large CPU problem
-# prefetch X; 0 = no software prefetch (chosen per machine: fastgd/cpu/calibrate.py)
+# prefetch X; 0 = no software prefetch (chosen per machine: fastgd/cpu/calibrate.py).
+# HP_VISIT_AHEAD: how many visited rows ahead a CPU mini-batch epoch over a dense X prefetches
+# (0 = none; chosen per machine too)
 (HP_MOMENTUM, HP_KEEP, HP_BETA1, HP_BETA2, HP_EPS, HP_L2, HP_NINV, HP_ONE, HP_LPARAM, HP_CURV,
- HP_LOSS_ROUNDING, HP_ALPHA, HP_PREFETCH) = range(13)
-HP_SIZE = 13
+ HP_LOSS_ROUNDING, HP_ALPHA, HP_PREFETCH, HP_VISIT_AHEAD) = range(14)
+HP_SIZE = 14
 # ---------------------------------------------------------------- ip: int64 options
 # IP_OUTPUTS: outputs per row (Softmax's k; 1 for a row loss); IP_INTERCEPT: 1 when the
 # last IP_OUTPUTS coordinates of an iterate are unpenalised intercepts (fit_intercept=True)

@@ -233,10 +233,68 @@ def test_the_command_prints_the_cached_choices_without_measuring(cal_file, monke
     cal_file.parent.mkdir(parents=True)
     cal_file.write_text(json.dumps({calibrate.machine_key(): {
         "seconds": {"0": 1.0, "4096": 0.5},
-        "row_tile_seconds": {"64": {"32": 1.0, "64": 1.0}, "256": {"16": 0.5, "64": 1.0}}}}))
+        "row_tile_seconds": {"64": {"32": 1.0, "64": 1.0}, "256": {"16": 0.5, "64": 1.0}},
+        "visit_ahead_seconds": {"0": 1.0, "8": 0.5, "16": 0.49}}}))
     monkeypatch.setattr(calibrate, "measure", None)  # would fail if called
     monkeypatch.setattr(calibrate, "measure_tiles", None)
+    monkeypatch.setattr(calibrate, "measure_visits", None)
     assert cli.cmd_calibrate(argparse.Namespace(show=True)) == 0
     out = capsys.readouterr().out
     assert "prefetch distance 4096 bytes" in out
     assert "64 rows for 64 B rows, 16 rows for 256 B rows" in out
+    assert "mini-batch visits prefetch 8 rows ahead" in out
+
+
+# ---------------------------------------------------------------- mini-batch visits ahead
+def test_visit_calibration_measures_once_then_reads_the_cache(cal_file, monkeypatch):
+    monkeypatch.setattr(config, "MINIBATCH_PREFETCH_ROWS", None)
+    monkeypatch.setattr(config, "MINIBATCH_CALIBRATION_ROWS", 4096)
+    rows, medians = calibrate.calibrate_visits()
+    assert set(medians) == set(config.MINIBATCH_PREFETCH_CANDIDATES)
+    assert rows == calibrate.choose(medians) and all(t > 0 for t in medians.values())
+    entry = json.loads(cal_file.read_text())[calibrate.machine_key()]
+    assert set(entry["visit_ahead_seconds"]) == {str(c) for c in medians}
+
+    def no_measure(*a, **k):
+        raise AssertionError("measured again although cached")
+    monkeypatch.setattr(calibrate, "measure_visits", no_measure)
+    assert calibrate.calibrate_visits() == (rows, None)
+    assert calibrate.visit_ahead_rows() == rows
+    monkeypatch.setattr(config, "MINIBATCH_PREFETCH_ROWS", 12)
+    assert calibrate.visit_ahead_rows() == 12
+
+
+def test_only_a_dense_row_loss_mini_batch_asks_for_the_visit_distance(rng, monkeypatch):
+    from scipy import sparse
+    asked = []
+
+    def rows():
+        asked.append(1)
+        return 8
+    monkeypatch.setattr(calibrate, "visit_ahead_rows", rows)
+    X = rng.standard_normal((300, 5))
+    y = X @ np.ones(5)
+    fastgd.minimize(fastgd.LeastSquares(X, y), lr=0.05, max_iter=2)
+    fastgd.minimize(fastgd.LeastSquares(sparse.csr_matrix(X), y), lr=0.05, max_iter=2,
+                    batch_size=32)
+    fastgd.minimize(fastgd.Softmax(X, (X[:, 0] > 0) * 1.0, 2), lr=0.05, max_iter=2,
+                    batch_size=32)
+    assert asked == []
+    fastgd.minimize(fastgd.LeastSquares(X, y), lr=0.05, max_iter=2, batch_size=32)
+    assert asked == [1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mini_batch_results_do_not_depend_on_the_visit_distance(rng, monkeypatch, dtype):
+    X = rng.standard_normal((1000, 7)).astype(dtype)
+    y = (X @ rng.standard_normal(7) + 0.1 * rng.standard_normal(1000)).astype(dtype)
+    xs = []
+    for rows in (0, 1, 8, 5000):  # 5000 > n: never prefetches
+        monkeypatch.setattr(config, "MINIBATCH_PREFETCH_ROWS", rows)
+        res = fastgd.minimize(fastgd.LeastSquares(X, y, fit_intercept=True), "momentum",
+                              lr=0.05, max_iter=5, gtol=0, batch_size=64, random_state=3)
+        assert res.nit == 5
+        xs.append((res.x, res.intercept))
+    for x, b in xs[1:]:
+        np.testing.assert_array_equal(x, xs[0][0])
+        np.testing.assert_array_equal(b, xs[0][1])

@@ -11,6 +11,7 @@ from .. import contract
 from .._jit import read_view, rebind
 from ..epochs import Epochs
 from ..runtime import parallel_launch
+from . import calibrate
 from .backend import CpuBackend, _chunksize_one, batch_chunks
 from .backend_csr import csr_bounds
 
@@ -77,6 +78,9 @@ class MinibatchBackend(CpuBackend):
         self.L2 = problem.kernel_l2()
         self.epochs = Epochs(plan.minibatch, problem.n)
         self.bsize = plan.minibatch.size
+        self.hp = plan.hp.copy()
+        if not problem.sparse and problem.outputs == 1:  # dense_rows' visit-ahead distance
+            self.hp[contract.HP_VISIT_AHEAD] = calibrate.visit_ahead_rows()
         # one problem: solve_epochs called directly (serial; no parallel region to compile)
         m = self.W.shape[1]
         blocks = self.csr[3].shape[0] - 1 if problem.sparse else 1
@@ -89,7 +93,7 @@ class MinibatchBackend(CpuBackend):
     def _call(self, order, factors, base, upto):
         """Advance every running problem from epoch base up to `upto` (one compiled call);
         returns the state."""
-        k, ip, hp, tol = self.kernels, self.ip, self.plan.hp, self.plan.tol
+        k, ip, hp, tol = self.kernels, self.ip, self.hp, self.plan.tol
         B = self.y.shape[0]
         if B == 1:
             vec, pw = self.scratch

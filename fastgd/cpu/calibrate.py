@@ -33,8 +33,9 @@ from numba import prange
 
 from .. import config
 from .._jit import cpu_kernel
-from ..contract import HP_ONE, HP_PREFETCH, HP_SIZE, LOGISTIC, LSQ
+from ..contract import HP_ONE, HP_PREFETCH, HP_SIZE, HP_VISIT_AHEAD, LOGISTIC, LSQ
 from .evaluate import block_rows, rows_ahead, rows_pairs, rows_tiled
+from .minibatch import dense_rows
 
 _MEMO = {}
 
@@ -62,6 +63,16 @@ def stream_pass(X, y, s, w, part, z, hp, tile):
             f[blk] = rows_tiled(LOGISTIC, False, X, y, s, w, acc, zt, lo, hi, one, one - one,
                                 ahead)
     return f.sum()
+
+
+@cpu_kernel
+def visit_pass(X, y, s, w, acc, order, hp):
+    """Least squares over the rows order[...] of X (n, d), one visited row at a time as a
+    mini-batch epoch visits them (minibatch.dense_rows: hp[HP_VISIT_AHEAD] rows ahead
+    prefetched); acc (d,) scratch, s (0,).  Returns sum phi."""
+    for j in range(acc.shape[0]):
+        acc[j] = 0.0
+    return dense_rows(LSQ, X, y, s, w, acc, order, 0, order.shape[0], hp, acc)
 
 
 def machine_key():
@@ -136,7 +147,8 @@ def measure_tiles(nbytes=None, rounds=None, widths=None, candidates=None, thread
         nblocks = max(1, min(n // config.ROWS_PER_BLOCK, config.BLOCKS_PER_THREAD * threads))
         part = np.empty((nblocks, d), np.float32)
         zs = {c: np.empty(nblocks * c, np.float32) for c in candidates}
-        stream_pass(X, y, s, w, part, zs[candidates[0]], hp, candidates[0])  # compile / warm
+        for c in candidates:  # compile, then one untimed round (the first passes run slow)
+            stream_pass(X, y, s, w, part, zs[c], hp, c)
         times = {c: [] for c in candidates}
         for r in range(rounds):
             for k in range(len(candidates)):
@@ -146,6 +158,43 @@ def measure_tiles(nbytes=None, rounds=None, widths=None, candidates=None, thread
                 times[c].append(time.perf_counter() - t0)
         out[width] = {c: float(np.median(t)) for c, t in times.items()}
     return out
+
+
+def measure_visits(nbytes=None, rounds=None, candidates=None, nrows=None, batch=256):
+    """{candidate rows ahead: median seconds}: config.MINIBATCH_CALIBRATION_ROWS rows of a
+    synthetic float32 X (d = 32) of about nbytes visited in a shuffled epoch's order (sorted
+    within mini-batches of `batch` rows, fastgd/epochs.py), the candidates in rotating order
+    per round.  A fraction of a second (plus the kernel's one compile)."""
+    nbytes = config.calibration_bytes() if nbytes is None else int(nbytes)
+    rounds = config.CALIBRATION_ROUNDS if rounds is None else int(rounds)
+    candidates = tuple(config.MINIBATCH_PREFETCH_CANDIDATES if candidates is None
+                       else candidates)
+    d = 32
+    n = max(batch, nbytes // (4 * d))
+    X = np.ones((n, d), np.float32)
+    y = np.ones(n, np.float32)
+    w = np.full(d, 1.0 / d, np.float32)
+    acc = np.empty(d, np.float32)
+    nrows = min(n, config.MINIBATCH_CALIBRATION_ROWS if nrows is None else int(nrows))
+    order = np.random.default_rng(0).permutation(n)[:nrows]
+    full = nrows // batch * batch
+    order[:full].reshape(-1, batch).sort(axis=1)
+    order[full:].sort()
+    none = np.empty(0, np.float32)
+    hps = {}
+    for c in candidates:
+        hps[c] = np.zeros(HP_SIZE, np.float32)
+        hps[c][HP_ONE] = 1.0
+        hps[c][HP_VISIT_AHEAD] = c
+    visit_pass(X, y, none, w, acc, order, hps[candidates[0]])  # compile / warm up
+    times = {c: [] for c in candidates}
+    for r in range(rounds):
+        for k in range(len(candidates)):
+            c = candidates[(k + r) % len(candidates)]
+            t0 = time.perf_counter()
+            visit_pass(X, y, none, w, acc, order, hps[c])
+            times[c].append(time.perf_counter() - t0)
+    return {c: float(np.median(t)) for c, t in times.items()}
 
 
 def choose_tile(medians):
@@ -177,35 +226,50 @@ def _load(path):
         return {}
 
 
-def _cached_seconds(entry):
-    """{candidate bytes: seconds} stored in a cache entry, or {} when absent or malformed."""
-    seconds = entry.get("seconds")
-    if not isinstance(seconds, dict):
+def _numbers(table):
+    """{int: float} or {int: {int: float}} from a JSON table (string keys), or {} when
+    absent or malformed."""
+    if not isinstance(table, dict):
         return {}
     try:
-        return {int(c): float(t) for c, t in seconds.items()}
-    except (TypeError, ValueError):
+        out = {int(k): ({int(c): float(t) for c, t in v.items()} if isinstance(v, dict)
+                        else float(v)) for k, v in table.items()}
+    except (TypeError, ValueError, AttributeError):
         return {}
+    return {k: v for k, v in out.items() if v or v == 0.0}
+
+
+def _jsonable(table):
+    return {str(k): (_jsonable(v) if isinstance(v, dict) else v) for k, v in table.items()}
+
+
+def _measured(field, measure_fn, decide, force):
+    """(decide(seconds), seconds or None): this machine's table `field` of the calibration
+    file, re-decided by today's rule (the margin may have changed since), or, when absent
+    or force, measured by measure_fn() and merged into the file."""
+    key = machine_key()
+    entry = _load(config.calibration_file()).get(key)
+    if not force and isinstance(entry, dict):
+        cached = _numbers(entry.get(field))
+        if cached:
+            return decide(cached), None
+    medians = measure_fn()
+    _save(key, {field: _jsonable(medians)})
+    return decide(medians), medians
 
 
 def calibrate(force=False):
     """Measure (or, unless force, read the cached) prefetch distance of this machine;
     returns (bytes, {candidate: seconds} or None when read from the cache)."""
-    key = machine_key()
-    path = config.calibration_file()
-    data = _load(path)
-    entry = data.get(key)
-    if not force and isinstance(entry, dict):
-        cached = _cached_seconds(entry)
-        if cached:  # re-decided by today's rule (the margin may have changed since)
-            return int(choose(cached)), None
-        if isinstance(entry.get("prefetch_bytes"), int):
+    if not force:  # an entry of an older fastgd: the choice without its table
+        entry = _load(config.calibration_file()).get(machine_key())
+        if (isinstance(entry, dict) and not _numbers(entry.get("seconds"))
+                and isinstance(entry.get("prefetch_bytes"), int)):
             return entry["prefetch_bytes"], None
-    medians = measure()
-    best = choose(medians)
-    _save(key, {"prefetch_bytes": int(best),
-                "seconds": {str(c): t for c, t in medians.items()}})
-    return int(best), medians
+    best, medians = _measured("seconds", lambda: measure(), lambda t: int(choose(t)), force)
+    if medians is not None:
+        _save(machine_key(), {"prefetch_bytes": best})
+    return best, medians
 
 
 def _save(key, fields):
@@ -227,31 +291,18 @@ def _save(key, fields):
         pass  # a read-only home: the value still serves this process
 
 
-def _cached_tile_seconds(entry):
-    """{width: {tile: seconds}} stored in a cache entry, or {} when absent or malformed."""
-    table = entry.get("row_tile_seconds")
-    if not isinstance(table, dict):
-        return {}
-    try:
-        out = {int(wd): {int(c): float(t) for c, t in row.items()} for wd, row in table.items()}
-    except (TypeError, ValueError, AttributeError):
-        return {}
-    return {wd: row for wd, row in out.items() if row}
-
-
 def calibrate_tiles(force=False):
     """Measure (or, unless force, read the cached) tiles of this machine; returns
     ({row width bytes: tile}, {width: {tile: seconds}} or None when read from the cache)."""
-    key = machine_key()
-    entry = _load(config.calibration_file()).get(key)
-    if not force and isinstance(entry, dict):
-        cached = _cached_tile_seconds(entry)
-        if cached:  # re-decided by today's rule, as the prefetch distance
-            return {wd: choose_tile(row) for wd, row in cached.items()}, None
-    medians = measure_tiles()
-    _save(key, {"row_tile_seconds": {str(wd): {str(c): t for c, t in row.items()}
-                                     for wd, row in medians.items()}})
-    return {wd: choose_tile(row) for wd, row in medians.items()}, medians
+    return _measured("row_tile_seconds", lambda: measure_tiles(),
+                     lambda t: {wd: choose_tile(row) for wd, row in t.items()}, force)
+
+
+def calibrate_visits(force=False):
+    """Measure (or, unless force, read the cached) mini-batch visit-ahead distance (rows)
+    of this machine; returns (rows, {candidate: seconds} or None when read from the cache)."""
+    return _measured("visit_ahead_seconds", lambda: measure_visits(),
+                     lambda t: int(choose(t)), force)
 
 
 def nearest_width(widths, row_bytes):
@@ -265,11 +316,23 @@ def row_tile(d, itemsize):
     first use and cached on disk; memoised per process), at least 1."""
     if config.ROW_TILE is not None:
         return max(1, int(config.ROW_TILE))
-    key = ("tiles", config.calibration_file())
-    if key not in _MEMO:
-        _MEMO[key] = calibrate_tiles()[0]
-    table = _MEMO[key]
+    table = _memo("tiles", lambda: calibrate_tiles()[0])
     return max(1, int(table[nearest_width(tuple(table), d * itemsize)]))
+
+
+def _memo(name, compute):
+    key = (name, config.calibration_file())
+    if key not in _MEMO:
+        _MEMO[key] = compute()
+    return _MEMO[key]
+
+
+def visit_ahead_rows():
+    """config.MINIBATCH_PREFETCH_ROWS when set, else this machine's calibrated distance
+    (measured on first use and cached on disk; memoised per process)."""
+    if config.MINIBATCH_PREFETCH_ROWS is not None:
+        return max(0, int(config.MINIBATCH_PREFETCH_ROWS))
+    return _memo("visits", lambda: calibrate_visits()[0])
 
 
 def prefetch_bytes():
@@ -277,7 +340,4 @@ def prefetch_bytes():
     first use and cached on disk; memoised per process)."""
     if config.PREFETCH_BYTES is not None:
         return int(config.PREFETCH_BYTES)
-    key = config.calibration_file()
-    if key not in _MEMO:
-        _MEMO[key] = calibrate()[0]
-    return _MEMO[key]
+    return _memo("prefetch", lambda: calibrate()[0])

@@ -39,11 +39,11 @@ at a time) and prepare.lambda_max's ``xtx_apply``/``columns`` (lr="auto", the fu
 import numpy as np
 from numba import prange
 
-from .. import config
 from .._jit import borrowed, cpu_kernel, load_relaxed
 from ..contract import (
-    ACCEPT, BACKTRACK, DIRECT, HP_CURV, HP_LOSS_ROUNDING, HP_LPARAM, HP_ONE, IP_HIST_EVERY,
-    IP_INTERCEPT, IP_LOSS, IP_MAX_ITER, IP_METHOD, IP_OUTPUTS, IP_RESTART, IP_STOP_AT, LSQ,
+    ACCEPT, BACKTRACK, DIRECT, HP_CURV, HP_LOSS_ROUNDING, HP_LPARAM, HP_ONE, HP_VISIT_AHEAD,
+    IP_HIST_EVERY, IP_INTERCEPT, IP_LOSS, IP_MAX_ITER, IP_METHOD, IP_OUTPUTS, IP_RESTART,
+    IP_STOP_AT, LSQ,
     PAUSE, RUNNING, ST_F0, ST_FREF, ST_FUN, ST_GNORM, ST_GTOL, ST_LR, ST_LR0, ST_NIT, ST_QREF,
     ST_STATUS, TOL_F, TOL_G, TOL_R, TOL_X,
 )
@@ -73,10 +73,6 @@ trial_outcome = decisions.trial_outcome
 method_direction = rules.method_direction
 plain_gradient = rules.plain_gradient
 
-# compile-time constant of the cached kernels (see fastgd.config)
-VISIT_AHEAD = config.MINIBATCH_PREFETCH_ROWS
-
-
 @cpu_kernel(refcount=False, inline=True)
 def dense_rows(code, X, y, s, w, acc, order, lo, hi, hp, tmp):
     """The hook ``rows_of`` for a dense X (n, d): acc[:d] += sum s_i phi'_i x_i (acc[d] +=
@@ -89,10 +85,11 @@ def dense_rows(code, X, y, s, w, acc, order, lo, hi, hp, tmp):
     if order.shape[0] == 0:
         return rows_general(code, False, inter, X, y, s, w, acc, lo, hi, one, lparam)
     fb = 0.0
-    last = order.shape[0] - VISIT_AHEAD
+    ahead = int(hp[HP_VISIT_AHEAD])  # rows; 0: none (fastgd/cpu/calibrate.py)
+    last = order.shape[0] - ahead if ahead > 0 else 0
     for k in range(lo, hi):
         if k < last:  # the visited rows are scattered: no hardware prefetcher sees them
-            prefetch_rows(X, order[k + VISIT_AHEAD], 1)
+            prefetch_rows(X, order[k + ahead], 1)
         i = order[k]
         fb += rows_general(code, False, inter, X, y, s, w, acc, i, i + 1, one, lparam)
     return fb
