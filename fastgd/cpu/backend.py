@@ -84,8 +84,8 @@ class CpuBackend:
         else:
             self.gram = (np.zeros((1, 1)), np.zeros(1), 0.0)
         self.tile = 1  # rows per tile of the tiled row loop: only a large logistic's row pass
-        if (plan.large and plan.ip[contract.IP_MODE] == contract.ROWS
-                and problem.loss_code == contract.LOGISTIC):
+        if (plan.large and plan.ip[contract.IP_MODE] == contract.ROWS and not problem.sparse
+                and problem.loss_code == contract.LOGISTIC):  # (a CSR X has no tiled loop)
             self.tile = calibrate.row_tile(self.X.shape[2], self.X.dtype.itemsize)
 
     def _data(self, problem):
