@@ -398,6 +398,64 @@ def rows_paired(code, lin, inter, X, y, s, w, acc, lo, hi, one, lparam, ahead):
 
 
 @cpu_kernel(refcount=False, inline=True)
+def rows_quad(code, inter, X, y, s, w, acc, lo, hi, one, lparam, ahead):
+    """rows_paired four rows per pass, for a loss whose row terms cost more than the
+    row's bytes (Poisson's exp): four independent rows in flight (2e6 x 64 float32
+    Poisson 30 -> 19 ms per iteration).  Least squares streams at the read ceiling with
+    two rows per pass already (four: no faster, alternating processes at 8-1000
+    columns), so only eval_rows' Poisson copy takes this loop: each inlined copy costs
+    compile time."""
+    d = X.shape[1]
+    wtd = weighted(s)
+    bias = w[d] if inter else one - one
+    rsum = one - one
+    fb = 0.0
+    i = lo
+    while i + 3 < hi:
+        if ahead > 0:
+            prefetch_rows(X, i + ahead, 4)
+        z0 = bias
+        for j in range(d):
+            z0 += X[i, j] * w[j]
+        z1 = bias
+        for j in range(d):
+            z1 += X[i + 1, j] * w[j]
+        z2 = bias
+        for j in range(d):
+            z2 += X[i + 2, j] * w[j]
+        z3 = bias
+        for j in range(d):
+            z3 += X[i + 3, j] * w[j]
+        phi0, r0 = row_terms(code, z0, y[i], one, lparam)
+        phi1, r1 = row_terms(code, z1, y[i + 1], one, lparam)
+        phi2, r2 = row_terms(code, z2, y[i + 2], one, lparam)
+        phi3, r3 = row_terms(code, z3, y[i + 3], one, lparam)
+        phi0, r0 = row_weight(s, wtd, i, phi0, r0)
+        phi1, r1 = row_weight(s, wtd, i + 1, phi1, r1)
+        phi2, r2 = row_weight(s, wtd, i + 2, phi2, r2)
+        phi3, r3 = row_weight(s, wtd, i + 3, phi3, r3)
+        fb += (phi0 + phi1) + (phi2 + phi3)
+        for j in range(d):
+            acc[j] += (r0 * X[i, j] + r1 * X[i + 1, j]) + (r2 * X[i + 2, j] + r3 * X[i + 3, j])
+        rsum += (r0 + r1) + (r2 + r3)
+        i += 4
+    while i < hi:
+        zi = bias
+        for j in range(d):
+            zi += X[i, j] * w[j]
+        phi, r = row_terms(code, zi, y[i], one, lparam)
+        phi, r = row_weight(s, wtd, i, phi, r)
+        fb += phi
+        for j in range(d):
+            acc[j] += r * X[i, j]
+        rsum += r
+        i += 1
+    if inter:
+        acc[d] += rsum
+    return fb
+
+
+@cpu_kernel(refcount=False, inline=True)
 def rows_tiled(code, inter, X, y, s, w, acc, zt, lo, hi, one, lparam, ahead):
     """rows_paired in tiles of zt.shape[0] rows: z for the tile, then the loss as one
     loop over the tile (terms_rows: vectorised, logistic's exp included), then
@@ -462,6 +520,8 @@ def eval_rows(code, X, y, s, w, g, z, part_g, part_f, hp):
             acc[j] = one - one
         if code == LSQ:
             fb = rows_paired(LSQ, False, inter, X, y, s, w, acc, lo, hi, one, lparam, ahead)
+        elif code == POISSON:
+            fb = rows_quad(POISSON, inter, X, y, s, w, acc, lo, hi, one, lparam, ahead)
         elif code == LOGISTIC:
             zt = z[blk * tile:(blk + 1) * tile]
             fb = rows_tiled(LOGISTIC, inter, X, y, s, w, acc, zt, lo, hi, one, lparam, ahead)
