@@ -567,13 +567,15 @@ def cmd_calibrate(args):
     best, medians = calibrate.calibrate(force=not args.show)
     tiles, tile_medians = calibrate.calibrate_tiles(force=not args.show)
     visits, visit_medians = calibrate.calibrate_visits(force=not args.show)
+    serial, serial_medians = calibrate.calibrate_serial(force=not args.show)
     print(f"machine: {calibrate.machine_key().split('|')[0]}, last-level cache "
           f"{config.last_level_cache() >> 20} MiB")
-    if medians is None and tile_medians is None and visit_medians is None:
-        print(f"prefetch distance {best} bytes; tiled row loop: "
-              + ", ".join(f"{t} rows for {wd} B rows" for wd, t in sorted(tiles.items()))
-              + f"; mini-batch visits prefetch {visits} rows ahead (cached in {config.calibration_file()}; run without --show to measure "
-                f"again)")
+    print(f"prefetch distance {best} bytes; tiled row loop: "
+          + ", ".join(f"{t} rows for {wd} B rows" for wd, t in sorted(tiles.items()))
+          + f"; mini-batch visits prefetch {visits} rows ahead; one problem runs serially "
+            f"up to {serial >> 10} KiB of X with its transposed copy")
+    if medians is None and tile_medians is None and visit_medians is None and serial_medians is None:
+        print(f"(cached in {config.calibration_file()}; run without --show to measure again)")
         return 0
     mib = config.calibration_bytes() >> 20
     print(f"one pass over {mib} MiB of float32 X (d = 64), median "
@@ -591,8 +593,15 @@ def cmd_calibrate(args):
     for c, t in sorted((visit_medians or {}).items()):
         mark = "  <- chosen" if c == visits else ""
         print(f"  ahead {c:3d} rows: {t * 1e3:8.2f} ms{mark}")
+    print("one problem's evaluation, X with its transposed copy of each size: two serial passes "
+          "over the copy against one row-block pass on every thread:")
+    for size, pair in sorted((serial_medians or {}).items()):
+        mark = "  <- serial up to here" if size == serial else ""
+        print(f"  {size >> 10:7d} KiB  serial {pair[0] * 1e3:8.3f} ms  row blocks "
+              f"{pair[1] * 1e3:8.3f} ms{mark}")
     print(f"(* chosen) saved to {config.calibration_file()}")
-    for name, value in (("FASTGD_PREFETCH_BYTES", config.PREFETCH_BYTES),
+    for name, value in (("FASTGD_SERIAL_MAX_BYTES", config.SERIAL_MAX_BYTES),
+                        ("FASTGD_PREFETCH_BYTES", config.PREFETCH_BYTES),
                         ("FASTGD_ROW_TILE", config.ROW_TILE),
                         ("FASTGD_MINIBATCH_PREFETCH_ROWS", config.MINIBATCH_PREFETCH_ROWS)):
         if value is not None:
@@ -721,13 +730,15 @@ def build_parser():
     ls.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
     ls.set_defaults(func=cmd_lesson)
 
-    c = sub.add_parser("calibrate", help="measure this machine's prefetch distances and "
-                                         "row tiles",
+    c = sub.add_parser("calibrate", help="measure this machine's prefetch distances, "
+                                         "row tiles and serial limit",
                        description="Time one streaming pass of the row loop of large problems "
                                    "at each software-prefetch distance, and of the tiled "
                                    "(logistic) row loop at each tile and row width, and of a "
                                    "shuffled mini-batch visit at each prefetch distance, and keep "
-                                   "the fastest for this machine (done automatically on the "
+                                   "the fastest for this machine; and find the largest problem "
+                                   "a serial evaluation still runs faster than the row blocks on "
+                                   "every thread (done automatically on the "
                                    "first large solve; this measures again and prints the "
                                    "tables).")
     c.add_argument("--show", action="store_true",

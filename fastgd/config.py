@@ -18,10 +18,19 @@ import os
 # and only when it does not fit the serial limit below; GPU: this alone)
 LARGE_PROBLEM_ELEMENTS = 1 << 16
 # one CPU problem whose X and its transposed copy fit this many bytes runs serially (the
-# batched driver, vectorised over rows); None = the last-level cache (serial_max_bytes);
-# environment: FASTGD_SERIAL_MAX_BYTES (0: every large problem runs the row blocks)
+# batched driver, vectorised over rows); None = measured once per machine (serial_max_bytes:
+# fastgd/cpu/calibrate.py, at doubling sizes from SERIAL_CALIBRATION_MIN_BYTES up to the
+# last-level cache, at most SERIAL_CALIBRATION_MAX_BYTES); environment:
+# FASTGD_SERIAL_MAX_BYTES (0: every large problem runs the row blocks)
 SERIAL_MAX_BYTES = (int(os.environ["FASTGD_SERIAL_MAX_BYTES"])
                     if os.environ.get("FASTGD_SERIAL_MAX_BYTES") else None)
+SERIAL_CALIBRATION_MIN_BYTES = 512 << 10
+SERIAL_CALIBRATION_MAX_BYTES = 256 << 20
+# the serial limit is the largest size at which the serial passes beat the row blocks by
+# this fraction: on a 2-core Xeon VM the proxies broke even at 16 MiB where the real drivers
+# did at 6-8 MiB (LeastSquares, Logistic; 10 and 64 columns), and the proxies' times swing
+# by up to 1.5x between runs there
+SERIAL_CALIBRATION_MARGIN = 0.2
 # mode="auto" never picks Gram form above this many columns (d^2 scratch per problem)
 MAX_GRAM_D = 2048
 # forming X^T X runs at about a quarter of the speed of a streaming pass over X (measured
@@ -106,7 +115,8 @@ CALIBRATION_MARGIN = 0.05
 PREFETCH_CANDIDATES = (0, 2048, 4096, 8192, 16384)
 CALIBRATION_ROUNDS = 5
 # the calibration's synthetic X: this many bytes; None = 4 x the last-level cache, at least
-# 64 MiB (it must stream from memory, as the large problems it tunes do)
+# 64 MiB and at most 512 MiB (it must stream from memory, as the large problems it tunes do;
+# a VM may report its host's whole L3: 480 MiB on a 2-core Xeon guest)
 CALIBRATION_BYTES = None
 # rows per tile of the tiled row loop of one large logistic problem (cpu/evaluate.rows_tiled:
 # z for the tile, the loss, then the tile's rows of X again, from cache), a run-time argument
@@ -159,18 +169,20 @@ GPU_CHECK_MAX_BLOCKS = 1024
 
 
 def serial_max_bytes():
-    """SERIAL_MAX_BYTES, or the size of the largest CPU cache this process can see.
+    """SERIAL_MAX_BYTES, or this machine's measured limit (fastgd/cpu/calibrate.py).
 
     In cache, an evaluation is compute-bound: the serial driver, vectorised over the rows of
     a transposed copy, ran a 20190 x 10 problem 2-7x faster than the row-block pass on two
     threads, which also pays a parallel launch per evaluation and collapses when the cores
-    are shared.  Past the cache the pass is bandwidth-bound and row blocks on every thread
-    win (and need no copy of X).  So the limit is the machine's own cache, read from sysfs
-    (Linux: the largest of cpu0's caches, the L3 slice its cores share), else 8 MiB.
+    are shared.  Past the caches one thread serves it no longer, and row blocks on every
+    thread win (and need no copy of X).  Where that happens is not the size of the
+    last-level cache as Linux reports it (a 2-core VM may see its host's whole L3), so it
+    is measured once per machine and cached on disk.
     """
     if SERIAL_MAX_BYTES is not None:
         return SERIAL_MAX_BYTES
-    return last_level_cache()
+    from .cpu.calibrate import measured_serial_limit  # (config itself imports nothing)
+    return measured_serial_limit()
 
 
 def lockstep_min_bytes():
@@ -190,10 +202,10 @@ def gram_block_bytes():
 
 
 def calibration_bytes():
-    """CALIBRATION_BYTES, or 4 x the last-level cache, at least 64 MiB."""
+    """CALIBRATION_BYTES, or 4 x the last-level cache within [64 MiB, 512 MiB]."""
     if CALIBRATION_BYTES is not None:
         return CALIBRATION_BYTES
-    return max(64 << 20, 4 * last_level_cache())
+    return max(64 << 20, min(512 << 20, 4 * last_level_cache()))
 
 
 def calibration_file():

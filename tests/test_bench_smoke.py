@@ -179,3 +179,21 @@ def test_sklearn_benchmark_smoke():
     assert len(rows) == 16  # 5 ridge + 3 logistic + 4 multi-target + 4 grid
     assert all(ln.endswith("| yes |") for ln in rows if "fastgd" in ln and "tol" not in ln
                and ln.count("|") == 6), out.stdout
+
+
+def test_simple_kernels_benchmark_smoke():
+    """benchmarks/simple_kernels.py at toy size: the hand-written W4/W5 kernels agree with
+    fastgd (checked inside, before timing) and every row is printed."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(
+        os.pathsep) if p])
+    out = subprocess.run([sys.executable, "-m", "benchmarks.simple_kernels", "--scale", "0.01",
+                          "--rounds", "1"], capture_output=True, text=True, cwd=root, env=env,
+                         timeout=900)
+    assert out.returncode == 0, out.stderr
+    rows = [ln for ln in out.stdout.splitlines() if ln.startswith(("W4 ", "W5 "))]
+    assert len(rows) == 5 and all("fastgd's time" in ln for ln in rows), out.stdout

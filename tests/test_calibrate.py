@@ -298,3 +298,59 @@ def test_mini_batch_results_do_not_depend_on_the_visit_distance(rng, monkeypatch
     for x, b in xs[1:]:
         np.testing.assert_array_equal(x, xs[0][0])
         np.testing.assert_array_equal(b, xs[0][1])
+
+
+# ---------------------------------------------------------------- the serial limit
+def test_choose_serial_limit_stops_where_the_serial_passes_stop_clearly_winning():
+    margin = config.SERIAL_CALIBRATION_MARGIN
+    table = {512: {0: 0.1, 1: 1.0}, 1024: {0: 0.5, 1: 1.0},
+             2048: {0: (1 - margin) * 1.01, 1: 1.0},    # wins, but not by the margin
+             4096: {0: 0.1, 1: 1.0}}                   # past the first loss: not looked at
+    assert calibrate.choose_serial_limit(table) == 1024
+    assert calibrate.choose_serial_limit({512: {0: 2.0, 1: 1.0}}) == 0
+    assert calibrate.choose_serial_limit({512: {0: 0.1, 1: 1.0}, 1024: {0: 0.1, 1: 1.0}}) == 1024
+
+
+def test_serial_sizes_double_up_to_the_cache_and_the_cap(monkeypatch):
+    monkeypatch.setattr(config, "SERIAL_CALIBRATION_MIN_BYTES", 1 << 20)
+    monkeypatch.setattr(config, "SERIAL_CALIBRATION_MAX_BYTES", 8 << 20)
+    monkeypatch.setattr(config, "last_level_cache", lambda: 480 << 20)
+    assert calibrate.serial_sizes() == (1 << 20, 2 << 20, 4 << 20, 8 << 20)
+    monkeypatch.setattr(config, "last_level_cache", lambda: 3 << 20)
+    assert calibrate.serial_sizes() == (1 << 20, 2 << 20)
+
+
+def test_serial_calibration_measures_once_then_reads_the_cache(cal_file, monkeypatch):
+    monkeypatch.setattr(config, "SERIAL_MAX_BYTES", None)
+    monkeypatch.setattr(config, "SERIAL_CALIBRATION_MIN_BYTES", 256 << 10)
+    monkeypatch.setattr(config, "SERIAL_CALIBRATION_MAX_BYTES", 1 << 20)
+    limit, table = calibrate.calibrate_serial()
+    assert set(table) <= {256 << 10, 512 << 10, 1 << 20} and 256 << 10 in table
+    assert all(t[0] > 0 and t[1] > 0 for t in table.values())
+    assert limit == calibrate.choose_serial_limit(table)
+    entry = json.loads(cal_file.read_text())[calibrate.machine_key()]
+    assert set(entry["serial_seconds"]) == {str(s) for s in table}
+
+    def no_measure(*a, **k):
+        raise AssertionError("measured again although cached")
+    monkeypatch.setattr(calibrate, "measure_serial", no_measure)
+    assert calibrate.calibrate_serial() == (limit, None)
+    assert config.serial_max_bytes() == limit
+    monkeypatch.setattr(config, "SERIAL_MAX_BYTES", 12345)
+    assert config.serial_max_bytes() == 12345
+
+
+def test_the_measured_serial_limit_decides_serial_or_row_blocks(rng, monkeypatch):
+    """plan.is_large follows the machine's measured limit (not the reported cache size);
+    config.SERIAL_MAX_BYTES overrides it without measuring."""
+    from fastgd.plan import is_large
+    X = rng.standard_normal((20_000, 5))                 # 800 kB, 1.6 MB with its copy
+    prob = fastgd.LeastSquares(X, X @ np.ones(5))
+    monkeypatch.setattr(config, "SERIAL_MAX_BYTES", None)
+    for limit, large in ((2 * X.nbytes, False), (2 * X.nbytes - 1, True), (0, True)):
+        monkeypatch.setattr(calibrate, "_MEMO", {("serial", config.calibration_file()): limit})
+        assert is_large(prob, "cpu") is large
+    monkeypatch.setattr(calibrate, "calibrate_serial", None)  # would fail if called
+    monkeypatch.setattr(calibrate, "_MEMO", {})
+    monkeypatch.setattr(config, "SERIAL_MAX_BYTES", 2 * X.nbytes)
+    assert not is_large(prob, "cpu")

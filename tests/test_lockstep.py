@@ -245,8 +245,9 @@ def test_register_blocked_pass_against_numpy(rng, dtype, d, inter, loss):
     inactive problem's outputs stay untouched."""
     from fastgd import contract
     from fastgd.cpu import lockstep as ls
-    n, B = 7001, 6
     nblocks = 8
+    rows = ls.tile_rows(d, np.dtype(dtype).itemsize)  # from this machine's L1/L2 sizes
+    n, B = max(7001, nblocks * (2 * rows + 1) + 7), 6
     X = rng.standard_normal((n, d)).astype(dtype)
     m = d + 1 if inter else d
     W = (0.3 * rng.standard_normal((B, m))).astype(dtype)
@@ -258,7 +259,6 @@ def test_register_blocked_pass_against_numpy(rng, dtype, d, inter, loss):
     code = contract.LSQ if loss == "lsq" else contract.LOGISTIC
     hp = np.zeros(contract.HP_SIZE, dtype)
     hp[contract.HP_ONE] = 1.0
-    rows = ls.tile_rows(d, X.itemsize)
     assert (n // nblocks) > rows  # several tiles per block, the last one partial
     act = np.array([4, 0, 2, 5, 1], np.int64)  # problem 3 inactive; 5 active: 2 pairs + 1
     kernels = drivers.builtin().lock

@@ -546,6 +546,17 @@ def ref_gd_logistic(X, y, lr, iters):
     return W
 
 
+def make_w4(B, n, d, seed="W4"):
+    """B logistic problems (float32): Gaussian X, 0/1 labels drawn from a random true w;
+    lr = 1/L with L = lambda_max(X^T X / n) / 4."""
+    rng = _rng(seed)
+    X = rng.standard_normal((B, n, d), dtype=np.float32)
+    wt = rng.standard_normal((B, d)) * (2 / math.sqrt(d))
+    prob = _sigmoid64(np.einsum("bnd,bd->bn", X.astype(np.float64), wt))
+    y = (rng.random((B, n)) < prob).astype(np.float32)
+    return X, y, 4.0 / _lmax(X)
+
+
 def build_w4(size, peers):
     p = SIZES["W4"][size]
     B, n, d, iters = p["B"], p["n"], p["d"], p["iters"]
@@ -553,12 +564,7 @@ def build_w4(size, peers):
 
     def data_():
         if not data:
-            rng = _rng("W4")
-            X = rng.standard_normal((B, n, d), dtype=np.float32)
-            wt = rng.standard_normal((B, d)) * (2 / math.sqrt(d))
-            prob = _sigmoid64(np.einsum("bnd,bd->bn", X.astype(np.float64), wt))
-            y = (rng.random((B, n)) < prob).astype(np.float32)
-            lr = 4.0 / _lmax(X)                 # 1/L, L = lambda_max(X^T X / n) / 4
+            X, y, lr = make_w4(B, n, d)
             idx = _sample(B)
             data.update(X=X, y=y, lr=lr, idx=idx,
                         ref=ref_gd_logistic(X[idx], y[idx], lr[idx], iters))

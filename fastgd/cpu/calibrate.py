@@ -22,6 +22,18 @@ each of config.ROW_TILE_WIDTHS (float32 rows of that many bytes), keeps per widt
 fastest when it beats config.ROW_TILE_DEFAULT by CALIBRATION_MARGIN, and a problem uses the
 nearest width's tile.  config.ROW_TILE (environment FASTGD_ROW_TILE) fixes it instead.  The
 tile only changes the summation order of the loss and gradient.
+
+Whether one problem runs serially (the batched driver over a transposed copy of X, SIMD over
+its rows, no parallel launch) or on row blocks on every thread is decided by its size
+against ``serial_max_bytes()``, measured the same way: at doubling sizes up to the
+last-level cache, two serial passes over a transposed copy (what the serial driver reads per
+evaluation) against one row-block pass on every thread (the large-problem driver's), and the
+limit is the largest size at which the serial passes still win by a margin
+(config.SERIAL_CALIBRATION_MARGIN).  The size of the cache alone
+is no rule: on a 2-core Intel Xeon VM that reports a 480 MiB L3 the serial driver ran 3.5x
+slower than the row blocks at 61 MiB, and lost from ~4 MiB on (its L2 is 2 MiB; on a Zen 4
+with a 32 MiB L3 the serial driver won 2-7x at 3 MiB).  config.SERIAL_MAX_BYTES fixes it
+instead.
 """
 import json
 import math
@@ -34,7 +46,7 @@ from numba import prange
 from .. import config
 from .._jit import cpu_kernel
 from ..contract import HP_ONE, HP_PREFETCH, HP_SIZE, HP_VISIT_AHEAD, LOGISTIC, LSQ
-from .evaluate import block_rows, rows_ahead, rows_pairs, rows_tiled
+from .evaluate import block_rows, rows_ahead, rows_pairs, rows_tiled, xt_matvec, xt_rmatvec
 from .minibatch import dense_rows
 
 _MEMO = {}
@@ -73,6 +85,41 @@ def visit_pass(X, y, s, w, acc, order, hp):
     for j in range(acc.shape[0]):
         acc[j] = 0.0
     return dense_rows(LSQ, X, y, s, w, acc, order, 0, order.shape[0], hp, acc)
+
+
+@cpu_kernel
+def serial_passes(Xt, w, z, g, reps):
+    """`reps` times what the serial driver reads per evaluation: z = X w and g = X^T z from
+    the transposed copy Xt (d, n) (evaluate.xt_matvec / xt_rmatvec, one thread)."""
+    n = Xt.shape[1]
+    zero = w[0] - w[0]
+    t = 0.0
+    for _ in range(reps):
+        xt_matvec(Xt, w, z, n, zero)
+        xt_rmatvec(Xt, z, g, n, zero)
+        t += g[0]
+    return t
+
+
+@cpu_kernel(parallel=True)
+def row_block_passes(X, y, w, part, hp, reps):
+    """`reps` passes over X (n, d) in row blocks on every thread, least squares by the
+    paired row loop with hp[HP_PREFETCH] bytes of prefetch, each launched from compiled code as solve_single launches one per
+    evaluation (a call from Python per pass would time the dispatch instead)."""
+    n = X.shape[0]
+    nblocks = part.shape[0]
+    one = hp[HP_ONE]
+    ahead = rows_ahead(X, hp)
+    t = 0.0
+    for _ in range(reps):
+        for blk in prange(nblocks):
+            lo, hi = block_rows(blk, n, nblocks)
+            acc = part[blk]
+            for j in range(acc.shape[0]):
+                acc[j] = one - one
+            rows_pairs(LSQ, False, X, y, w, acc, lo, hi, one, one, ahead)
+        t += part[0, 0]
+    return t
 
 
 def machine_key():
@@ -195,6 +242,95 @@ def measure_visits(nbytes=None, rounds=None, candidates=None, nrows=None, batch=
             visit_pass(X, y, none, w, acc, order, hps[c])
             times[c].append(time.perf_counter() - t0)
     return {c: float(np.median(t)) for c, t in times.items()}
+
+
+def serial_sizes():
+    """The sizes (bytes of X with its transposed copy) the serial limit is measured at:
+    doubling from config.SERIAL_CALIBRATION_MIN_BYTES to the last-level cache (at most
+    config.SERIAL_CALIBRATION_MAX_BYTES)."""
+    top = min(config.last_level_cache(), config.SERIAL_CALIBRATION_MAX_BYTES)
+    sizes = []
+    size = config.SERIAL_CALIBRATION_MIN_BYTES
+    while size <= top:
+        sizes.append(size)
+        size *= 2
+    return tuple(sizes)
+
+
+def measure_serial(sizes=None, rounds=None, threads=None, min_s=0.005):
+    """{size: {0: serial seconds, 1: row-block seconds}} per evaluation of a synthetic
+    float32 X (d = 64) whose bytes with its transposed copy are `size`: two serial passes
+    over the copy (serial_passes) against one row-block pass on every thread
+    (row_block_passes, least squares), alternated per round, each timed over enough repeats
+    (in one compiled call) to last min_s.
+    Stops one size after the row blocks first win.  About a second (plus two compiles)."""
+    import numba
+    sizes = serial_sizes() if sizes is None else tuple(sizes)
+    rounds = config.CALIBRATION_ROUNDS if rounds is None else int(rounds)
+    threads = numba.get_num_threads() if threads is None else threads
+    d = 64
+    hp = np.zeros(HP_SIZE, np.float32)
+    hp[HP_ONE] = 1.0
+    hp[HP_PREFETCH] = prefetch_bytes()  # the row blocks' own distance
+    w = np.full(d, 1.0 / d, np.float32)
+    g = np.empty(d, np.float32)
+    out = {}
+    lost = 0
+    for size in sizes:
+        n = max(2, size // (2 * 4 * d))
+        X = np.ones((n, d), np.float32)
+        Xt = np.ascontiguousarray(X.T)
+        y = np.ones(n, np.float32)
+        z = np.empty(n, np.float32)
+        nblocks = max(1, min(n // config.ROWS_PER_BLOCK, config.BLOCKS_PER_THREAD * threads))
+        part = np.empty((nblocks, d), np.float32)
+        runs = (lambda k: serial_passes(Xt, w, z, g, k),
+                lambda k: row_block_passes(X, y, w, part, hp, k))
+        for fn in runs:  # compile (first size), warm the caches
+            fn(2)
+        reps = []
+        for fn in runs:
+            t0 = time.perf_counter()
+            fn(1)
+            reps.append(max(1, int(min_s / max(time.perf_counter() - t0, 1e-7))))
+        times = ([], [])
+        for r in range(rounds):
+            for k in (r % 2, 1 - r % 2):
+                runs[k](1)  # the other pass evicted this one's data: a solve's iterations
+                t0 = time.perf_counter()  # find it in cache
+                runs[k](reps[k])
+                times[k].append((time.perf_counter() - t0) / reps[k])
+        out[size] = {0: float(np.median(times[0])), 1: float(np.median(times[1]))}
+        lost = lost + 1 if out[size][0] >= out[size][1] else 0
+        if lost == 2:
+            break
+    return out
+
+
+def choose_serial_limit(table):
+    """The largest size of {size: {0: serial s, 1: row-block s}} up to which the serial
+    passes beat the row blocks by config.SERIAL_CALIBRATION_MARGIN at every size (0 when
+    they do not at the smallest)."""
+    keep = 1.0 - config.SERIAL_CALIBRATION_MARGIN
+    limit = 0
+    for size in sorted(table):
+        if table[size].get(0, math.inf) >= keep * table[size].get(1, 0.0):
+            break
+        limit = size
+    return limit
+
+
+def calibrate_serial(force=False):
+    """Measure (or, unless force, read the cached) serial limit of this machine; returns
+    (bytes, {size: {0: serial s, 1: row-block s}} or None when read from the cache)."""
+    return _measured("serial_seconds", lambda: measure_serial(), choose_serial_limit, force)
+
+
+def measured_serial_limit():
+    """This machine's calibrated serial limit (bytes of X with its transposed copy; measured
+    on first use and cached on disk; memoised per process): config.serial_max_bytes()
+    without config.SERIAL_MAX_BYTES."""
+    return _memo("serial", lambda: calibrate_serial()[0])
 
 
 def choose_tile(medians):
