@@ -153,9 +153,9 @@ def minimize(problem, method="gd", *, lr="auto", x0=None, max_iter=1000, gtol=1e
     P = None if precondition is None else _precondition.transform(problem)
     plan = make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs,
                      x0, inplace, momentum, betas, eps, gtol, xtol, ftol, alpha, restart,
-                     threads, intercept0, record_x=record_x, rtol=rtol, precondition=P)
+                     threads, intercept0, record_x=record_x, rtol=rtol, precondition=P,
+                     minibatch=minibatch)
     plan.advice = auto_lr_advice(problem, lrs is None, searching)
-    plan.minibatch = minibatch
     return run(plan, callback, progress)
 
 

@@ -25,7 +25,7 @@ LARGE_PROBLEM_ELEMENTS = 1 << 16
 SERIAL_MAX_BYTES = (int(os.environ["FASTGD_SERIAL_MAX_BYTES"])
                     if os.environ.get("FASTGD_SERIAL_MAX_BYTES") else None)
 SERIAL_CALIBRATION_MIN_BYTES = 512 << 10
-SERIAL_CALIBRATION_MAX_BYTES = 256 << 20
+SERIAL_CALIBRATION_MAX_BYTES = 64 << 20
 # the serial limit is the largest size at which the serial passes beat the row blocks by
 # this fraction: on a 2-core Xeon VM the proxies broke even at 16 MiB where the real drivers
 # did at 6-8 MiB (LeastSquares, Logistic; 10 and 64 columns), and the proxies' times swing

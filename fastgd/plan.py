@@ -85,6 +85,8 @@ class Plan:
     precondition: object = None
     # batch_size=m < n: validate.MiniBatch (rows per update, shuffle, generator, schedule)
     minibatch: object = None
+    # rows per tile of the tiled row loop (a large logistic's row pass on the CPU; else 1)
+    row_tile: int = 1
 
     @property
     def max_iter(self):
@@ -168,7 +170,8 @@ def tolerances(gtol, xtol, ftol, rtol=0.0):
 
 def make_plan(problem, device, method_code, mode, max_iter, line_search, history, lrs, x0,
               inplace, momentum, betas, eps, gtol, xtol, ftol, alpha=0.99, restart=False,
-              threads=None, intercept0=None, *, record_x=False, rtol=0.0, precondition=None):
+              threads=None, intercept0=None, *, record_x=False, rtol=0.0, precondition=None,
+              minibatch=None):
     """A Plan from arguments already validated by fastgd.minimize."""
     large = is_large(problem, device)
     if mode == "gram":
@@ -180,10 +183,28 @@ def make_plan(problem, device, method_code, mode, max_iter, line_search, history
     if intercept0 is not None:
         intercept0 = intercept0.reshape(problem.batch_size, problem.outputs)
     hp = hyper_parameters(problem, momentum, betas, eps, alpha)
-    if mode_code == contract.ROWS and device == "cpu" and not problem.sparse:
-        from .cpu.calibrate import prefetch_bytes  # the streaming row loops' distance
-        hp[contract.HP_PREFETCH] = prefetch_bytes()
-    return Plan(problem=problem, device=device, large=large, ip=ip, hp=hp,
+    plan = Plan(problem=problem, device=device, large=large, ip=ip, hp=hp,
                 tol=tolerances(gtol, xtol, ftol, rtol), lrs=lrs, x0=x0, inplace=inplace,
                 history=history, threads=threads, record_x=record_x, intercept0=intercept0,
-                precondition=precondition)
+                precondition=precondition, minibatch=minibatch)
+    tune_for_machine(plan)
+    return plan
+
+
+def tune_for_machine(plan):
+    """The machine-dependent choices of a CPU solve (fastgd/cpu/calibrate.py: measured once
+    per machine and cached), only where the plan's path reads them: the streaming row loops'
+    prefetch distance (hp[HP_PREFETCH], a dense X on row blocks), the tiled row loop's tile
+    (plan.row_tile, a large dense logistic's row pass) and the mini-batch visit-ahead
+    distance (hp[HP_VISIT_AHEAD], a dense row-loss mini-batch).  Hints for speed only."""
+    problem = plan.problem
+    if plan.device != "cpu" or problem.sparse:
+        return
+    from .cpu import calibrate
+    rows = int(plan.ip[contract.IP_MODE]) == contract.ROWS
+    if rows:
+        plan.hp[contract.HP_PREFETCH] = calibrate.prefetch_bytes()
+    if rows and plan.large and problem.loss_code == contract.LOGISTIC:
+        plan.row_tile = calibrate.row_tile(problem.d, problem.dtype.itemsize)
+    if plan.minibatch is not None and problem.outputs == 1:
+        plan.hp[contract.HP_VISIT_AHEAD] = calibrate.visit_ahead_rows()

@@ -13,6 +13,15 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _serial_limit_measured():
+    """The machine's serial limit (config.serial_max_bytes: fastgd/cpu/calibrate.py) measured
+    once at the start of the session, not inside whichever test first needs it: its synthetic
+    arrays (up to 64 MiB) would count in the tests that bound a solve's allocations."""
+    import fastgd
+    fastgd.config.serial_max_bytes()
+
+
 @pytest.fixture
 def rng(request):
     """A seeded generator, different per test (seeded from the test's name)."""

@@ -13,7 +13,6 @@ import numpy as np
 from .. import config, contract
 from .. import precondition as pre
 from .._jit import read_view
-from . import calibrate
 from .gram import gram_blas
 from ..plan import shared_lockstep
 from ..runtime import STOPPED_EARLY, interruptible, parallel_launch, thread_cap
@@ -83,10 +82,7 @@ class CpuBackend:
             self.gram = gram_blas(self.X[0], self.y[0], self.S[0], problem.fit_intercept)
         else:
             self.gram = (np.zeros((1, 1)), np.zeros(1), 0.0)
-        self.tile = 1  # rows per tile of the tiled row loop: only a large logistic's row pass
-        if (plan.large and plan.ip[contract.IP_MODE] == contract.ROWS and not problem.sparse
-                and problem.loss_code == contract.LOGISTIC):  # (a CSR X has no tiled loop)
-            self.tile = calibrate.row_tile(self.X.shape[2], self.X.dtype.itemsize)
+        self.tile = plan.row_tile  # rows per tile of the tiled row loop (plan.tune_for_machine)
 
     def _data(self, problem):
         """X (B, n, d), y (B, n) of the drivers (a CSR X: backend_csr.py); a shared X (n, d)

@@ -7,11 +7,9 @@ blocks of epochs) is fastgd/epochs.py's, shared with the GPU backend.
 import numba
 import numpy as np
 
-from .. import contract
 from .._jit import read_view, rebind
 from ..epochs import Epochs
 from ..runtime import parallel_launch
-from . import calibrate
 from .backend import CpuBackend, _chunksize_one, batch_chunks
 from .backend_csr import csr_bounds
 
@@ -78,9 +76,7 @@ class MinibatchBackend(CpuBackend):
         self.L2 = problem.kernel_l2()
         self.epochs = Epochs(plan.minibatch, problem.n)
         self.bsize = plan.minibatch.size
-        self.hp = plan.hp.copy()
-        if not problem.sparse and problem.outputs == 1:  # dense_rows' visit-ahead distance
-            self.hp[contract.HP_VISIT_AHEAD] = calibrate.visit_ahead_rows()
+        self.hp = plan.hp.copy()  # (HP_VISIT_AHEAD: dense_rows' distance, plan.tune_for_machine)
         # one problem: solve_epochs called directly (serial; no parallel region to compile)
         m = self.W.shape[1]
         blocks = self.csr[3].shape[0] - 1 if problem.sparse else 1
