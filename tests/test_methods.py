@@ -206,10 +206,14 @@ def test_bb_needs_far_fewer_iterations_than_gd(rng):
     assert bb.nit * 20 < gd.nit, (bb.nit, gd.nit)
     ref = np.linalg.lstsq(X, y, rcond=None)[0]
     np.testing.assert_allclose(bb.x, ref, rtol=1e-5, atol=1e-7)
-    # the reference from the same first step (gd's lr is the lr='auto' both started from)
+    # the reference from the same first step (gd's lr is the lr='auto' both started from).
+    # BB's iteration count here is chaotic in the rounding: the reference's own nit moved
+    # over 464-616 and fastgd's over 423-653 when lr was perturbed by 1e-15..1e-11 (Intel
+    # Xeon, 2026-12-08; 20% held on the AMD machines by luck), so only the same scale is
+    # asserted; test_bb_matches_reference_batch compares the iterates step for step
     _, ref_nit, _ = bb_run(lambda w: lstsq_loss_grad(X, y, w), np.zeros(20), float(gd.lr),
                            100000, gtol=1e-8)
-    assert abs(bb.nit - ref_nit) <= 0.2 * ref_nit, (bb.nit, ref_nit)
+    assert abs(bb.nit - ref_nit) <= 0.5 * ref_nit, (bb.nit, ref_nit)
 
 
 def test_bb_logistic_nonmonotone_converges(rng):
