@@ -104,8 +104,9 @@ def serial_passes(Xt, w, z, g, reps):
 @cpu_kernel(parallel=True)
 def row_block_passes(X, y, w, part, hp, reps):
     """`reps` passes over X (n, d) in row blocks on every thread, least squares by the
-    paired row loop with hp[HP_PREFETCH] bytes of prefetch, each launched from compiled code as solve_single launches one per
-    evaluation (a call from Python per pass would time the dispatch instead)."""
+    paired row loop (hp[HP_PREFETCH] bytes of prefetch), each launched from compiled code as
+    solve_single launches one per evaluation (a call from Python per pass would time the
+    dispatch instead)."""
     n = X.shape[0]
     nblocks = part.shape[0]
     one = hp[HP_ONE]
@@ -271,7 +272,8 @@ def measure_serial(sizes=None, rounds=None, threads=None, min_s=0.005):
     d = 64
     hp = np.zeros(HP_SIZE, np.float32)
     hp[HP_ONE] = 1.0
-    hp[HP_PREFETCH] = prefetch_bytes()  # the row blocks' own distance
+    # no software prefetch (the row blocks' own distance would cost the first mid-size solve
+    # the prefetch calibration too; below ~16 MiB, where the limit falls, it changed nothing)
     w = np.full(d, 1.0 / d, np.float32)
     g = np.empty(d, np.float32)
     out = {}
