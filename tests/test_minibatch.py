@@ -462,6 +462,9 @@ def test_memmap_read_only_is_not_copied(rng, tmp_path):
     np.save(tmp_path / "B.npy", big)
     mm = np.load(tmp_path / "B.npy", mmap_mode="r")
     p = fastgd.LeastSquares(mm, big @ np.ones(32))
+    # compile and warm outside: the first solve on this path may run the machine's one-time
+    # calibrations (fastgd/cpu/calibrate.py), whose synthetic arrays are no copy of X
+    fastgd.minimize(p, "adagrad", lr=0.2, batch_size=64, random_state=1, max_iter=1, gtol=0.0)
     tracemalloc.start()
     res = fastgd.minimize(p, "adagrad", lr=0.2, batch_size=64, random_state=1, max_iter=3,
                           gtol=0.0)
